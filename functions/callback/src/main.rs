@@ -1,0 +1,3 @@
+//! Lambda entry point for the WeChat callback: `GET /wechat` (verify) and `POST /wechat` (messages).
+
+fn main() {}

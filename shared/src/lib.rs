@@ -1,0 +1,10 @@
+//! wechat-ha shared library: everything the Lambda functions and the local server have in common.
+//!
+//! A request flows handler → protocol → business handler → resilient client → store:
+//! - [`routes`]: one `handle(&Deps, Request)` per Lambda function, mounted by Lambda and by the local server;
+//! - [`protocol`]: WeChat signatures, XML messages, passive replies and safe-mode crypto (pure, no I/O);
+//! - [`store`]: the state store trait with its in-memory and DynamoDB implementations;
+//! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
+
+pub mod clock;
+pub mod store;

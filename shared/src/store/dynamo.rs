@@ -1,0 +1,1 @@
+//! DynamoDB implementation of [`super::StateStore`] (placeholder until the store issue lands).

@@ -1,0 +1,84 @@
+//! Item addressing and attribute values, shared by every store implementation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The TTL attribute: epoch **seconds** after which the item counts as absent.
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// The address of one item: partition key and sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Partition key, e.g. `breaker#token-endpoint` or `msg#wx123`.
+    pub pk: String,
+    /// Sort key, e.g. `state` or a message dedup key.
+    pub sk: String,
+}
+
+impl Key {
+    /// A key from its two parts.
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.pk, self.sk)
+    }
+}
+
+/// One attribute value. Only what the domain needs: strings and 64-bit integers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AttrValue {
+    /// A UTF-8 string (DynamoDB `S`).
+    S(String),
+    /// An integer (DynamoDB `N`).
+    N(i64),
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        Self::S(v.to_owned())
+    }
+}
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        Self::S(v)
+    }
+}
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        Self::N(v)
+    }
+}
+
+/// An item's attributes (without `pk` / `sk`).
+pub type Attrs = BTreeMap<String, AttrValue>;
+
+/// Typed reads from an attribute map.
+pub trait AttrsExt {
+    /// The string attribute `name`, if present and a string.
+    fn str_attr(&self, name: &str) -> Option<&str>;
+    /// The integer attribute `name`, if present and a number.
+    fn num_attr(&self, name: &str) -> Option<i64>;
+    /// Whether the item's TTL has passed at `now_secs`.
+    fn is_expired_at(&self, now_secs: i64) -> bool {
+        self.num_attr(EXPIRES_AT).is_some_and(|exp| exp <= now_secs)
+    }
+}
+
+impl AttrsExt for Attrs {
+    fn str_attr(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(AttrValue::S(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn num_attr(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(AttrValue::N(n)) => Some(*n),
+            _ => None,
+        }
+    }
+}
