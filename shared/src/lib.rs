@@ -3,8 +3,17 @@
 //! A request flows handler → protocol → business handler → resilient client → store:
 //! - [`routes`]: one `handle(&Deps, Request)` per Lambda function, mounted by Lambda and by the local server;
 //! - [`protocol`]: WeChat signatures, XML messages, passive replies and safe-mode crypto (pure, no I/O);
+//! - [`dedup`]: exactly-once processing of callback messages on the state store;
+//! - [`resilience`]: retry, retry budget, circuit breaker shared through the store;
+//! - [`wechat`]: the WeChat API client and the fleet-wide token manager;
 //! - [`store`]: the state store trait with its in-memory and DynamoDB implementations;
 //! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
 
 pub mod clock;
+pub mod dedup;
+pub mod http;
+pub mod protocol;
+pub mod resilience;
+pub mod routes;
 pub mod store;
+pub mod wechat;

@@ -1,0 +1,1 @@
+//! Exactly-once message processing: idempotency records with leases in the state store.

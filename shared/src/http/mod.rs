@@ -1,0 +1,1 @@
+//! HTTP helpers: the unified `{code, message, data}` response, error mapping, request ids, limits.

@@ -1,0 +1,1 @@
+//! WeChat callback protocol: signatures, inbound XML messages, passive replies, safe-mode crypto.
