@@ -10,10 +10,12 @@
 //! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
 
 pub mod clock;
+pub mod config;
 pub mod dedup;
 pub mod http;
 pub mod protocol;
 pub mod resilience;
 pub mod routes;
 pub mod store;
+pub mod telemetry;
 pub mod wechat;

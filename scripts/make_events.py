@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Regenerates the signed sample API Gateway (HTTP API v2) events in events/.
+
+The events are committed; this script documents how their signatures and ciphertexts were made, so
+they can be regenerated after a change of demo credentials. Safe mode needs the `cryptography`
+package (AES-256-CBC); everything else is the standard library.
+
+Demo credentials (also used by the tests that replay the events):
+  WECHAT_TOKEN=wechat-ha-demo-token  WECHAT_APPID=wx0123456789abcdef
+  WECHAT_ENCODING_AES_KEY=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+"""
+import base64
+import hashlib
+import json
+import os
+import struct
+import sys
+
+TOKEN = "wechat-ha-demo-token"
+APPID = "wx0123456789abcdef"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
+
+
+def sign(*parts):
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def encrypt(msg: str, random16: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = base64.b64decode(AES_KEY + "=")
+    body = msg.encode()
+    plain = random16 + struct.pack(">I", len(body)) + body + APPID.encode()
+    pad = 32 - len(plain) % 32
+    plain += bytes([pad]) * pad
+    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+
+
+def event(method, path, query, body=None, headers=None, request_id="req-sample"):
+    raw_query = "&".join(f"{k}={v}" for k, v in query.items())
+    hdrs = {
+        "host": "abc123defg.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "Mozilla/4.0",
+        "x-forwarded-for": "203.0.113.10",
+        "x-forwarded-proto": "https",
+    }
+    if body is not None:
+        hdrs["content-type"] = "text/xml"
+    hdrs.update(headers or {})
+    ev = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": hdrs,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123defg",
+            "domainName": "abc123defg.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123defg",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.10", "userAgent": "Mozilla/4.0"},
+            "requestId": request_id,
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "14/Nov/2023:22:13:20 +0000",
+            "timeEpoch": 1700000000000,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        ev["queryStringParameters"] = query
+    if body is not None:
+        ev["body"] = body
+    return ev
+
+
+def text_xml(content, msg_id, create_time=1700000000):
+    return ("<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
+            "<FromUserName><![CDATA[oUser123]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
+
+
+def write(name, ev):
+    with open(os.path.join(OUT, name), "w") as f:
+        json.dump(ev, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def main():
+    ts, nonce = "1700000000", "12345"
+    plain_q = {"signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "openid": "oUser123"}
+
+    write("callback-verify-get.json", event("GET", "/wechat", {
+        "signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "echostr": "7130385893912361337"}))
+
+    write("callback-text-post.json", event("POST", "/wechat", plain_q, text_xml("hello", "1234567890123456"),
+                                           request_id="req-text"))
+
+    subscribe = ("<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
+                 "<FromUserName><![CDATA[oUser123]]></FromUserName><CreateTime>1700000100</CreateTime>"
+                 "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>"
+                 "<EventKey><![CDATA[qrscene_42]]></EventKey><Ticket><![CDATA[TICKET123]]></Ticket></xml>")
+    write("callback-subscribe-post.json", event("POST", "/wechat", plain_q, subscribe, request_id="req-sub"))
+
+    bad_q = dict(plain_q, signature="0" * 40)
+    write("callback-bad-signature-post.json", event("POST", "/wechat", bad_q, text_xml("hello", "1234567890123457"),
+                                                    request_id="req-bad"))
+
+    enc_ts, enc_nonce = "1700000200", "67890"
+    encrypt_value = encrypt(text_xml("safe hello", "1234567890123458", 1700000200), b"0123456789abcdef")
+    enc_body = ("<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypt_value}]]></Encrypt></xml>")
+    enc_q = {"signature": sign(TOKEN, enc_ts, enc_nonce), "timestamp": enc_ts, "nonce": enc_nonce,
+             "openid": "oUser123", "encrypt_type": "aes",
+             "msg_signature": sign(TOKEN, enc_ts, enc_nonce, encrypt_value)}
+    write("callback-encrypted-post.json", event("POST", "/wechat", enc_q, enc_body, request_id="req-enc"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

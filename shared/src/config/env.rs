@@ -1,0 +1,107 @@
+//! Typed, validated reads of environment variables, each failure naming its variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A configuration variable that is missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {var} {problem}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// The rule it breaks, e.g. "must be 43 characters of [A-Za-z0-9]".
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// `var` breaks `problem`.
+    pub fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self { var, problem: problem.into() }
+    }
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+#[derive(Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be secrets: list names only.
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Env {
+    /// A snapshot of the process environment.
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    /// An environment made of the given pairs (tests, the local server's overrides).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    }
+
+    /// Sets one variable (used by the local server for `--mock-wechat`).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_owned(), value.into());
+    }
+
+    /// The variable's value, `None` when unset or empty.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// The variable's value, or an error naming it.
+    pub fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
+        self.optional(name).ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    /// The variable parsed as `T`, or `default` when unset.
+    pub fn parsed_or<T: FromStr>(&self, name: &'static str, default: T, expect: &str) -> Result<T, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| ConfigError::new(name, format!("must be {expect}, got {raw:?}"))),
+        }
+    }
+
+    /// An integer within `[min, max]`, or `default` when unset.
+    pub fn int_in(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let value = self.parsed_or(name, default, "a whole number")?;
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(name, format!("must be between {min} and {max}, got {value}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let env = Env::from_pairs([("A", "  ")]);
+        assert_eq!(env.optional("A"), None);
+        assert_eq!(env.required("A").unwrap_err().var, "A");
+    }
+
+    #[test]
+    fn int_in_names_the_variable_and_the_range() {
+        let env = Env::from_pairs([("N", "9"), ("BAD", "x")]);
+        assert_eq!(env.int_in("N", 1, 1, 10).unwrap(), 9);
+        let err = env.int_in("N", 1, 1, 5).unwrap_err();
+        assert_eq!(err.to_string(), "configuration error: N must be between 1 and 5, got 9");
+        assert!(env.int_in("BAD", 1, 1, 5).unwrap_err().problem.contains("whole number"));
+        assert_eq!(env.int_in("UNSET", 3, 1, 5).unwrap(), 3);
+    }
+
+    #[test]
+    fn debug_lists_names_but_never_values() {
+        let env = Env::from_pairs([("WECHAT_APPSECRET", "topsecret")]);
+        let shown = format!("{env:?}");
+        assert!(shown.contains("WECHAT_APPSECRET") && !shown.contains("topsecret"));
+    }
+}

@@ -1,0 +1,44 @@
+//! The request id: API Gateway's, else the caller's `x-request-id`, else a fresh random one.
+
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+
+/// A request id, carried on the tracing span and in every error body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The id of `req`: the API Gateway request id when there is one (it is what CloudWatch and the
+/// access log show), else an `x-request-id` header (local server, tests), else a random id.
+pub fn request_id_of(req: &lambda_http::Request) -> RequestId {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+        && let Some(id) = ctx.request_id.as_deref().filter(|id| !id.is_empty())
+    {
+        return RequestId(id.to_owned());
+    }
+    if let Some(id) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| valid(v)) {
+        return RequestId(id.to_owned());
+    }
+    RequestId(format!("local-{:016x}", rand::random::<u64>()))
+}
+
+/// A caller-supplied id is echoed into logs, so keep it short and printable.
+fn valid(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_id_is_used_when_there_is_no_gateway_context() {
+        let req = http::Request::builder().header("x-request-id", "abc-1").body(lambda_http::Body::Empty).unwrap();
+        assert_eq!(request_id_of(&req).0, "abc-1");
+    }
+
+    #[test]
+    fn unprintable_header_id_is_replaced_by_a_fresh_one() {
+        let req = http::Request::builder().header("x-request-id", "a b").body(lambda_http::Body::Empty).unwrap();
+        assert!(request_id_of(&req).0.starts_with("local-"));
+    }
+}
