@@ -1,1 +1,14 @@
 //! WeChat callback protocol: signatures, inbound XML messages, passive replies, safe-mode crypto.
+//!
+//! Pure code, no I/O. A route handler calls: [`open`] the request → [`parse_message`] → business logic →
+//! [`Reply::to_xml`] → [`seal`] the reply.
+
+mod crypto;
+mod keyring;
+mod signature;
+
+pub use crypto::{AesKey, DecryptError, Decrypted, EncryptError, KeyError, RANDOM_LEN, os_random};
+pub use keyring::{KeyRing, KeySlot};
+pub use signature::{
+    jssdk_signature, msg_signature, sha1_hex_sorted, url_signature, verify_msg_signature, verify_url_signature,
+};
