@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::update::{check_attrs, check_key};
 use super::{Attrs, AttrsExt, Condition, Key, StateStore, StoreError, Update};
 use crate::clock::SharedClock;
 
@@ -22,7 +23,10 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// An empty store that judges expiry by `clock`.
     pub fn new(clock: SharedClock) -> Self {
-        Self { items: Mutex::new(BTreeMap::new()), clock }
+        Self {
+            items: Mutex::new(BTreeMap::new()),
+            clock,
+        }
     }
 
     /// Number of stored items, expired ones included (for tests and the admin view).
@@ -50,7 +54,9 @@ impl MemoryStore {
         if condition.holds(current, self.clock.now_secs()) {
             Ok(())
         } else {
-            Err(StoreError::ConditionFailed { current: self.live(current) })
+            Err(StoreError::ConditionFailed {
+                current: self.live(current),
+            })
         }
     }
 }
@@ -58,10 +64,13 @@ impl MemoryStore {
 #[async_trait]
 impl StateStore for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Attrs>, StoreError> {
+        check_key(key)?;
         Ok(self.live(self.lock().get(key)))
     }
 
     async fn put(&self, key: &Key, attrs: Attrs, condition: Condition) -> Result<(), StoreError> {
+        check_key(key)?;
+        check_attrs(&attrs)?;
         let mut items = self.lock();
         self.check(items.get(key), &condition)?;
         items.insert(key.clone(), attrs);
@@ -69,6 +78,8 @@ impl StateStore for MemoryStore {
     }
 
     async fn update(&self, key: &Key, update: Update) -> Result<Attrs, StoreError> {
+        check_key(key)?;
+        update.validate()?;
         let mut items = self.lock();
         self.check(items.get(key), &update.condition)?;
         let item = items.entry(key.clone()).or_default();
@@ -77,6 +88,7 @@ impl StateStore for MemoryStore {
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        check_key(key)?;
         let mut items = self.lock();
         self.check(items.get(key), &condition)?;
         items.remove(key);

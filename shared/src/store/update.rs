@@ -1,7 +1,46 @@
 //! An atomic item update: `SET`, `SET if absent`, `ADD` and `REMOVE` in one step, under a condition.
 
+use std::collections::BTreeSet;
+
 use super::condition::Condition;
-use super::item::{AttrValue, Attrs};
+use super::error::StoreError;
+use super::item::{AttrValue, Attrs, Key};
+
+/// Attribute names taken by the item key in DynamoDB; never allowed as item attributes.
+const KEY_ATTRS: [&str; 2] = ["pk", "sk"];
+
+/// Rejects an attribute name that is empty or one of the key attributes (`pk`, `sk`), which a
+/// put or update would otherwise turn into a write to a different item.
+///
+/// # Errors
+/// [`StoreError::Invalid`] naming the attribute.
+pub(crate) fn check_attr_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || KEY_ATTRS.contains(&name) {
+        return Err(StoreError::Invalid(format!(
+            "attribute name {name:?} is empty or reserved for the key"
+        )));
+    }
+    Ok(())
+}
+
+/// Rejects a key with an empty part (DynamoDB does not allow empty key strings).
+///
+/// # Errors
+/// [`StoreError::Invalid`].
+pub(crate) fn check_key(key: &Key) -> Result<(), StoreError> {
+    if key.pk.is_empty() || key.sk.is_empty() {
+        return Err(StoreError::Invalid(format!("key {key} has an empty part")));
+    }
+    Ok(())
+}
+
+/// Rejects a put whose attributes use a forbidden name (see [`check_attr_name`]).
+///
+/// # Errors
+/// [`StoreError::Invalid`].
+pub(crate) fn check_attrs(attrs: &Attrs) -> Result<(), StoreError> {
+    attrs.keys().try_for_each(|name| check_attr_name(name))
+}
 
 /// One atomic update of one item (DynamoDB `UpdateItem`, `ReturnValues = ALL_NEW`).
 ///
@@ -29,7 +68,13 @@ impl Default for Update {
 impl Update {
     /// An empty, unconditional update.
     pub fn new() -> Self {
-        Self { set: Vec::new(), set_if_absent: Vec::new(), add: Vec::new(), remove: Vec::new(), condition: Condition::Always }
+        Self {
+            set: Vec::new(),
+            set_if_absent: Vec::new(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            condition: Condition::Always,
+        }
     }
 
     /// Overwrites `attr`.
@@ -67,6 +112,32 @@ impl Update {
         self.set.is_empty() && self.set_if_absent.is_empty() && self.add.is_empty() && self.remove.is_empty()
     }
 
+    /// Checks what DynamoDB would reject, so every store rejects the same updates: an attribute
+    /// named in more than one action, an empty name, or a key attribute (`pk` / `sk`).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] naming the attribute.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let names = self
+            .set
+            .iter()
+            .chain(&self.set_if_absent)
+            .map(|(name, _)| name.as_str());
+        let names = names
+            .chain(self.add.iter().map(|(name, _)| name.as_str()))
+            .chain(self.remove.iter().map(String::as_str));
+        let mut seen = BTreeSet::new();
+        for name in names {
+            check_attr_name(name)?;
+            if !seen.insert(name) {
+                return Err(StoreError::Invalid(format!(
+                    "attribute {name:?} appears in more than one update action"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the update to an attribute map in memory (the reference semantics for all stores).
     pub fn apply_to(&self, attrs: &mut Attrs) {
         for (name, value) in &self.set {
@@ -85,5 +156,53 @@ impl Update {
         for name in &self.remove {
             attrs.remove(name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects_overlapping_and_key_attributes() {
+        assert!(Update::new().set("a", 1).add("b", 1).remove("c").validate().is_ok());
+        assert!(matches!(
+            Update::new().set("a", 1).add("a", 1).validate(),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            Update::new().set("pk", "x").validate(),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            Update::new().remove("").validate(),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn apply_sets_adds_and_removes() {
+        let mut attrs = Attrs::new();
+        attrs.insert("old".into(), AttrValue::S("x".into()));
+        attrs.insert("kept".into(), AttrValue::N(1));
+        Update::new()
+            .set("a", "v")
+            .set_if_absent("kept", 9)
+            .add("n", 3)
+            .remove("old")
+            .apply_to(&mut attrs);
+        assert_eq!(attrs.get("a"), Some(&AttrValue::S("v".into())));
+        assert_eq!(attrs.get("kept"), Some(&AttrValue::N(1)));
+        assert_eq!(attrs.get("n"), Some(&AttrValue::N(3)));
+        assert!(!attrs.contains_key("old"));
+    }
+
+    #[test]
+    fn keys_and_attribute_names_are_checked() {
+        assert!(check_key(&Key::new("p", "s")).is_ok());
+        assert!(check_key(&Key::new("p", "")).is_err());
+        let mut attrs = Attrs::new();
+        attrs.insert("sk".into(), AttrValue::N(1));
+        assert!(check_attrs(&attrs).is_err());
     }
 }
