@@ -1,1 +1,129 @@
-//! A real HTTP mock of WeChat's API with fault injection (placeholder until its issue lands).
+//! A real HTTP mock of WeChat's API with fault injection, for tests and local runs.
+//!
+//! It implements the endpoints wechat-ha calls — `GET /cgi-bin/token` (classic: every call issues a
+//! new token, the previous one stays valid for [`MockConfig::classic_grace_ms`]), `POST
+//! /cgi-bin/stable_token` (same token while valid; `force_refresh` rotates, ≤ 20/day, ≥ 30 s apart),
+//! `GET /cgi-bin/ticket/getticket`, and the custom / template / subscribe message sends — with
+//! WeChat's JSON answers and error codes (40001, 42001, 40013, 40125, 41001, 45009, 45011, 47001).
+//!
+//! Several "domains" (e.g. `api` and `api2`) are separate listeners sharing one state, so a test
+//! can make one refuse connections ([`MockHandle::set_domain_down`]) while the other answers, and
+//! counters tell which domain got each call. Faults ([`Fault`]) fail the next N calls per path and
+//! domain with an errcode, an HTTP status, a delay or a dropped connection. Everything is also
+//! reachable over HTTP under `/__mock/...` (see [`control`]).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let mock = wechat_mock::MockServer::new().domain("api").domain("api2").start().await?;
+//! mock.inject(wechat_mock::Fault::status(503).on_domain("api").times(3));
+//! let primary = mock.base_url("api");
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod config;
+pub mod control;
+mod faults;
+mod handle;
+mod server;
+mod state;
+mod tokens;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use config::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, TimeSource};
+pub use faults::{Fault, FaultKind};
+pub use handle::MockHandle;
+pub use state::{Counters, SentMessage};
+pub use tokens::WxError;
+
+use crate::state::MockState;
+
+/// Builds the router: WeChat routes behind the fault middleware, control routes beside them.
+fn router(state: Arc<MockState>) -> Router {
+    let wechat = Router::new()
+        .route("/cgi-bin/token", get(api::classic_token))
+        .route("/cgi-bin/stable_token", post(api::stable_token))
+        .route("/cgi-bin/ticket/getticket", get(api::get_ticket))
+        .route("/cgi-bin/message/custom/send", post(api::custom_send))
+        .route("/cgi-bin/message/template/send", post(api::template_send))
+        .route("/cgi-bin/message/subscribe/send", post(api::subscribe_send))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
+    let control = Router::new()
+        .route("/__mock/faults", post(control::add_fault).delete(control::clear_faults))
+        .route("/__mock/tokens/invalidate", post(control::invalidate))
+        .route("/__mock/time", post(control::time))
+        .route("/__mock/counters", get(control::counters))
+        .route("/__mock/messages", get(control::messages))
+        .route("/__mock/reset", post(control::reset));
+    wechat.merge(control).with_state(state)
+}
+
+/// A mock builder: configuration plus named domains (listeners).
+#[derive(Debug, Default)]
+pub struct MockServer {
+    config: MockConfig,
+    domains: Vec<(String, SocketAddr)>,
+}
+
+impl MockServer {
+    /// A mock with the default configuration and no domain yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the configuration.
+    pub fn config(mut self, config: MockConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds a domain listening on an ephemeral localhost port.
+    pub fn domain(self, name: &str) -> Self {
+        self.domain_at(name, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Adds a domain listening on `addr`.
+    pub fn domain_at(mut self, name: &str, addr: SocketAddr) -> Self {
+        self.domains.push((name.to_owned(), addr));
+        self
+    }
+
+    /// Binds every domain (one `api` domain if none was added) and starts serving.
+    ///
+    /// # Errors
+    /// The first bind error.
+    pub async fn start(self) -> std::io::Result<MockHandle> {
+        let state = Arc::new(MockState::new(self.config));
+        let router = router(state.clone());
+        let mut domains = self.domains;
+        if domains.is_empty() {
+            domains.push(("api".to_owned(), SocketAddr::from(([127, 0, 0, 1], 0))));
+        }
+        let mut bound = BTreeMap::new();
+        for (name, addr) in domains {
+            let listener = server::spawn_listener(addr, &name, router.clone()).await?;
+            bound.insert(name, (listener.addr, Some(listener)));
+        }
+        Ok(MockHandle {
+            state,
+            router,
+            domains: Arc::new(Mutex::new(bound)),
+        })
+    }
+}
+
+/// Starts a one-domain (`api`) mock with the default configuration on `addr` (port 0 = any).
+///
+/// # Errors
+/// The bind error.
+pub async fn serve(addr: SocketAddr) -> std::io::Result<(SocketAddr, MockHandle)> {
+    let handle = MockServer::new().domain_at("api", addr).start().await?;
+    let bound = handle.addr("api").unwrap_or(addr);
+    Ok((bound, handle))
+}

@@ -1,0 +1,151 @@
+//! `MockHandle`: the Rust twin of the control API, plus listener control (domain down / up).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+
+use crate::control::invalidate_tokens;
+use crate::faults::Fault;
+use crate::server::{Listener, spawn_listener};
+use crate::state::{Counters, MockState, SentMessage};
+
+/// Domain name → its address and, while up, its listener.
+type Domains = BTreeMap<String, (SocketAddr, Option<Listener>)>;
+
+/// Controls a running mock. Clones share the same mock; dropping the last clone does not stop it
+/// (call [`MockHandle::shutdown`]), so a test can hand clones around freely.
+#[derive(Debug, Clone)]
+pub struct MockHandle {
+    pub(crate) state: Arc<MockState>,
+    pub(crate) router: Router,
+    pub(crate) domains: Arc<Mutex<Domains>>,
+}
+
+impl MockHandle {
+    fn domains(&self) -> MutexGuard<'_, Domains> {
+        self.domains.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The address of `domain`, if the mock has it.
+    pub fn addr(&self, domain: &str) -> Option<SocketAddr> {
+        self.domains().get(domain).map(|(addr, _)| *addr)
+    }
+
+    /// `http://ip:port` of `domain` (empty string for an unknown domain).
+    pub fn base_url(&self, domain: &str) -> String {
+        self.addr(domain)
+            .map(|addr| format!("http://{addr}"))
+            .unwrap_or_default()
+    }
+
+    /// Domain names in order of their names.
+    pub fn domain_names(&self) -> Vec<String> {
+        self.domains().keys().cloned().collect()
+    }
+
+    /// Adds a fault rule (first matching rule wins; rules fire in insertion order).
+    pub fn inject(&self, fault: Fault) {
+        self.state.lock().faults.push(fault);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.state.lock().faults.clear();
+    }
+
+    /// Invalidates the current access tokens and tickets of `appid` at once (as a leak-driven
+    /// `force_refresh` elsewhere would): calls with them get 40001 from now on.
+    pub fn invalidate_tokens(&self, appid: &str) {
+        invalidate_tokens(&self.state, Some(appid));
+    }
+
+    /// The newest current access token of `appid` (stable before classic).
+    pub fn current_token(&self, appid: &str) -> Option<String> {
+        self.state
+            .lock()
+            .apps
+            .get(appid)
+            .and_then(|app| app.current().map(|t| t.value.clone()))
+    }
+
+    /// Moves mock time forward by `ms` (on top of the configured time source).
+    pub fn advance_time(&self, ms: i64) {
+        self.state.lock().offset_ms += ms;
+    }
+
+    /// Mock time, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.state.now_ms()
+    }
+
+    /// A snapshot of the call counters.
+    pub fn counters(&self) -> Counters {
+        self.state.lock().counters.clone()
+    }
+
+    /// Calls to `path` across all domains.
+    pub fn calls(&self, path: &str) -> u64 {
+        self.counters().path(path)
+    }
+
+    /// Calls to `path` on `domain`.
+    pub fn calls_on(&self, domain: &str, path: &str) -> u64 {
+        self.counters().on(domain, path)
+    }
+
+    /// All calls that reached `domain`.
+    pub fn domain_calls(&self, domain: &str) -> u64 {
+        self.counters().domain(domain)
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.state.lock().messages.clone()
+    }
+
+    /// Forgets tokens, faults, counters, messages and the time offset (listeners stay as they are).
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// Takes `domain` down (its port refuses connections, open connections are dropped) or
+    /// brings it back up on the same port.
+    ///
+    /// # Errors
+    /// The bind error when the port cannot be taken again; `NotFound` for an unknown domain.
+    pub async fn set_domain_down(&self, domain: &str, down: bool) -> io::Result<()> {
+        let addr = {
+            let mut domains = self.domains();
+            let entry = domains
+                .get_mut(domain)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown domain"))?;
+            if down {
+                if let Some(listener) = entry.1.take() {
+                    let _ = listener.stop.send(true);
+                }
+                return Ok(());
+            }
+            if entry.1.is_some() {
+                return Ok(());
+            }
+            entry.0
+        };
+        let listener = spawn_listener(addr, domain, self.router.clone()).await?;
+        if let Some(entry) = self.domains().get_mut(domain) {
+            entry.1 = Some(listener);
+        }
+        Ok(())
+    }
+
+    /// Stops every listener.
+    pub fn shutdown(&self) {
+        for (_, listener) in self.domains().values_mut() {
+            if let Some(listener) = listener.take() {
+                let _ = listener.stop.send(true);
+            }
+        }
+    }
+}
