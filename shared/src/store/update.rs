@@ -6,18 +6,23 @@ use super::condition::Condition;
 use super::error::StoreError;
 use super::item::{AttrValue, Attrs, Key};
 
-/// Attribute names taken by the item key in DynamoDB; never allowed as item attributes.
-const KEY_ATTRS: [&str; 2] = ["pk", "sk"];
+/// An attribute name no item may use. An empty update is sent to DynamoDB as `REMOVE` of this
+/// name: a no-op that still evaluates the condition, creates a missing item and returns it
+/// (DynamoDB emulators reject an `UpdateItem` without an update expression).
+pub(crate) const NOOP_ATTR: &str = "__noop";
 
-/// Rejects an attribute name that is empty or one of the key attributes (`pk`, `sk`), which a
-/// put or update would otherwise turn into a write to a different item.
+/// Attribute names reserved by the stores: the item key in DynamoDB and [`NOOP_ATTR`].
+const RESERVED_ATTRS: [&str; 3] = ["pk", "sk", NOOP_ATTR];
+
+/// Rejects an attribute name that is empty or reserved: the key attributes (`pk`, `sk`), which a
+/// put or update would otherwise turn into a write to a different item, and [`NOOP_ATTR`].
 ///
 /// # Errors
 /// [`StoreError::Invalid`] naming the attribute.
 pub(crate) fn check_attr_name(name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || KEY_ATTRS.contains(&name) {
+    if name.is_empty() || RESERVED_ATTRS.contains(&name) {
         return Err(StoreError::Invalid(format!(
-            "attribute name {name:?} is empty or reserved for the key"
+            "attribute name {name:?} is empty or reserved"
         )));
     }
     Ok(())
@@ -113,7 +118,7 @@ impl Update {
     }
 
     /// Checks what DynamoDB would reject, so every store rejects the same updates: an attribute
-    /// named in more than one action, an empty name, or a key attribute (`pk` / `sk`).
+    /// named in more than one action, an empty name, or a reserved one (`pk`, `sk`, `__noop`).
     ///
     /// # Errors
     /// [`StoreError::Invalid`] naming the attribute.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{EXPIRES_AT, PK, encode_value};
+use crate::store::update::NOOP_ATTR;
 use crate::store::{AttrValue, CmpOp, Condition, Update};
 
 /// Names and values collected while rendering the expressions of one request.
@@ -148,8 +149,9 @@ impl Expr {
         }
     }
 
-    /// The `UpdateExpression` for `update` (`None` when it changes nothing).
-    pub(crate) fn update(&mut self, update: &Update) -> Option<String> {
+    /// The `UpdateExpression` for `update`; an empty update becomes `REMOVE` of the reserved
+    /// [`NOOP_ATTR`], which changes nothing but still creates a missing item.
+    pub(crate) fn update(&mut self, update: &Update) -> String {
         let mut set = Vec::new();
         for (name, value) in &update.set {
             let (alias, v) = (self.name(name), self.value(encode_value(value)));
@@ -174,7 +176,10 @@ impl Expr {
         .filter(|(_, body)| !body.is_empty())
         .map(|(verb, body)| format!("{verb} {body}"))
         .collect();
-        (!clauses.is_empty()).then(|| clauses.join(" "))
+        if clauses.is_empty() {
+            return format!("REMOVE {}", self.name(NOOP_ATTR));
+        }
+        clauses.join(" ")
     }
 
     /// The collected names, `None` when empty (DynamoDB rejects an empty map).
@@ -217,7 +222,7 @@ mod tests {
         let rendered = expr.condition(&cond, 0).unwrap_or_default();
         assert!(!rendered.contains("state") && !rendered.contains("total"), "{rendered}");
         let update = Update::new().set("state", "closed").add("total", 1).remove("ttl");
-        let rendered = expr.update(&update).unwrap_or_default();
+        let rendered = expr.update(&update);
         assert_eq!(rendered, "SET #n0 = :v4 ADD #n1 :v5 REMOVE #n2");
         assert_eq!(expr.names().map(|n| n.len()), Some(3));
     }
@@ -244,9 +249,9 @@ mod tests {
             .remove("d")
             .remove("e");
         assert_eq!(
-            expr.update(&update).as_deref(),
-            Some("SET #n0 = :v0, #n1 = if_not_exists(#n1, :v1) ADD #n2 :v2 REMOVE #n3, #n4")
+            expr.update(&update),
+            "SET #n0 = :v0, #n1 = if_not_exists(#n1, :v1) ADD #n2 :v2 REMOVE #n3, #n4"
         );
-        assert_eq!(Expr::default().update(&Update::new()), None);
+        assert_eq!(Expr::default().update(&Update::new()), "REMOVE #n0");
     }
 }

@@ -111,7 +111,7 @@ impl StateStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(encode_key(key)))
-            .set_update_expression(update_expression)
+            .update_expression(update_expression)
             .set_condition_expression(condition)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
