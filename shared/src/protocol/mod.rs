@@ -4,11 +4,15 @@
 //! [`Reply::to_xml`] → [`seal`] the reply.
 
 mod crypto;
+mod decode;
 mod keyring;
+mod message;
 mod signature;
 
 pub use crypto::{AesKey, DecryptError, Decrypted, EncryptError, KeyError, RANDOM_LEN, os_random};
+pub use decode::{BodyFormat, MessageError};
 pub use keyring::{KeyRing, KeySlot};
 pub use signature::{
     jssdk_signature, msg_signature, sha1_hex_sorted, url_signature, verify_msg_signature, verify_url_signature,
 };
+pub use message::{Event, Header, Message, MessageKind, QR_SCENE_PREFIX, parse_message};
