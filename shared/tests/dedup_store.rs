@@ -1,0 +1,130 @@
+//! The idempotency ledger's core scenarios on the DynamoDB store (moto), where the conditional
+//! writes and the item returned with a failed condition come from the real SDK path. Skipped with
+//! a message when `AWS_ENDPOINT_URL_DYNAMODB` is unset, a failure under `CI=true`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use shared::dedup::{Begin, Claim, DedupConfig, DedupError, IdempotencyLedger, WaitOutcome};
+use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
+
+struct Fixture {
+    ledger: Arc<IdempotencyLedger>,
+    clock: ManualClock,
+}
+
+/// A ledger on a fresh DynamoDB table, or `None` (after saying so) without an emulator.
+async fn fixture() -> Option<Fixture> {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests through scripts/test.sh"
+        );
+        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
+        return None;
+    }
+    static TABLES: AtomicU32 = AtomicU32::new(0);
+    let table = format!(
+        "dedup-{}-{}-{}",
+        std::process::id(),
+        SystemClock.now_ms(),
+        TABLES.fetch_add(1, Ordering::Relaxed)
+    );
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let shared_clock: SharedClock = Arc::new(clock.clone());
+    let config = DynamoClientConfig::new(Duration::from_secs(5), Duration::from_secs(10), 1).expect("valid config");
+    let store = DynamoStore::from_env(table.clone(), shared_clock.clone(), config).await;
+    create_table_if_missing(store.client(), &table)
+        .await
+        .expect("create the test table");
+    let ledger = IdempotencyLedger::new(Arc::new(store), shared_clock, DedupConfig::default());
+    Some(Fixture {
+        ledger: Arc::new(ledger),
+        clock,
+    })
+}
+
+async fn claim(ledger: &IdempotencyLedger, key: &str) -> Claim {
+    match ledger.begin("wx1", key).await {
+        Ok(Begin::Claimed(claim)) => claim,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn delivery_then_retries_get_in_progress_then_the_stored_reply() {
+    let Some(f) = fixture().await else { return };
+    let first = claim(&f.ledger, "m1").await;
+    let during = f.ledger.begin("wx1", "m1").await.expect("begin");
+    assert_eq!(
+        during,
+        Begin::InProgress {
+            lease_until_ms: first.lease_until_ms()
+        }
+    );
+    f.ledger.complete(&first, "<xml>reply</xml>").await.expect("complete");
+    let after = f.ledger.begin("wx1", "m1").await.expect("begin");
+    assert_eq!(
+        after,
+        Begin::Completed {
+            reply: "<xml>reply</xml>".into()
+        }
+    );
+    let waited = f
+        .ledger
+        .wait_for_reply("wx1", "m1", f.clock.now_ms() + 1_000, Duration::from_millis(50))
+        .await;
+    assert_eq!(
+        waited.ok(),
+        Some(WaitOutcome::Completed {
+            reply: "<xml>reply</xml>".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn expired_lease_is_taken_over_and_the_stale_holder_is_refused() {
+    let Some(f) = fixture().await else { return };
+    let stale = claim(&f.ledger, "m1").await;
+    f.clock.advance(5_000);
+    let fresh = claim(&f.ledger, "m1").await;
+    assert!(matches!(
+        f.ledger.complete(&stale, "stale").await,
+        Err(DedupError::ClaimLost)
+    ));
+    f.ledger.complete(&fresh, "fresh").await.expect("complete");
+    assert_eq!(
+        f.ledger.begin("wx1", "m1").await.ok(),
+        Some(Begin::Completed { reply: "fresh".into() })
+    );
+}
+
+#[tokio::test]
+async fn released_and_expired_records_are_claimed_again() {
+    let Some(f) = fixture().await else { return };
+    let first = claim(&f.ledger, "m1").await;
+    f.ledger.release(&first).await.expect("release");
+    let second = claim(&f.ledger, "m1").await;
+    f.ledger.complete(&second, "r").await.expect("complete");
+    f.clock.advance(DedupConfig::DEFAULT_RECORD_TTL.as_millis() as i64);
+    claim(&f.ledger, "m1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_concurrent_deliveries_have_exactly_one_claim() {
+    let Some(f) = fixture().await else { return };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let ledger = f.ledger.clone();
+        tasks.spawn(async move { ledger.begin("wx1", "m1").await });
+    }
+    let outcomes: Vec<Begin> = tasks.join_all().await.into_iter().map(|r| r.expect("begin")).collect();
+    let claimed = outcomes.iter().filter(|o| matches!(o, Begin::Claimed(_))).count();
+    let in_progress = outcomes
+        .iter()
+        .filter(|o| matches!(o, Begin::InProgress { .. }))
+        .count();
+    assert_eq!((claimed, in_progress), (1, 2), "{outcomes:?}");
+}
