@@ -1,0 +1,187 @@
+//! The WeChat client's error: transport, HTTP, WeChat errcode, breaker, quota and deadline failures.
+
+use super::errcode::{ApiError, ErrcodeClass};
+
+/// Why a WeChat call failed. Messages never contain a token, a secret or a URL with a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WechatError {
+    /// No connection could be made (refused, DNS, TLS handshake): the request was not sent.
+    #[error("cannot connect to {domain}: {message}")]
+    Connect {
+        /// The base URL tried.
+        domain: String,
+        /// The transport's description (URL stripped).
+        message: String,
+    },
+    /// The connection broke after the request may have been sent (reset, closed without answer).
+    #[error("network error on {domain}: {message}")]
+    Network {
+        /// The base URL tried.
+        domain: String,
+        /// The transport's description (URL stripped).
+        message: String,
+    },
+    /// No answer within the attempt's timeout.
+    #[error("timed out waiting for {domain}")]
+    Timeout {
+        /// The base URL tried.
+        domain: String,
+    },
+    /// A non-2xx HTTP status.
+    #[error("HTTP {status} from {domain}")]
+    Http {
+        /// The base URL tried.
+        domain: String,
+        /// The status code.
+        status: u16,
+    },
+    /// WeChat answered with a non-zero errcode.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The answer was not the JSON we expect.
+    #[error("undecodable answer from {domain}: {message}")]
+    Decode {
+        /// The base URL tried.
+        domain: String,
+        /// What did not parse.
+        message: String,
+    },
+    /// A circuit breaker refused the call (every domain open, or the API's breaker open).
+    #[error("circuit open: {0}")]
+    CircuitOpen(String),
+    /// The daily token quota is spent (45009); nothing is tried again before `until_ms`.
+    #[error("daily quota exhausted until {until_ms} (epoch ms)")]
+    QuotaExhausted {
+        /// Next daily reset (midnight Beijing time), epoch ms.
+        until_ms: i64,
+    },
+    /// The caller's deadline passed (or leaves no room for another attempt).
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    /// A forced token refresh was refused by the fleet-wide limit (20/day, 30 s apart).
+    #[error("forced token refresh refused: {0}")]
+    ForceRefreshLimited(String),
+}
+
+impl WechatError {
+    /// The WeChat errcode, when WeChat answered with one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::Api(api) => Some(api.errcode),
+            Self::QuotaExhausted { .. } => Some(super::errcode::DAILY_QUOTA),
+            _ => None,
+        }
+    }
+
+    /// Whether the request certainly never reached WeChat (safe to send elsewhere, even a
+    /// non-idempotent message).
+    pub fn is_not_sent(&self) -> bool {
+        matches!(self, Self::Connect { .. } | Self::CircuitOpen(_))
+    }
+
+    /// Whether the domain itself looks unhealthy (counts against the domain's breaker):
+    /// connection failures, broken connections, timeouts and HTTP 5xx.
+    pub fn is_domain_failure(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Network { .. } | Self::Timeout { .. } => true,
+            Self::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Whether the access token must be refreshed (40001 / 40014 / 42001).
+    pub fn is_token_invalid(&self) -> bool {
+        matches!(self, Self::Api(api) if api.is_token_invalid())
+    }
+
+    /// Whether retrying after backoff may succeed, for a call that is safe to repeat
+    /// (`idempotent`) or not (then only failures where nothing was sent, or WeChat said "busy").
+    pub fn is_retryable(&self, idempotent: bool) -> bool {
+        match self {
+            Self::Api(api) => api.class() == ErrcodeClass::Retryable,
+            Self::Connect { .. } => true,
+            Self::Network { .. } | Self::Timeout { .. } => idempotent,
+            Self::Http { status, .. } => idempotent && (*status >= 500 || *status == 429),
+            _ => false,
+        }
+    }
+
+    /// A transport error from reqwest, with its URL (which may hold a token) removed.
+    pub(crate) fn from_reqwest(domain: &str, err: reqwest::Error) -> Self {
+        let domain = domain.to_owned();
+        let is_connect = err.is_connect();
+        let is_timeout = err.is_timeout();
+        let message = error_chain(&err.without_url());
+        if is_timeout {
+            Self::Timeout { domain }
+        } else if is_connect {
+            Self::Connect { domain, message }
+        } else {
+            Self::Network { domain, message }
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(errcode: i64) -> WechatError {
+        WechatError::Api(ApiError {
+            errcode,
+            errmsg: String::new(),
+        })
+    }
+
+    #[test]
+    fn non_idempotent_calls_retry_only_when_nothing_was_sent_or_wechat_was_busy() {
+        let timeout = WechatError::Timeout { domain: "a".into() };
+        let http = WechatError::Http {
+            domain: "a".into(),
+            status: 503,
+        };
+        let refused = WechatError::Connect {
+            domain: "a".into(),
+            message: "refused".into(),
+        };
+        assert!(timeout.is_retryable(true) && !timeout.is_retryable(false));
+        assert!(http.is_retryable(true) && !http.is_retryable(false));
+        assert!(refused.is_retryable(false));
+        assert!(api(-1).is_retryable(false));
+        assert!(!api(45009).is_retryable(true));
+        assert!(!api(40164).is_retryable(true));
+    }
+
+    #[test]
+    fn errcodes_are_domain_successes_and_5xx_are_domain_failures() {
+        assert!(!api(-1).is_domain_failure());
+        assert!(
+            WechatError::Http {
+                domain: "a".into(),
+                status: 502
+            }
+            .is_domain_failure()
+        );
+        assert!(
+            !WechatError::Http {
+                domain: "a".into(),
+                status: 404
+            }
+            .is_domain_failure()
+        );
+        assert!(api(42001).is_token_invalid());
+        assert_eq!(api(40001).errcode(), Some(40001));
+    }
+}

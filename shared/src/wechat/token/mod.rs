@@ -1,0 +1,21 @@
+//! The fleet-wide token manager: one access token and one jsapi ticket per account for the whole
+//! fleet, refreshed ahead of expiry by a single lease holder (see [`TokenManager`]).
+
+mod config;
+mod fleet;
+mod limits;
+mod manager;
+mod record;
+mod refresh;
+mod source;
+mod stats;
+
+pub use config::TokenConfig;
+pub use limits::{beijing_day, next_daily_reset_ms};
+pub use manager::TokenManager;
+pub use record::TokenKind;
+pub use source::{Fetched, TokenMode, TokenSource};
+pub use stats::TokenStats;
+
+#[cfg(test)]
+mod tests;

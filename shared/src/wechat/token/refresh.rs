@@ -1,0 +1,140 @@
+//! Fetching a new credential: quota block, the normal fetch, the forced fetch as a last resort,
+//! and the ticket's dependency on the access token.
+
+use super::limits::{block_quota, next_daily_reset_ms, quota_blocked_until, take_force};
+use super::manager::TokenManager;
+use super::record::{Token, TokenKind};
+use super::source::{Fetched, TokenMode};
+use crate::wechat::errcode::DAILY_QUOTA;
+use crate::wechat::error::WechatError;
+use crate::wechat::interim_deadline::Deadline;
+
+const LOG: &str = "wechat.token";
+
+impl TokenManager {
+    /// Fetches a new credential of `kind` from WeChat (no store writes except the limits).
+    pub(super) async fn fetch(&self, kind: TokenKind, deadline: Deadline) -> Result<Token, WechatError> {
+        let now = self.now();
+        if let Some(until_ms) = self.quota_block(kind, now).await {
+            return Err(WechatError::QuotaExhausted { until_ms });
+        }
+        let fetched = match kind {
+            TokenKind::AccessToken => self.fetch_access_token(deadline).await,
+            TokenKind::JsapiTicket => self.fetch_ticket(deadline).await,
+        };
+        match fetched {
+            Ok(fetched) => {
+                self.stats.bump(&self.stats.upstream_fetches);
+                self.lock().rejected[kind.index()] = None;
+                let now = self.now();
+                let expires_at_ms = now.saturating_add(fetched.expires_in_secs.max(1).saturating_mul(1000));
+                Ok(Token {
+                    value: fetched.value,
+                    expires_at_ms,
+                    fetched_at_ms: now,
+                })
+            }
+            Err(err) if err.errcode() == Some(DAILY_QUOTA) => {
+                let until_ms = next_daily_reset_ms(self.now());
+                tracing::error!(target: LOG, kind = kind.as_str(), until_ms, "daily quota exhausted (45009); blocking refreshes until the daily reset");
+                self.lock().limits.block(kind, until_ms);
+                if self.store_usable()
+                    && let Err(store_err) = block_quota(&self.fleet, kind, until_ms).await
+                {
+                    self.store_failed(&store_err);
+                }
+                Err(WechatError::QuotaExhausted { until_ms })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn quota_block(&self, kind: TokenKind, now_ms: i64) -> Option<i64> {
+        if let Some(until) = self.lock().limits.blocked_until(kind, now_ms) {
+            return Some(until);
+        }
+        if !self.store_usable() {
+            return None;
+        }
+        match quota_blocked_until(&self.fleet, kind, now_ms).await {
+            Ok(until) => {
+                if let Some(until) = until {
+                    self.lock().limits.block(kind, until);
+                }
+                until
+            }
+            Err(err) => {
+                self.store_failed(&err);
+                None
+            }
+        }
+    }
+
+    async fn fetch_access_token(&self, deadline: Deadline) -> Result<Fetched, WechatError> {
+        let fetched = self.source.access_token(false, deadline).await?;
+        let rejected = self.lock().rejected[TokenKind::AccessToken.index()].clone();
+        if self.mode == TokenMode::Stable && rejected.as_ref() == Some(&fetched.value) {
+            // WeChat hands back the very token it just rejected: rotating it is the last resort.
+            tracing::warn!(target: LOG, "stable_token returned the rejected token; trying a forced refresh");
+            return self.forced_fetch(deadline).await;
+        }
+        Ok(fetched)
+    }
+
+    /// A `force_refresh=true` fetch, if the fleet-wide allowance (and the local one) permits.
+    async fn forced_fetch(&self, deadline: Deadline) -> Result<Fetched, WechatError> {
+        let now = self.now();
+        let limit = self.force_limit();
+        let allowed = if self.store_usable() {
+            match take_force(&self.fleet, now, limit).await {
+                Ok(allowed) => allowed,
+                Err(err) => {
+                    self.store_failed(&err);
+                    self.lock().limits.take_force(now, limit)
+                }
+            }
+        } else {
+            self.lock().limits.take_force(now, limit)
+        };
+        allowed.map_err(WechatError::ForceRefreshLimited)?;
+        self.stats.bump(&self.stats.forced_refreshes);
+        tracing::warn!(target: LOG, appid = self.appid(), "forced access token refresh");
+        self.source.access_token(true, deadline).await
+    }
+
+    async fn fetch_ticket(&self, deadline: Deadline) -> Result<Fetched, WechatError> {
+        let access = Box::pin(self.get(TokenKind::AccessToken, deadline)).await?;
+        match self.source.jsapi_ticket(&access.value, deadline).await {
+            Err(err) if err.is_token_invalid() => {
+                // The access token went bad under us: refresh it once, then ask again.
+                self.invalidate(TokenKind::AccessToken, &access.value).await;
+                let access = Box::pin(self.get(TokenKind::AccessToken, deadline)).await?;
+                self.source.jsapi_ticket(&access.value, deadline).await
+            }
+            other => other,
+        }
+    }
+
+    /// Rotates the access token now (e.g. after a leak), within the fleet-wide allowance, and
+    /// publishes it.
+    ///
+    /// # Errors
+    /// [`WechatError::ForceRefreshLimited`] when the allowance is spent, or the fetch's error.
+    pub async fn force_refresh(&self, deadline: Deadline) -> Result<(), WechatError> {
+        let fetched = self.forced_fetch(deadline).await?;
+        self.stats.bump(&self.stats.upstream_fetches);
+        let now = self.now();
+        let token = Token {
+            value: fetched.value,
+            expires_at_ms: now.saturating_add(fetched.expires_in_secs.max(1).saturating_mul(1000)),
+            fetched_at_ms: now,
+        };
+        self.lock().cache[TokenKind::AccessToken.index()] = Some(token.clone());
+        if self.store_usable()
+            && let Err(err) = self.fleet.publish_if_newer(TokenKind::AccessToken, &token).await
+        {
+            self.store_failed(&err);
+        }
+        Ok(())
+    }
+}
