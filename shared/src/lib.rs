@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod config;
 pub mod dedup;
+pub mod deps;
 pub mod handler;
 pub mod http;
 pub mod protocol;

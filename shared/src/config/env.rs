@@ -17,7 +17,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// `var` breaks `problem`.
     pub fn new(var: &'static str, problem: impl Into<String>) -> Self {
-        Self { var, problem: problem.into() }
+        Self {
+            var,
+            problem: problem.into(),
+        }
     }
 }
 
@@ -50,19 +53,26 @@ impl Env {
 
     /// The variable's value, `None` when unset or empty.
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).map(str::trim).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 
     /// The variable's value, or an error naming it.
     pub fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
-        self.optional(name).ok_or_else(|| ConfigError::new(name, "is required but not set"))
+        self.optional(name)
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
     }
 
     /// The variable parsed as `T`, or `default` when unset.
     pub fn parsed_or<T: FromStr>(&self, name: &'static str, default: T, expect: &str) -> Result<T, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|_| ConfigError::new(name, format!("must be {expect}, got {raw:?}"))),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new(name, format!("must be {expect}, got {raw:?}"))),
         }
     }
 
@@ -72,7 +82,10 @@ impl Env {
         if (min..=max).contains(&value) {
             Ok(value)
         } else {
-            Err(ConfigError::new(name, format!("must be between {min} and {max}, got {value}")))
+            Err(ConfigError::new(
+                name,
+                format!("must be between {min} and {max}, got {value}"),
+            ))
         }
     }
 }

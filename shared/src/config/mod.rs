@@ -6,8 +6,8 @@
 
 mod env;
 mod secret;
-
+mod settings;
 
 pub use env::{ConfigError, Env};
 pub use secret::Secret;
-
+pub use settings::{CallbackSettings, DEFAULT_API_BASES, Settings, StoreKind, StoreSettings, WechatSettings};

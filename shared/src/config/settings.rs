@@ -95,9 +95,16 @@ impl Settings {
 
 fn wechat(env: &Env) -> Result<WechatSettings, ConfigError> {
     let token = env.required("WECHAT_TOKEN")?;
-    if token.len() < 3 || token.len() > 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    if token.len() < 3
+        || token.len() > 32
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(ConfigError::new("WECHAT_TOKEN", "must be 3-32 characters of [A-Za-z0-9_-]"));
+        return Err(ConfigError::new(
+            "WECHAT_TOKEN",
+            "must be 3-32 characters of [A-Za-z0-9_-]",
+        ));
     }
     let appid = env.optional("WECHAT_APPID").unwrap_or_default().to_owned();
     let keys = match env.optional("WECHAT_ENCODING_AES_KEY") {
@@ -112,7 +119,10 @@ fn wechat(env: &Env) -> Result<WechatSettings, ConfigError> {
         }
         Some(current) => {
             if appid.is_empty() {
-                return Err(ConfigError::new("WECHAT_APPID", "is required when WECHAT_ENCODING_AES_KEY is set"));
+                return Err(ConfigError::new(
+                    "WECHAT_APPID",
+                    "is required when WECHAT_ENCODING_AES_KEY is set",
+                ));
             }
             let previous = env.optional("WECHAT_ENCODING_AES_KEY_PREVIOUS");
             check_aes_key("WECHAT_ENCODING_AES_KEY", current)?;
@@ -125,10 +135,17 @@ fn wechat(env: &Env) -> Result<WechatSettings, ConfigError> {
             )
         }
     };
-    let default_mode = if keys.is_some() { EncryptMode::Compatible } else { EncryptMode::Plain };
+    let default_mode = if keys.is_some() {
+        EncryptMode::Compatible
+    } else {
+        EncryptMode::Plain
+    };
     let encrypt_mode = env.parsed_or("WECHAT_ENCRYPT_MODE", default_mode, "one of plain, compatible, safe")?;
     if encrypt_mode != EncryptMode::Plain && keys.is_none() {
-        return Err(ConfigError::new("WECHAT_ENCODING_AES_KEY", "is required when WECHAT_ENCRYPT_MODE is not plain"));
+        return Err(ConfigError::new(
+            "WECHAT_ENCODING_AES_KEY",
+            "is required when WECHAT_ENCRYPT_MODE is not plain",
+        ));
     }
     let api_bases = api_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
     Ok(WechatSettings {
@@ -145,15 +162,29 @@ fn check_aes_key(var: &'static str, key: &str) -> Result<(), ConfigError> {
     if key.len() == 43 && key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(ConfigError::new(var, format!("must be 43 characters of [A-Za-z0-9], got {} characters", key.len())))
+        Err(ConfigError::new(
+            var,
+            format!("must be 43 characters of [A-Za-z0-9], got {} characters", key.len()),
+        ))
     }
 }
 
 fn api_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
-    let bases: Vec<String> =
-        raw.split(',').map(str::trim).filter(|b| !b.is_empty()).map(|b| b.trim_end_matches('/').to_owned()).collect();
-    if bases.is_empty() || !bases.iter().all(|b| b.starts_with("https://") || b.starts_with("http://")) {
-        return Err(ConfigError::new("WECHAT_API_BASE", "must be a comma-separated list of http(s) URLs"));
+    let bases: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| b.trim_end_matches('/').to_owned())
+        .collect();
+    if bases.is_empty()
+        || !bases
+            .iter()
+            .all(|b| b.starts_with("https://") || b.starts_with("http://"))
+    {
+        return Err(ConfigError::new(
+            "WECHAT_API_BASE",
+            "must be a comma-separated list of http(s) URLs",
+        ));
     }
     Ok(bases)
 }
@@ -162,11 +193,19 @@ fn store(env: &Env) -> Result<StoreSettings, ConfigError> {
     let kind = match env.optional("STATE_STORE").unwrap_or("memory") {
         "memory" => StoreKind::Memory,
         "dynamodb" => StoreKind::Dynamodb,
-        other => return Err(ConfigError::new("STATE_STORE", format!("must be memory or dynamodb, got {other:?}"))),
+        other => {
+            return Err(ConfigError::new(
+                "STATE_STORE",
+                format!("must be memory or dynamodb, got {other:?}"),
+            ));
+        }
     };
     let table = env.optional("DYNAMODB_TABLE").map(str::to_owned);
     if kind == StoreKind::Dynamodb && table.is_none() {
-        return Err(ConfigError::new("DYNAMODB_TABLE", "is required when STATE_STORE=dynamodb"));
+        return Err(ConfigError::new(
+            "DYNAMODB_TABLE",
+            "is required when STATE_STORE=dynamodb",
+        ));
     }
     Ok(StoreSettings { kind, table })
 }
@@ -199,29 +238,67 @@ mod tests {
         assert_eq!(settings.callback.max_body_bytes, 65536);
         assert_eq!(settings.callback.budget, Duration::from_secs(4));
         assert_eq!(settings.port, 3000);
-        assert_eq!(settings.wechat.api_bases, ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]);
+        assert_eq!(
+            settings.wechat.api_bases,
+            ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]
+        );
     }
 
     #[test]
     fn a_key_defaults_the_mode_to_compatible() {
-        let env = Env::from_pairs([("WECHAT_TOKEN", "tok"), ("WECHAT_APPID", "wx1"), ("WECHAT_ENCODING_AES_KEY", KEY)]);
-        assert_eq!(Settings::from(&env).unwrap().wechat.encrypt_mode, EncryptMode::Compatible);
+        let env = Env::from_pairs([
+            ("WECHAT_TOKEN", "tok"),
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_ENCODING_AES_KEY", KEY),
+        ]);
+        assert_eq!(
+            Settings::from(&env).unwrap().wechat.encrypt_mode,
+            EncryptMode::Compatible
+        );
     }
 
     #[test]
     fn each_invalid_variable_is_named() {
         assert_eq!(err(&[]).var, "WECHAT_TOKEN");
-        let short = err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_APPID", "wx1"), ("WECHAT_ENCODING_AES_KEY", "short")]);
+        let short = err(&[
+            ("WECHAT_TOKEN", "tok"),
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_ENCODING_AES_KEY", "short"),
+        ]);
         assert_eq!(short.var, "WECHAT_ENCODING_AES_KEY");
         assert!(short.problem.contains("43 characters"), "{short}");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_ENCODING_AES_KEY", KEY)]).var, "WECHAT_APPID");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_ENCRYPT_MODE", "safe")]).var, "WECHAT_ENCODING_AES_KEY");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_ENCRYPT_MODE", "loud")]).var, "WECHAT_ENCRYPT_MODE");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("STATE_STORE", "dynamodb")]).var, "DYNAMODB_TABLE");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("STATE_STORE", "redis")]).var, "STATE_STORE");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("CALLBACK_BUDGET_MS", "6000")]).var, "CALLBACK_BUDGET_MS");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("DEDUP_TTL_SECS", "10")]).var, "DEDUP_TTL_SECS");
-        assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_API_BASE", "ftp://x")]).var, "WECHAT_API_BASE");
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_ENCODING_AES_KEY", KEY)]).var,
+            "WECHAT_APPID"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_ENCRYPT_MODE", "safe")]).var,
+            "WECHAT_ENCODING_AES_KEY"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_ENCRYPT_MODE", "loud")]).var,
+            "WECHAT_ENCRYPT_MODE"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("STATE_STORE", "dynamodb")]).var,
+            "DYNAMODB_TABLE"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("STATE_STORE", "redis")]).var,
+            "STATE_STORE"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("CALLBACK_BUDGET_MS", "6000")]).var,
+            "CALLBACK_BUDGET_MS"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("DEDUP_TTL_SECS", "10")]).var,
+            "DEDUP_TTL_SECS"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_API_BASE", "ftp://x")]).var,
+            "WECHAT_API_BASE"
+        );
         assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("PORT", "0")]).var, "PORT");
     }
 }

@@ -1,1 +1,3 @@
-//! One `handle(&Deps, Request)` per Lambda function, mounted by Lambda and by the local server.
+//! One `handle(&Deps, Request) -> Response` per Lambda function, mounted by Lambda and by the local server.
+
+pub mod callback;

@@ -1,0 +1,91 @@
+//! Test support shared by the cross-function tests: demo settings, sample events, stores.
+
+use std::sync::Arc;
+
+use lambda_http::Body;
+use shared::clock::{ManualClock, SharedClock};
+use shared::config::{Env, Settings};
+use shared::deps::Deps;
+use shared::handler::{MessageHandler, RuleHandler};
+use shared::store::SharedStore;
+use shared::store::memory::MemoryStore;
+
+pub mod dynamo;
+
+/// The demo credentials the sample events in `events/` are signed with (see scripts/make_events.py).
+pub const TOKEN: &str = "wechat-ha-demo-token";
+/// Demo AppID.
+pub const APPID: &str = "wx0123456789abcdef";
+/// Demo EncodingAESKey.
+pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// Epoch ms of the test clock: shortly after the sample events' timestamps.
+pub const NOW_MS: i64 = 1_700_000_300_000;
+
+/// Settings for the demo account in `mode`, plus `extra` variables.
+pub fn settings(mode: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env = Env::from_pairs([
+        ("WECHAT_TOKEN", TOKEN),
+        ("WECHAT_APPID", APPID),
+        ("WECHAT_ENCODING_AES_KEY", AES_KEY),
+        ("WECHAT_ENCRYPT_MODE", mode),
+    ]);
+    for (name, value) in extra {
+        env.set(name, *value);
+    }
+    Settings::from(&env).expect("valid test settings")
+}
+
+/// A test instance: deps on `store` with the demo rules, and its clock.
+pub fn deps_on(settings: Settings, store: SharedStore, clock: ManualClock) -> Deps {
+    deps_with_handler(settings, store, clock, Arc::new(RuleHandler::demo()))
+}
+
+/// A test instance with a custom business handler.
+pub fn deps_with_handler(
+    settings: Settings,
+    store: SharedStore,
+    clock: ManualClock,
+    handler: Arc<dyn MessageHandler>,
+) -> Deps {
+    let shared_clock: SharedClock = Arc::new(clock);
+    Deps::with_parts(settings, store, shared_clock, handler).expect("valid deps")
+}
+
+/// A memory store and its manual clock at [`NOW_MS`].
+pub fn memory_store() -> (Arc<MemoryStore>, ManualClock) {
+    let clock = ManualClock::new(NOW_MS);
+    (Arc::new(MemoryStore::new(Arc::new(clock.clone()))), clock)
+}
+
+/// Loads `events/<name>` as the request API Gateway would deliver.
+pub fn event(name: &str) -> lambda_http::Request {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("parse {path}: {e}"))
+}
+
+/// The raw JSON of `events/<name>`.
+pub fn event_json(name: &str) -> serde_json::Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event json")
+}
+
+/// A request built from an event with its body replaced.
+pub fn with_body(name: &str, body: Body) -> lambda_http::Request {
+    let (parts, _) = event(name).into_parts();
+    http::Request::from_parts(parts, body)
+}
+
+/// The response body as text.
+pub fn body_text(response: &http::Response<Body>) -> String {
+    match response.body() {
+        Body::Text(text) => text.clone(),
+        Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The response body as JSON (the unified error body).
+pub fn body_json(response: &http::Response<Body>) -> serde_json::Value {
+    serde_json::from_str(&body_text(response)).expect("JSON body")
+}
