@@ -29,7 +29,7 @@ use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::store::{SharedStore, StoreError};
 use crate::wechat::error::WechatError;
-use crate::wechat::interim_deadline::Deadline;
+use crate::resilience::deadline::Deadline;
 
 const LOG: &str = "wechat.token";
 

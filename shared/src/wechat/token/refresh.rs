@@ -7,7 +7,7 @@ use super::record::{Token, TokenKind};
 use super::source::{Fetched, TokenMode};
 use crate::wechat::errcode::DAILY_QUOTA;
 use crate::wechat::error::WechatError;
-use crate::wechat::interim_deadline::Deadline;
+use crate::resilience::deadline::Deadline;
 
 const LOG: &str = "wechat.token";
 

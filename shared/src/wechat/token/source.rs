@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::config::Secret;
 use crate::wechat::error::WechatError;
-use crate::wechat::interim_deadline::Deadline;
+use crate::resilience::deadline::Deadline;
 
 /// A credential as WeChat handed it out.
 #[derive(Debug, Clone, PartialEq, Eq)]

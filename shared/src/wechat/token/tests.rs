@@ -15,7 +15,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::{Attrs, Condition, Key, SharedStore, StateStore, StoreError, Update};
 use crate::wechat::errcode::ApiError;
 use crate::wechat::error::WechatError;
-use crate::wechat::interim_deadline::Deadline;
+use crate::resilience::deadline::Deadline;
 
 const START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
