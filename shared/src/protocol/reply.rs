@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn cdata_terminator_in_content_is_split_and_parses_back() {
-        for content in ["a]]>b", "]]>", "]]>]]>", "x]]]>y", "]]", "<![CDATA[x]]>", "]"] {
+        for content in ["a]]>b", "]]>", "]]>]]>", "x]]]>y", "]]", "<![CDATA[x]]>", "]", "", "   ", " \n\t "] {
             let xml = render(&Reply::text(content));
             let parsed = parse_message(xml.as_bytes()).unwrap();
             assert_eq!(parsed.kind, MessageKind::Text { content: content.into() }, "{xml}");
