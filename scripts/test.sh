@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The project test command: `scripts/test.sh [cargo test arguments...]`.
+#
+# Starts a private moto server (the DynamoDB and SQS emulator) on a free loopback port, points the
+# AWS SDK at it through the standard environment variables, runs `cargo test --workspace "$@"`,
+# and always stops moto on exit. moto[server] is installed into the git-ignored venv .venv-test
+# the first time (needs only python3 with venv and pip). Examples:
+#   scripts/test.sh                                  # everything
+#   scripts/test.sh -p shared --test store_contract  # one integration test file
+#   scripts/test.sh -- --nocapture                   # arguments after -- go to the test binaries
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv-test
+moto_spec='moto[server]==5.2.*'
+python=${PYTHON:-python3}
+
+have_moto() {
+  "$venv/bin/python" - <<'PY' 2>/dev/null
+import sys
+import flask, flask_cors, moto  # moto[server] = moto + flask + flask-cors
+sys.exit(0 if moto.__version__.startswith("5.2.") else 1)
+PY
+}
+
+if ! have_moto; then
+  echo "test.sh: installing $moto_spec into $venv"
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec"
+fi
+
+port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+log_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$log_dir"
+log="$(cd "$log_dir" && pwd)/moto-$port.log"
+
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+stop_moto() {
+  kill "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+}
+trap stop_moto EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+echo "test.sh: moto server pid $moto_pid on http://127.0.0.1:$port, log: $log (kept when tests fail)"
+
+# Ready when it answers HTTP (about 0.6 s); give up early if it died (e.g. the port was taken).
+"$venv/bin/python" - "$port" "$moto_pid" <<'PY'
+import os, sys, time, urllib.request
+port, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+        sys.exit(0)
+    except Exception:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            sys.exit("test.sh: moto server exited during start-up, see its log")
+        time.sleep(0.1)
+sys.exit("test.sh: moto server not ready after 30 s, see its log")
+PY
+
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 # moto partitions data by region
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE
+
+status=0
+cargo test --workspace "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "test.sh: cargo test failed (exit $status); moto log: $log" >&2
+else
+  rm -f "$log"
+fi
+exit "$status"
