@@ -1,0 +1,133 @@
+//! `wechat-local`: the local dev server, and `wechat-local simulate` to talk to it like WeChat does.
+//!
+//! ```text
+//! wechat-local [--mock-wechat]                         serve every route on 127.0.0.1:$PORT (3000)
+//! wechat-local simulate [--url URL] [--text TEXT] [--encrypt] [--subscribe]
+//! ```
+
+mod adapter;
+mod demo;
+mod server;
+mod simulate;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use shared::config::Settings;
+use shared::deps::Deps;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("simulate") => simulate::run(&args[1..]).await,
+        Some("-h" | "--help" | "help") => {
+            eprintln!("{}", USAGE);
+            Ok(())
+        }
+        _ => serve(&args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wechat-local: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage:
+  wechat-local [--mock-wechat]     serve every route on 127.0.0.1:$PORT (default 3000)
+  wechat-local simulate [--url URL] [--text TEXT] [--encrypt] [--subscribe]
+                                   send a signed (optionally encrypted) message to a running server";
+
+async fn serve(args: &[String]) -> Result<(), String> {
+    shared::telemetry::init_logging();
+    let mock_wechat = args.iter().any(|a| a == "--mock-wechat");
+    if let Some(unknown) = args.iter().find(|a| *a != "--mock-wechat") {
+        return Err(format!("unknown argument {unknown:?}\n{USAGE}"));
+    }
+    let (mut env, demo) = demo::environment();
+    let _mock = if mock_wechat {
+        Some(start_mock(&mut env).await?)
+    } else {
+        None
+    };
+    let settings = Settings::from(&env).map_err(|e| e.to_string())?;
+    let port = settings.port;
+    let deps = Arc::new(Deps::from_settings(settings).await.map_err(|e| e.to_string())?);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    print_banner(&deps, addr, demo, mock_wechat);
+    server::run(deps, addr)
+        .await
+        .map_err(|e| format!("cannot serve on {addr}: {e}"))
+}
+
+/// Starts the WeChat mock with two domains (for failover) knowing this account, and points the
+/// client at it. The account's secret defaults to a mock one, so no real credential is needed.
+async fn start_mock(env: &mut shared::config::Env) -> Result<wechat_mock::MockHandle, String> {
+    let appid = env.optional("WECHAT_APPID").unwrap_or(demo::APPID).to_owned();
+    let secret = env
+        .optional("WECHAT_APPSECRET")
+        .unwrap_or(wechat_mock::DEFAULT_SECRET)
+        .to_owned();
+    let handle = wechat_mock::MockServer::new()
+        .config(wechat_mock::MockConfig::default().with_app(&appid, &secret))
+        .domain("api")
+        .domain("api2")
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the WeChat mock: {e}"))?;
+    env.set(
+        "WECHAT_API_BASE",
+        format!("{},{}", handle.base_url("api"), handle.base_url("api2")),
+    );
+    env.set("WECHAT_APPID", appid);
+    env.set("WECHAT_APPSECRET", secret);
+    eprintln!(
+        "WeChat mock serving {} and {}",
+        handle.base_url("api"),
+        handle.base_url("api2")
+    );
+    Ok(handle)
+}
+
+fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
+    let store = match deps.settings.store.kind {
+        shared::config::StoreKind::Memory => "in-memory".to_owned(),
+        shared::config::StoreKind::Dynamodb => format!(
+            "DynamoDB table {:?}",
+            deps.settings.store.table.as_deref().unwrap_or("")
+        ),
+    };
+    eprintln!(
+        "wechat-ha local server listening on http://{addr}\n\
+         \x20 callback:  http://{addr}/wechat   (GET verify, POST messages; mode {mode})\n\
+         \x20 state:     {store}{mock}\n\
+         {account}\n\
+         Try it without WeChat:   cargo run -p wechat-local -- simulate --text hello [--encrypt]\n\
+         Use a WeChat test account (https://mp.weixin.qq.com/debug/cgi-bin/sandbox?t=sandbox/login):\n\
+         \x20 1. expose this port over HTTPS (any tunnel), e.g. https://<tunnel>/wechat\n\
+         \x20 2. set URL = that address and Token = your WECHAT_TOKEN, then submit: WeChat sends GET /wechat to verify\n\
+         \x20 3. follow the test account and send it a message: the demo rules echo it back",
+        mode = deps.settings.wechat.encrypt_mode.as_str(),
+        mock = if mock_wechat {
+            "; WeChat API: in-process mock"
+        } else {
+            ""
+        },
+        account = if demo {
+            format!(
+                "  account:   demo (WECHAT_TOKEN={}, appid {}); set WECHAT_TOKEN etc. for your own",
+                demo::TOKEN,
+                demo::APPID
+            )
+        } else {
+            format!(
+                "  account:   appid {:?} from the environment",
+                deps.settings.wechat.appid
+            )
+        },
+    );
+}

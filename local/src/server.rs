@@ -1,0 +1,49 @@
+//! The local server: every function's routes on one port, same paths as API Gateway.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::any;
+use http::StatusCode;
+use shared::deps::Deps;
+use shared::http::{ApiError, ErrorKind};
+use shared::routes;
+
+use crate::adapter::{RouteFn, from_route_response, serve};
+
+fn callback_route(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> std::pin::Pin<Box<dyn Future<Output = shared::http::Response> + Send + '_>> {
+    Box::pin(routes::callback::handle(deps, req))
+}
+
+/// The routes, as API Gateway maps them to functions.
+pub fn route_table() -> Vec<(&'static str, RouteFn)> {
+    vec![("/wechat", callback_route)]
+}
+
+/// The axum app over `deps`.
+pub fn app(deps: Arc<Deps>) -> Router {
+    let mut router = Router::new();
+    for (path, route) in route_table() {
+        let deps = deps.clone();
+        router = router.route(
+            path,
+            any(move |req: axum::extract::Request| serve(deps.clone(), route, req)),
+        );
+    }
+    router.fallback(|| async {
+        let error = ApiError::new(ErrorKind::NotFound, "no such route");
+        let mut response = from_route_response(error.into_response("local"));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        response
+    })
+}
+
+/// Binds `addr` and serves until the process ends.
+pub async fn run(deps: Arc<Deps>, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app(deps)).await
+}

@@ -1,0 +1,140 @@
+//! `wechat-local simulate`: sends a message the way WeChat does (signed, optionally encrypted)
+//! to a running server, and prints the decoded reply.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shared::config::Settings;
+use shared::protocol::{self, KeySlot};
+
+use crate::demo;
+
+struct Options {
+    url: String,
+    text: String,
+    encrypt: bool,
+    subscribe: bool,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+    let mut options = Options {
+        url: format!("http://127.0.0.1:{port}"),
+        text: "hello".to_owned(),
+        encrypt: false,
+        subscribe: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--url" => {
+                options.url = args
+                    .next()
+                    .ok_or("--url needs a value")?
+                    .trim_end_matches('/')
+                    .to_owned()
+            }
+            "--text" => options.text = args.next().ok_or("--text needs a value")?.clone(),
+            "--encrypt" => options.encrypt = true,
+            "--subscribe" => options.subscribe = true,
+            other => return Err(format!("unknown simulate argument {other:?}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Runs the simulator with the same account settings as the server (environment or demo).
+pub async fn run(args: &[String]) -> Result<(), String> {
+    let options = options(args)?;
+    let (env, _) = demo::environment();
+    let settings = Settings::from(&env).map_err(|e| e.to_string())?;
+    let token = settings.wechat.token.expose();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let (timestamp, nonce) = (now.to_string(), format!("{}", rand_nonce()));
+    let message = if options.subscribe {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_local]]></ToUserName><FromUserName><![CDATA[oSimulator]]></FromUserName>\
+             <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
+        )
+    } else {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_local]]></ToUserName><FromUserName><![CDATA[oSimulator]]></FromUserName>\
+             <CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{}]]></Content>\
+             <MsgId>{}</MsgId></xml>",
+            options.text.replace("]]>", "]]]]><![CDATA[>"),
+            rand_nonce()
+        )
+    };
+    let mut url = format!(
+        "{}/wechat?signature={}&timestamp={timestamp}&nonce={nonce}&openid=oSimulator",
+        options.url,
+        protocol::url_signature(token, &timestamp, &nonce)
+    );
+    let body = if options.encrypt {
+        let keys = settings
+            .wechat
+            .keys
+            .as_ref()
+            .ok_or("--encrypt needs WECHAT_ENCODING_AES_KEY")?;
+        let encrypt = keys
+            .encrypt(KeySlot::Current, message.as_bytes(), &rand_bytes())
+            .map_err(|e| e.to_string())?;
+        url.push_str(&format!(
+            "&encrypt_type=aes&msg_signature={}",
+            protocol::msg_signature(token, &timestamp, &nonce, &encrypt)
+        ));
+        format!("<xml><ToUserName><![CDATA[gh_local]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
+    } else {
+        message.clone()
+    };
+    eprintln!("POST {url}\n{message}\n");
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e} (is `wechat-local` running?)", options.url))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    eprintln!("HTTP {status}");
+    let shown = match (
+        options.encrypt,
+        settings.wechat.keys.as_ref(),
+        extract(&text, "Encrypt"),
+    ) {
+        (true, Some(keys), Some(encrypt)) => {
+            let (decrypted, _) = keys
+                .decrypt(&encrypt)
+                .map_err(|_| "the reply does not decrypt with our key")?;
+            format!("(decrypted)\n{}", String::from_utf8_lossy(&decrypted.message))
+        }
+        _ => text,
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{shown}");
+    }
+    Ok(())
+}
+
+fn extract(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml.find(&format!("</{tag}>"))?;
+    Some(
+        xml.get(start..end)?
+            .trim_start_matches("<![CDATA[")
+            .trim_end_matches("]]>")
+            .to_owned(),
+    )
+}
+
+fn rand_nonce() -> u64 {
+    u64::from_le_bytes(rand_bytes()[..8].try_into().unwrap_or_default()) % 10_000_000_000
+}
+
+fn rand_bytes() -> [u8; 16] {
+    protocol::os_random().unwrap_or([7; 16])
+}
