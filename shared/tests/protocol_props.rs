@@ -5,8 +5,8 @@ use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use serde::Deserialize;
 use shared::protocol::{
-    AesKey, CallbackQuery, CallbackRequest, DecryptError, EncryptMode, KeyRing, KeySlot, MessageKind, OpenError,
-    Reply, msg_signature, open, parse_message, seal, url_signature, Article,
+    AesKey, Article, CallbackQuery, CallbackRequest, DecryptError, EncryptMode, KeyRing, KeySlot, MessageKind,
+    OpenError, Reply, msg_signature, open, parse_message, seal, url_signature,
 };
 
 const TOKEN: &str = "prop-token";

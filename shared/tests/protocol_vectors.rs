@@ -14,17 +14,29 @@ use shared::protocol::{
 const VECTORS: &str = include_str!("../testdata/wechat_vectors.json");
 
 /// Kinds owned by other modules (pay notifications, mini-program `encryptedData`).
-const NOT_OURS: [&str; 3] = ["miniprogram_encrypted_data_aes128cbc", "pay_v3_notification", "pay_v3_aead_decrypt"];
+const NOT_OURS: [&str; 3] = [
+    "miniprogram_encrypted_data_aes128cbc",
+    "pay_v3_notification",
+    "pay_v3_aead_decrypt",
+];
 
 fn vectors(kind: &str) -> Vec<Value> {
     let all: Value = serde_json::from_str(VECTORS).unwrap();
-    let list: Vec<Value> = all["vectors"].as_array().unwrap().iter().filter(|v| v["kind"] == kind).cloned().collect();
+    let list: Vec<Value> = all["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["kind"] == kind)
+        .cloned()
+        .collect();
     assert!(!list.is_empty(), "no vector of kind {kind}");
     list
 }
 
 fn s<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or_else(|| panic!("{}: missing string field {field}", v["id"]))
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: missing string field {field}", v["id"]))
 }
 
 /// The receive id: `appid` (OA/MP) or `receive_id` (WeCom corpid).
@@ -52,9 +64,17 @@ fn every_vector_kind_is_covered_or_explicitly_not_ours() {
         "wecom_verify_url",
         "jssdk_signature",
     ];
-    let kinds: BTreeSet<&str> = all["vectors"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    let kinds: BTreeSet<&str> = all["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["kind"].as_str().unwrap())
+        .collect();
     for kind in kinds {
-        assert!(ours.contains(&kind) || NOT_OURS.contains(&kind), "vector kind {kind} is not exercised");
+        assert!(
+            ours.contains(&kind) || NOT_OURS.contains(&kind),
+            "vector kind {kind} is not exercised"
+        );
     }
 }
 
@@ -89,8 +109,19 @@ fn plain_post_signature_vectors_verify_and_reject_their_negative_cases() {
             assert_eq!(parts.concat(), concat);
         }
         let body = v["body"].as_str().unwrap_or("<xml/>").as_bytes();
-        let query = CallbackQuery { signature: Some(expected), timestamp: Some(ts), nonce: Some(nonce), ..Default::default() };
-        let request = CallbackRequest { mode: EncryptMode::Plain, token, keys: None, query, body };
+        let query = CallbackQuery {
+            signature: Some(expected),
+            timestamp: Some(ts),
+            nonce: Some(nonce),
+            ..Default::default()
+        };
+        let request = CallbackRequest {
+            mode: EncryptMode::Plain,
+            token,
+            keys: None,
+            query,
+            body,
+        };
         let opened = open(&request).unwrap();
         assert_eq!(opened.message(), body);
         assert!(!opened.was_encrypted());
@@ -103,7 +134,10 @@ fn plain_post_signature_vectors_verify_and_reject_their_negative_cases() {
         for negative in v["negative_cases"].as_array().into_iter().flatten() {
             let bad = negative["signature"].as_str().unwrap();
             assert!(!verify_url_signature(token, ts, nonce, bad));
-            let query = CallbackQuery { signature: Some(bad), ..query };
+            let query = CallbackQuery {
+                signature: Some(bad),
+                ..query
+            };
             let request = CallbackRequest { query, ..request };
             assert_eq!(open(&request).unwrap_err(), OpenError::BadSignature);
         }
@@ -154,12 +188,26 @@ fn decrypt_request_vectors_open_to_the_expected_message() {
             signature: v["query"]["signature"].as_str(),
             echostr: None,
         };
-        let mode = if id.contains("compat") { EncryptMode::Compatible } else { EncryptMode::Safe };
-        let request = CallbackRequest { mode, token, keys: Some(&ring), query, body: body.as_bytes() };
+        let mode = if id.contains("compat") {
+            EncryptMode::Compatible
+        } else {
+            EncryptMode::Safe
+        };
+        let request = CallbackRequest {
+            mode,
+            token,
+            keys: Some(&ring),
+            query,
+            body: body.as_bytes(),
+        };
         let opened = open(&request).unwrap_or_else(|e| panic!("{id}: {e:?}"));
         assert_eq!(opened.message(), s(&v, "expected_msg").as_bytes(), "{id}");
         assert_eq!(opened.key_slot(), Some(KeySlot::Current));
-        let expected_format = if v["body"].is_object() { BodyFormat::Json } else { BodyFormat::Xml };
+        let expected_format = if v["body"].is_object() {
+            BodyFormat::Json
+        } else {
+            BodyFormat::Xml
+        };
         assert_eq!(opened.format(), expected_format, "{id}");
 
         // The decrypted payload layout: random prefix and receive id as the vector states.
@@ -178,31 +226,71 @@ fn decrypt_request_vectors_open_to_the_expected_message() {
         }
         // A wrong receive id is the same uniform failure.
         let stranger = KeyRing::from_encoding_aes_keys("wx_not_this_app", s(&v, "encoding_aes_key"), None).unwrap();
-        let request = CallbackRequest { keys: Some(&stranger), ..request };
+        let request = CallbackRequest {
+            keys: Some(&stranger),
+            ..request
+        };
         assert_eq!(open(&request).unwrap_err(), OpenError::Decrypt, "{id}");
     }
 }
 
 #[test]
 fn safe_mode_request_also_carries_a_valid_url_signature() {
-    let v = vectors("decrypt_request").into_iter().find(|v| v["id"] == "official_push_safe_mode_request").unwrap();
+    let v = vectors("decrypt_request")
+        .into_iter()
+        .find(|v| v["id"] == "official_push_safe_mode_request")
+        .unwrap();
     let q = &v["query"];
     let sig = q["signature"].as_str().unwrap();
-    assert!(verify_url_signature(s(&v, "token"), q["timestamp"].as_str().unwrap(), q["nonce"].as_str().unwrap(), sig));
+    assert!(verify_url_signature(
+        s(&v, "token"),
+        q["timestamp"].as_str().unwrap(),
+        q["nonce"].as_str().unwrap(),
+        sig
+    ));
 }
 
 #[test]
 fn compatible_mode_body_opens_as_plaintext_with_the_plain_signature() {
-    let v = vectors("decrypt_request").into_iter().find(|v| v["id"] == "official_oa_sample_compat_mode_decrypt").unwrap();
+    let v = vectors("decrypt_request")
+        .into_iter()
+        .find(|v| v["id"] == "official_oa_sample_compat_mode_decrypt")
+        .unwrap();
     let (token, ts, nonce) = (s(&v, "token"), s(&v, "timestamp"), s(&v, "nonce"));
     let sig = s(&v, "computed_plain_signature");
-    let query = CallbackQuery { signature: Some(sig), timestamp: Some(ts), nonce: Some(nonce), ..Default::default() };
+    let query = CallbackQuery {
+        signature: Some(sig),
+        timestamp: Some(ts),
+        nonce: Some(nonce),
+        ..Default::default()
+    };
     let body = s(&v, "body").as_bytes();
-    let opened = open(&CallbackRequest { mode: EncryptMode::Compatible, token, keys: None, query, body }).unwrap();
+    let opened = open(&CallbackRequest {
+        mode: EncryptMode::Compatible,
+        token,
+        keys: None,
+        query,
+        body,
+    })
+    .unwrap();
     let msg = parse_message(opened.message()).unwrap();
-    assert_eq!(msg.kind, MessageKind::Text { content: "abcdteT".into() });
-    assert_eq!(msg.dedup_key(), "6054768590064713728:oyORnuP8q7ou2gfYjqLzSIWZf0rs:1409735668");
-    let safe = open(&CallbackRequest { mode: EncryptMode::Safe, token, keys: None, query, body });
+    assert_eq!(
+        msg.kind,
+        MessageKind::Text {
+            content: "abcdteT".into()
+        }
+    );
+    assert_eq!(
+        msg.dedup_key(),
+        "6054768590064713728:oyORnuP8q7ou2gfYjqLzSIWZf0rs:1409735668"
+    );
+    let safe = open(&CallbackRequest {
+        mode: EncryptMode::Safe,
+        token,
+        keys: None,
+        query,
+        body,
+    });
     assert_eq!(safe.unwrap_err(), OpenError::PlaintextRejected);
 }
 
@@ -215,10 +303,15 @@ fn encrypt_reply_vector_reproduces_encrypt_signature_and_json_envelope() {
         let msg = s(&v, "msg");
         let encrypt = ring.encrypt(KeySlot::Current, msg.as_bytes(), &random).unwrap();
         assert_eq!(encrypt, s(&v, "expected_encrypt"));
-        assert_eq!(msg_signature(token, ts, nonce, &encrypt), s(&v, "expected_msg_signature"));
+        assert_eq!(
+            msg_signature(token, ts, nonce, &encrypt),
+            s(&v, "expected_msg_signature")
+        );
 
         // Through the request path: a JSON safe-mode request with the same key is answered with the JSON envelope.
-        let req_vector = vectors("decrypt_request").into_iter().find(|r| r["id"] == "official_push_safe_mode_request");
+        let req_vector = vectors("decrypt_request")
+            .into_iter()
+            .find(|r| r["id"] == "official_push_safe_mode_request");
         let req_vector = req_vector.unwrap();
         assert_eq!(s(&req_vector, "encoding_aes_key"), s(&v, "encoding_aes_key"));
         let body = request_body(&req_vector);
@@ -230,7 +323,13 @@ fn encrypt_reply_vector_reproduces_encrypt_signature_and_json_envelope() {
             msg_signature: q["msg_signature"].as_str(),
             ..Default::default()
         };
-        let request = CallbackRequest { mode: EncryptMode::Safe, token, keys: Some(&ring), query, body: body.as_bytes() };
+        let request = CallbackRequest {
+            mode: EncryptMode::Safe,
+            token,
+            keys: Some(&ring),
+            query,
+            body: body.as_bytes(),
+        };
         let opened = open(&request).unwrap();
         let sealed = seal(msg, &opened, token, ts.parse().unwrap(), nonce, Some(random)).unwrap();
         let sealed: Value = serde_json::from_str(&sealed).unwrap();
@@ -243,7 +342,9 @@ fn encrypt_fixed_random_vector_counts_utf8_bytes() {
     for v in vectors("encrypt_fixed_random") {
         let ring = ring(&v);
         let msg = s(&v, "msg");
-        let encrypt = ring.encrypt(KeySlot::Current, msg.as_bytes(), &random16(s(&v, "random"))).unwrap();
+        let encrypt = ring
+            .encrypt(KeySlot::Current, msg.as_bytes(), &random16(s(&v, "random")))
+            .unwrap();
         assert_eq!(encrypt, s(&v, "expected_encrypt"));
         let (decrypted, _) = ring.decrypt(&encrypt).unwrap();
         assert_eq!(decrypted.message, msg.as_bytes());
@@ -255,7 +356,10 @@ fn wecom_encrypted_echostr_vectors_decrypt_with_the_corpid() {
     for v in vectors("wecom_verify_url") {
         let ring = ring(&v);
         let (token, ts, nonce, echostr) = (s(&v, "token"), s(&v, "timestamp"), s(&v, "nonce"), s(&v, "echostr"));
-        assert_eq!(msg_signature(token, ts, nonce, echostr), s(&v, "expected_msg_signature"));
+        assert_eq!(
+            msg_signature(token, ts, nonce, echostr),
+            s(&v, "expected_msg_signature")
+        );
         let query = CallbackQuery {
             timestamp: Some(ts),
             nonce: Some(nonce),
@@ -266,7 +370,10 @@ fn wecom_encrypted_echostr_vectors_decrypt_with_the_corpid() {
         let plain = verify_url_encrypted(token, &ring, &query).unwrap();
         assert_eq!(plain, s(&v, "expected_echo_plaintext").as_bytes());
         for negative in v["negative_cases"].as_array().into_iter().flatten() {
-            let query = CallbackQuery { nonce: negative["nonce"].as_str(), ..query };
+            let query = CallbackQuery {
+                nonce: negative["nonce"].as_str(),
+                ..query
+            };
             assert_eq!(verify_url_encrypted(token, &ring, &query), Err(OpenError::BadSignature));
         }
     }
@@ -275,9 +382,20 @@ fn wecom_encrypted_echostr_vectors_decrypt_with_the_corpid() {
 #[test]
 fn jssdk_signature_vector_reproduces() {
     for v in vectors("jssdk_signature") {
-        let (ticket, noncestr, ts, url) = (s(&v, "jsapi_ticket"), s(&v, "noncestr"), s(&v, "timestamp"), s(&v, "url"));
-        assert_eq!(format!("jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={ts}&url={url}"), s(&v, "string1"));
+        let (ticket, noncestr, ts, url) = (
+            s(&v, "jsapi_ticket"),
+            s(&v, "noncestr"),
+            s(&v, "timestamp"),
+            s(&v, "url"),
+        );
+        assert_eq!(
+            format!("jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={ts}&url={url}"),
+            s(&v, "string1")
+        );
         assert_eq!(jssdk_signature(ticket, noncestr, ts, url), s(&v, "expected_signature"));
-        assert_eq!(jssdk_signature(ticket, noncestr, ts, &format!("{url}#frag")), s(&v, "expected_signature"));
+        assert_eq!(
+            jssdk_signature(ticket, noncestr, ts, &format!("{url}#frag")),
+            s(&v, "expected_signature")
+        );
     }
 }

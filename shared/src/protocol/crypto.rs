@@ -164,7 +164,10 @@ impl AesKey {
         // Reuse the buffer for the message: move it to the front, drop the rest.
         buf.copy_within(HEADER_LEN..HEADER_LEN + msg_len, 0);
         buf.truncate(msg_len);
-        Ok(Decrypted { random: random_out, message: buf })
+        Ok(Decrypted {
+            random: random_out,
+            message: buf,
+        })
     }
 }
 
@@ -190,7 +193,9 @@ fn pkcs7_pad_len(plain: &[u8]) -> Result<usize, DecryptError> {
 /// [`EncryptError::Random`] if the OS generator fails.
 pub fn os_random() -> Result<[u8; RANDOM_LEN], EncryptError> {
     let mut random = [0u8; RANDOM_LEN];
-    rand::rngs::OsRng.try_fill_bytes(&mut random).map_err(|_| EncryptError::Random)?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut random)
+        .map_err(|_| EncryptError::Random)?;
     Ok(random)
 }
 
@@ -247,9 +252,18 @@ mod tests {
         assert!(AesKey::from_encoding_aes_key(KEY).is_ok());
         assert_eq!(AesKey::from_encoding_aes_key(&KEY[..42]), Err(KeyError));
         assert_eq!(AesKey::from_encoding_aes_key(&format!("{KEY}A")), Err(KeyError));
-        assert_eq!(AesKey::from_encoding_aes_key(&format!("{}+", &KEY[..42])), Err(KeyError));
-        assert_eq!(AesKey::from_encoding_aes_key(&format!("{}=", &KEY[..42])), Err(KeyError));
-        assert_eq!(AesKey::from_encoding_aes_key(&format!("{}é", &KEY[..41])), Err(KeyError));
+        assert_eq!(
+            AesKey::from_encoding_aes_key(&format!("{}+", &KEY[..42])),
+            Err(KeyError)
+        );
+        assert_eq!(
+            AesKey::from_encoding_aes_key(&format!("{}=", &KEY[..42])),
+            Err(KeyError)
+        );
+        assert_eq!(
+            AesKey::from_encoding_aes_key(&format!("{}é", &KEY[..41])),
+            Err(KeyError)
+        );
         assert_eq!(format!("{:?}", key()), "AesKey(<redacted>)");
     }
 
@@ -298,7 +312,10 @@ mod tests {
                 encrypt_raw(pad_with(p, pad, pad as u8))
             }),
             ("shorter than header", encrypt_raw(vec![19u8; 32])),
-            ("wrong appid", key().encrypt("wx0000000000000000", b"hello", &[1; 16]).unwrap()),
+            (
+                "wrong appid",
+                key().encrypt("wx0000000000000000", b"hello", &[1; 16]).unwrap(),
+            ),
             ("truncated ciphertext", {
                 let enc = key().encrypt(APPID, b"hello world, long enough", &[1; 16]).unwrap();
                 let raw = STANDARD.decode(enc).unwrap();

@@ -143,16 +143,37 @@ mod tests {
     fn doctype_and_entity_declarations_are_rejected() {
         let xxe = r#"<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>"#;
         assert_eq!(probe(xxe), Err(MessageError::Dtd));
-        assert_eq!(probe("<!DOCTYPE xml><xml><Content>a</Content></xml>"), Err(MessageError::Dtd));
-        assert_eq!(probe("<xml><Content>a<!DOCTYPE x>b</Content></xml>"), Err(MessageError::Dtd));
-        assert_eq!(probe(r#"<!ENTITY x "y"><xml><Content>&x;</Content></xml>"#), Err(MessageError::Dtd));
-        assert_eq!(probe(r#"<xml><!ENTITY x "y"><Content>a</Content></xml>"#), Err(MessageError::Dtd));
+        assert_eq!(
+            probe("<!DOCTYPE xml><xml><Content>a</Content></xml>"),
+            Err(MessageError::Dtd)
+        );
+        assert_eq!(
+            probe("<xml><Content>a<!DOCTYPE x>b</Content></xml>"),
+            Err(MessageError::Dtd)
+        );
+        assert_eq!(
+            probe(r#"<!ENTITY x "y"><xml><Content>&x;</Content></xml>"#),
+            Err(MessageError::Dtd)
+        );
+        assert_eq!(
+            probe(r#"<xml><!ENTITY x "y"><Content>a</Content></xml>"#),
+            Err(MessageError::Dtd)
+        );
     }
 
     #[test]
     fn predefined_and_numeric_entities_are_resolved_but_custom_ones_fail() {
-        assert_eq!(probe("<xml><Content>&lt;&amp;&#x41;&#66;</Content></xml>").unwrap().content.unwrap(), "<&AB");
-        assert!(matches!(probe("<xml><Content>&custom;</Content></xml>"), Err(MessageError::Malformed(_))));
+        assert_eq!(
+            probe("<xml><Content>&lt;&amp;&#x41;&#66;</Content></xml>")
+                .unwrap()
+                .content
+                .unwrap(),
+            "<&AB"
+        );
+        assert!(matches!(
+            probe("<xml><Content>&custom;</Content></xml>"),
+            Err(MessageError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -167,13 +188,23 @@ mod tests {
             "<xml><Content>a</Content></xml><xml/>",
             "<xml><Content>a</Content><Content>b</Content></xml>",
         ] {
-            assert!(matches!(probe(bad), Err(MessageError::Malformed(_))), "{bad:?} → {:?}", probe(bad));
+            assert!(
+                matches!(probe(bad), Err(MessageError::Malformed(_))),
+                "{bad:?} → {:?}",
+                probe(bad)
+            );
         }
     }
 
     #[test]
     fn trailing_whitespace_after_root_is_accepted() {
-        assert_eq!(probe("<xml><Content>a</Content></xml>\r\n\n").unwrap().content.as_deref(), Some("a"));
+        assert_eq!(
+            probe("<xml><Content>a</Content></xml>\r\n\n")
+                .unwrap()
+                .content
+                .as_deref(),
+            Some("a")
+        );
     }
 
     #[test]
@@ -190,8 +221,14 @@ mod tests {
         assert_eq!((p.content.as_deref(), format), (Some("hi"), BodyFormat::Json));
         let (p, _) = decode::<Probe>(br#"{"Content":17,"Other":null,"Nested":{"a":1}}"#).unwrap();
         assert_eq!(p.content.as_deref(), Some("17"));
-        assert!(matches!(decode::<Probe>(b"{\"Content\":"), Err(MessageError::Malformed(_))));
-        assert!(matches!(decode::<Probe>(b"{\"Content\":[1]}"), Err(MessageError::Malformed(_))));
+        assert!(matches!(
+            decode::<Probe>(b"{\"Content\":"),
+            Err(MessageError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<Probe>(b"{\"Content\":[1]}"),
+            Err(MessageError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -199,7 +236,11 @@ mod tests {
         // Unknown subtrees are skipped without recursion; nesting inside a known field is an error.
         let deep = format!("<xml>{}{}</xml>", "<a>".repeat(100_000), "</a>".repeat(100_000));
         assert_eq!(probe(&deep), Ok(Probe { content: None }));
-        let deep = format!("<xml><Content>{}{}</Content></xml>", "<a>".repeat(100_000), "</a>".repeat(100_000));
+        let deep = format!(
+            "<xml><Content>{}{}</Content></xml>",
+            "<a>".repeat(100_000),
+            "</a>".repeat(100_000)
+        );
         assert!(matches!(probe(&deep), Err(MessageError::Malformed(_))));
     }
 }

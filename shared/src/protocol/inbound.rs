@@ -114,7 +114,11 @@ impl OpenError {
 
     /// A message safe for the client: one per status, so a response reveals nothing about the failure.
     pub fn client_message(&self) -> &'static str {
-        if self.status() == StatusCode::FORBIDDEN { "invalid signature" } else { "invalid request" }
+        if self.status() == StatusCode::FORBIDDEN {
+            "invalid signature"
+        } else {
+            "invalid request"
+        }
     }
 }
 
@@ -140,14 +144,23 @@ pub fn open<'a>(request: &CallbackRequest<'a>) -> Result<OpenedMessage<'a>, Open
         }
         check_url_signature(request.token, query)?;
         let format = BodyFormat::detect(request.body);
-        return Ok(OpenedMessage { message: Cow::Borrowed(request.body), format, key: None });
+        return Ok(OpenedMessage {
+            message: Cow::Borrowed(request.body),
+            format,
+            key: None,
+        });
     }
     let (envelope, format) = decode::<EncryptedBody>(request.body).map_err(OpenError::MalformedBody)?;
-    let encrypt = envelope.encrypt.filter(|e| !e.is_empty()).ok_or(OpenError::MalformedBody(
-        MessageError::MissingField("Encrypt"),
-    ))?;
+    let encrypt = envelope
+        .encrypt
+        .filter(|e| !e.is_empty())
+        .ok_or(OpenError::MalformedBody(MessageError::MissingField("Encrypt")))?;
     let (keys, Decrypted { message, .. }, slot) = check_and_decrypt(request.token, request.keys, query, &encrypt)?;
-    Ok(OpenedMessage { message: Cow::Owned(message), format, key: Some((keys, slot)) })
+    Ok(OpenedMessage {
+        message: Cow::Owned(message),
+        format,
+        key: Some((keys, slot)),
+    })
 }
 
 /// GET URL verification (Official Account / Mini Program): checks `signature`, returns `echostr` verbatim.
@@ -214,7 +227,11 @@ struct EncryptedBody {
 fn check_url_signature(token: &str, query: &CallbackQuery<'_>) -> Result<(), OpenError> {
     let (timestamp, nonce) = timestamp_nonce(query)?;
     let signature = query.signature.ok_or(OpenError::MissingSignature("signature"))?;
-    if verify_url_signature(token, timestamp, nonce, signature) { Ok(()) } else { Err(OpenError::BadSignature) }
+    if verify_url_signature(token, timestamp, nonce, signature) {
+        Ok(())
+    } else {
+        Err(OpenError::BadSignature)
+    }
 }
 
 /// Verifies `msg_signature` over `encrypt` (before any key is touched), then decrypts with the ring.
@@ -225,7 +242,9 @@ fn check_and_decrypt<'k>(
     encrypt: &str,
 ) -> Result<(&'k KeyRing, Decrypted, KeySlot), OpenError> {
     let (timestamp, nonce) = timestamp_nonce(query)?;
-    let signature = query.msg_signature.ok_or(OpenError::MissingSignature("msg_signature"))?;
+    let signature = query
+        .msg_signature
+        .ok_or(OpenError::MissingSignature("msg_signature"))?;
     if !verify_msg_signature(token, timestamp, nonce, encrypt, signature) {
         return Err(OpenError::BadSignature);
     }

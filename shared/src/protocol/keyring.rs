@@ -4,7 +4,7 @@
 //! current one fails to decrypt, try the previous one; reply with whichever key decrypted the request. So
 //! decryption reports the [`KeySlot`] that worked and encryption takes it back.
 
-use super::crypto::{AesKey, Decrypted, DecryptError, EncryptError, KeyError, RANDOM_LEN};
+use super::crypto::{AesKey, DecryptError, Decrypted, EncryptError, KeyError, RANDOM_LEN};
 
 /// Which key of a [`KeyRing`] decrypted a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,7 +36,11 @@ pub struct KeyRing {
 impl KeyRing {
     /// A ring with only a current key.
     pub fn new(receive_id: impl Into<String>, current: AesKey) -> Self {
-        Self { receive_id: receive_id.into(), current, previous: None }
+        Self {
+            receive_id: receive_id.into(),
+            current,
+            previous: None,
+        }
     }
 
     /// Adds the previous key, tried when the current one fails.
@@ -83,7 +87,9 @@ impl KeyRing {
         match self.current.decrypt(&self.receive_id, encrypt) {
             Ok(dec) => Ok((dec, KeySlot::Current)),
             Err(err) => match &self.previous {
-                Some(prev) => prev.decrypt(&self.receive_id, encrypt).map(|dec| (dec, KeySlot::Previous)),
+                Some(prev) => prev
+                    .decrypt(&self.receive_id, encrypt)
+                    .map(|dec| (dec, KeySlot::Previous)),
                 None => Err(err),
             },
         }
@@ -94,7 +100,9 @@ impl KeyRing {
     /// # Errors
     /// [`EncryptError::MessageTooLarge`] if `message` is 4 GiB or more.
     pub fn encrypt(&self, slot: KeySlot, message: &[u8], random: &[u8; RANDOM_LEN]) -> Result<String, EncryptError> {
-        self.key(slot).unwrap_or(&self.current).encrypt(&self.receive_id, message, random)
+        self.key(slot)
+            .unwrap_or(&self.current)
+            .encrypt(&self.receive_id, message, random)
     }
 }
 
@@ -138,7 +146,10 @@ mod tests {
 
     #[test]
     fn malformed_previous_key_is_rejected() {
-        assert_eq!(KeyRing::from_encoding_aes_keys("wx", NEW, Some("short")).unwrap_err(), KeyError);
+        assert_eq!(
+            KeyRing::from_encoding_aes_keys("wx", NEW, Some("short")).unwrap_err(),
+            KeyError
+        );
         assert_eq!(KeySlot::Previous.as_str(), "previous");
     }
 }

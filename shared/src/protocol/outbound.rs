@@ -76,7 +76,12 @@ struct JsonEnvelope<'a> {
 }
 
 fn json_envelope(encrypt: &str, msg_signature: &str, timestamp: u64, nonce: &str) -> String {
-    let envelope = JsonEnvelope { encrypt, msg_signature, timestamp, nonce };
+    let envelope = JsonEnvelope {
+        encrypt,
+        msg_signature,
+        timestamp,
+        nonce,
+    };
     // Serializing a struct of strings and an integer into a String cannot fail; fall back to "" regardless.
     serde_json::to_string(&envelope).unwrap_or_default()
 }
@@ -98,9 +103,15 @@ mod tests {
     }
 
     fn encrypted_request_body(ring: &KeyRing, slot: KeySlot, json: bool) -> (String, String) {
-        let enc = ring.encrypt(slot, b"<xml><MsgType>text</MsgType></xml>", &[3; 16]).unwrap();
+        let enc = ring
+            .encrypt(slot, b"<xml><MsgType>text</MsgType></xml>", &[3; 16])
+            .unwrap();
         let sig = msg_signature(TOKEN, "1", "2", &enc);
-        let body = if json { format!(r#"{{"Encrypt":"{enc}"}}"#) } else { format!("<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>") };
+        let body = if json {
+            format!(r#"{{"Encrypt":"{enc}"}}"#)
+        } else {
+            format!("<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>")
+        };
         (body, sig)
     }
 
@@ -112,8 +123,13 @@ mod tests {
             msg_signature: Some(sig),
             ..CallbackQuery::default()
         };
-        let request =
-            CallbackRequest { mode: EncryptMode::Safe, token: TOKEN, keys: Some(ring), query, body: body.as_bytes() };
+        let request = CallbackRequest {
+            mode: EncryptMode::Safe,
+            token: TOKEN,
+            keys: Some(ring),
+            query,
+            body: body.as_bytes(),
+        };
         open(&request).unwrap()
     }
 
@@ -121,7 +137,10 @@ mod tests {
         let start = xml.find(&format!("<{name}>")).unwrap() + name.len() + 2;
         let end = xml.find(&format!("</{name}>")).unwrap();
         let value = &xml[start..end];
-        value.strip_prefix("<![CDATA[").and_then(|v| v.strip_suffix("]]>")).unwrap_or(value)
+        value
+            .strip_prefix("<![CDATA[")
+            .and_then(|v| v.strip_suffix("]]>"))
+            .unwrap_or(value)
     }
 
     #[test]
@@ -129,11 +148,22 @@ mod tests {
         let ring = ring();
         let (body, sig) = encrypted_request_body(&ring, KeySlot::Previous, false);
         let opened = opened(&ring, &body, &sig);
-        let sealed = seal("<xml>reply</xml>", &opened, TOKEN, 1_713_424_427, "nonce1", Some([9; 16])).unwrap();
+        let sealed = seal(
+            "<xml>reply</xml>",
+            &opened,
+            TOKEN,
+            1_713_424_427,
+            "nonce1",
+            Some([9; 16]),
+        )
+        .unwrap();
         let encrypt = field(&sealed, "Encrypt");
         assert_eq!(field(&sealed, "TimeStamp"), "1713424427");
         assert_eq!(field(&sealed, "Nonce"), "nonce1");
-        assert_eq!(field(&sealed, "MsgSignature"), msg_signature(TOKEN, "1713424427", "nonce1", encrypt));
+        assert_eq!(
+            field(&sealed, "MsgSignature"),
+            msg_signature(TOKEN, "1713424427", "nonce1", encrypt)
+        );
         let old_key = ring.key(KeySlot::Previous).unwrap();
         assert_eq!(old_key.decrypt("wxapp", encrypt).unwrap().message, b"<xml>reply</xml>");
         assert!(ring.key(KeySlot::Current).unwrap().decrypt("wxapp", encrypt).is_err());
@@ -159,7 +189,11 @@ mod tests {
         let opened = opened(&ring, &body, &sig);
         assert_eq!(seal("success", &opened, TOKEN, 1, "n", None).unwrap(), "success");
         assert_eq!(seal("", &opened, TOKEN, 1, "n", None).unwrap(), "");
-        assert!(seal("x", &opened, TOKEN, 1, "n", None).unwrap().starts_with("<xml><Encrypt>"));
+        assert!(
+            seal("x", &opened, TOKEN, 1, "n", None)
+                .unwrap()
+                .starts_with("<xml><Encrypt>")
+        );
     }
 
     #[test]
@@ -172,7 +206,13 @@ mod tests {
             ..CallbackQuery::default()
         };
         let body = b"<xml/>";
-        let request = CallbackRequest { mode: EncryptMode::Compatible, token: TOKEN, keys: None, query, body };
+        let request = CallbackRequest {
+            mode: EncryptMode::Compatible,
+            token: TOKEN,
+            keys: None,
+            query,
+            body,
+        };
         let opened = open(&request).unwrap();
         let sealed = seal("<xml>reply</xml>", &opened, TOKEN, 1, "n", None).unwrap();
         assert!(matches!(sealed, Cow::Borrowed("<xml>reply</xml>")));

@@ -91,7 +91,9 @@ pub enum ReplyError {
 impl Reply {
     /// A text reply.
     pub fn text(content: impl Into<String>) -> Self {
-        Self::Text { content: content.into() }
+        Self::Text {
+            content: content.into(),
+        }
     }
 
     /// A news reply, validated.
@@ -136,7 +138,9 @@ impl Reply {
             }
             Self::TransferCustomerService { .. } => "transfer_customer_service",
         };
-        let mut out = Xml(String::with_capacity(192 + to_user.len() + from_user.len() + self.payload_len_hint()));
+        let mut out = Xml(String::with_capacity(
+            192 + to_user.len() + from_user.len() + self.payload_len_hint(),
+        ));
         out.open("xml");
         out.cdata("ToUserName", to_user);
         out.cdata("FromUserName", from_user);
@@ -153,12 +157,22 @@ impl Reply {
             Self::Text { content } => out.cdata("Content", content),
             Self::Image { media_id } => out.wrapped("Image", |o| o.cdata("MediaId", media_id)),
             Self::Voice { media_id } => out.wrapped("Voice", |o| o.cdata("MediaId", media_id)),
-            Self::Video { media_id, title, description } => out.wrapped("Video", |o| {
+            Self::Video {
+                media_id,
+                title,
+                description,
+            } => out.wrapped("Video", |o| {
                 o.cdata("MediaId", media_id);
                 o.cdata_opt("Title", title.as_deref());
                 o.cdata_opt("Description", description.as_deref());
             }),
-            Self::Music { title, description, music_url, hq_music_url, thumb_media_id } => {
+            Self::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => {
                 out.wrapped("Music", |o| {
                     o.cdata_opt("Title", title.as_deref());
                     o.cdata_opt("Description", description.as_deref());
@@ -202,7 +216,11 @@ impl Reply {
 }
 
 fn check_article_count(count: usize) -> Result<(), ReplyError> {
-    if (1..=MAX_ARTICLES).contains(&count) { Ok(()) } else { Err(ReplyError::ArticleCount(count)) }
+    if (1..=MAX_ARTICLES).contains(&count) {
+        Ok(())
+    } else {
+        Err(ReplyError::ArticleCount(count))
+    }
 }
 
 /// Minimal writer for WeChat's reply XML (element names are fixed ASCII; all text goes through CDATA).
@@ -281,10 +299,20 @@ mod tests {
     #[test]
     fn media_replies_are_exact_wechat_xml() {
         let image = render(&Reply::Image { media_id: "m".into() });
-        assert_eq!(image, format!("{HEAD}<MsgType><![CDATA[image]]></MsgType><Image><MediaId><![CDATA[m]]></MediaId></Image></xml>"));
+        assert_eq!(
+            image,
+            format!("{HEAD}<MsgType><![CDATA[image]]></MsgType><Image><MediaId><![CDATA[m]]></MediaId></Image></xml>")
+        );
         let voice = render(&Reply::Voice { media_id: "m".into() });
-        assert_eq!(voice, format!("{HEAD}<MsgType><![CDATA[voice]]></MsgType><Voice><MediaId><![CDATA[m]]></MediaId></Voice></xml>"));
-        let video = render(&Reply::Video { media_id: "m".into(), title: Some("t".into()), description: Some("d".into()) });
+        assert_eq!(
+            voice,
+            format!("{HEAD}<MsgType><![CDATA[voice]]></MsgType><Voice><MediaId><![CDATA[m]]></MediaId></Voice></xml>")
+        );
+        let video = render(&Reply::Video {
+            media_id: "m".into(),
+            title: Some("t".into()),
+            description: Some("d".into()),
+        });
         assert_eq!(
             video,
             format!(
@@ -311,7 +339,12 @@ mod tests {
 
     #[test]
     fn news_reply_needs_one_to_eight_articles() {
-        let article = Article { title: "t".into(), description: "d".into(), pic_url: "p".into(), url: "u".into() };
+        let article = Article {
+            title: "t".into(),
+            description: "d".into(),
+            pic_url: "p".into(),
+            url: "u".into(),
+        };
         let news = Reply::news(vec![article.clone()]).unwrap();
         assert_eq!(
             render(&news),
@@ -324,15 +357,22 @@ mod tests {
         assert!(Reply::news(vec![article.clone(); 8]).is_ok());
         assert_eq!(Reply::news(vec![]), Err(ReplyError::ArticleCount(0)));
         assert_eq!(Reply::news(vec![article.clone(); 9]), Err(ReplyError::ArticleCount(9)));
-        let unchecked = Reply::News { articles: vec![article; 9] };
+        let unchecked = Reply::News {
+            articles: vec![article; 9],
+        };
         assert_eq!(unchecked.to_xml("a", "b", 1), Err(ReplyError::ArticleCount(9)));
     }
 
     #[test]
     fn transfer_customer_service_optionally_names_the_agent() {
         let any = render(&Reply::TransferCustomerService { kf_account: None });
-        assert_eq!(any, format!("{HEAD}<MsgType><![CDATA[transfer_customer_service]]></MsgType></xml>"));
-        let one = render(&Reply::TransferCustomerService { kf_account: Some("test1@test".into()) });
+        assert_eq!(
+            any,
+            format!("{HEAD}<MsgType><![CDATA[transfer_customer_service]]></MsgType></xml>")
+        );
+        let one = render(&Reply::TransferCustomerService {
+            kf_account: Some("test1@test".into()),
+        });
         assert!(one.ends_with("<TransInfo><KfAccount><![CDATA[test1@test]]></KfAccount></TransInfo></xml>"));
     }
 
@@ -344,10 +384,27 @@ mod tests {
 
     #[test]
     fn cdata_terminator_in_content_is_split_and_parses_back() {
-        for content in ["a]]>b", "]]>", "]]>]]>", "x]]]>y", "]]", "<![CDATA[x]]>", "]", "", "   ", " \n\t "] {
+        for content in [
+            "a]]>b",
+            "]]>",
+            "]]>]]>",
+            "x]]]>y",
+            "]]",
+            "<![CDATA[x]]>",
+            "]",
+            "",
+            "   ",
+            " \n\t ",
+        ] {
             let xml = render(&Reply::text(content));
             let parsed = parse_message(xml.as_bytes()).unwrap();
-            assert_eq!(parsed.kind, MessageKind::Text { content: content.into() }, "{xml}");
+            assert_eq!(
+                parsed.kind,
+                MessageKind::Text {
+                    content: content.into()
+                },
+                "{xml}"
+            );
         }
         let mut out = String::new();
         push_cdata(&mut out, "a]]>b");
@@ -363,6 +420,9 @@ mod tests {
             msg_type: "text".into(),
             msg_id: None,
         };
-        assert_eq!(Reply::text("x").to_xml_for(&inbound, 12_345_678).unwrap(), render(&Reply::text("x")));
+        assert_eq!(
+            Reply::text("x").to_xml_for(&inbound, 12_345_678).unwrap(),
+            render(&Reply::text("x"))
+        );
     }
 }

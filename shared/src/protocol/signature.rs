@@ -99,7 +99,10 @@ mod tests {
             sha1_hex_sorted(&["AAAAA", "1714036504", "1514711492"]),
             url_signature("AAAAA", "1714036504", "1514711492")
         );
-        assert_eq!(sha1_hex_sorted(&["d", "a", "c", "b"]), msg_signature("a", "b", "c", "d"));
+        assert_eq!(
+            sha1_hex_sorted(&["d", "a", "c", "b"]),
+            msg_signature("a", "b", "c", "d")
+        );
     }
 
     #[test]
@@ -131,6 +134,9 @@ mod tests {
         let url = "http://mp.weixin.qq.com?params=value";
         assert_eq!(jssdk_signature(ticket, "Wm3WZYTPz0wzccnW", "1414587457", url), expected);
         let with_fragment = format!("{url}#wechat_redirect");
-        assert_eq!(jssdk_signature(ticket, "Wm3WZYTPz0wzccnW", "1414587457", &with_fragment), expected);
+        assert_eq!(
+            jssdk_signature(ticket, "Wm3WZYTPz0wzccnW", "1414587457", &with_fragment),
+            expected
+        );
     }
 }

@@ -12,7 +12,12 @@ fn ring() -> KeyRing {
 }
 
 fn plain_query(signature: &str) -> CallbackQuery<'_> {
-    CallbackQuery { signature: Some(signature), timestamp: Some("100"), nonce: Some("200"), ..Default::default() }
+    CallbackQuery {
+        signature: Some(signature),
+        timestamp: Some("100"),
+        nonce: Some("200"),
+        ..Default::default()
+    }
 }
 
 fn aes_query(msg_sig: &str) -> CallbackQuery<'_> {
@@ -29,11 +34,25 @@ fn aes_query(msg_sig: &str) -> CallbackQuery<'_> {
 fn encrypted(ring: &KeyRing, message: &[u8]) -> (String, String) {
     let enc = ring.encrypt(KeySlot::Current, message, &[5; 16]).unwrap();
     let sig = msg_signature(TOKEN, "100", "200", &enc);
-    (format!("<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"), sig)
+    (
+        format!("<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"),
+        sig,
+    )
 }
 
-fn request<'a>(mode: EncryptMode, keys: Option<&'a KeyRing>, query: CallbackQuery<'a>, body: &'a [u8]) -> CallbackRequest<'a> {
-    CallbackRequest { mode, token: TOKEN, keys, query, body }
+fn request<'a>(
+    mode: EncryptMode,
+    keys: Option<&'a KeyRing>,
+    query: CallbackQuery<'a>,
+    body: &'a [u8],
+) -> CallbackRequest<'a> {
+    CallbackRequest {
+        mode,
+        token: TOKEN,
+        keys,
+        query,
+        body,
+    }
 }
 
 #[test]
@@ -53,11 +72,35 @@ fn missing_or_wrong_signature_is_forbidden() {
     let sig = url_signature(TOKEN, "100", "200");
     let wrong = url_signature(TOKEN, "100", "201");
     let cases = [
-        (CallbackQuery { signature: None, ..plain_query(&sig) }, OpenError::MissingSignature("signature")),
-        (CallbackQuery { timestamp: None, ..plain_query(&sig) }, OpenError::MissingSignature("timestamp")),
-        (CallbackQuery { nonce: None, ..plain_query(&sig) }, OpenError::MissingSignature("nonce")),
+        (
+            CallbackQuery {
+                signature: None,
+                ..plain_query(&sig)
+            },
+            OpenError::MissingSignature("signature"),
+        ),
+        (
+            CallbackQuery {
+                timestamp: None,
+                ..plain_query(&sig)
+            },
+            OpenError::MissingSignature("timestamp"),
+        ),
+        (
+            CallbackQuery {
+                nonce: None,
+                ..plain_query(&sig)
+            },
+            OpenError::MissingSignature("nonce"),
+        ),
         (plain_query(&wrong), OpenError::BadSignature),
-        (CallbackQuery { encrypt_type: Some("raw"), ..plain_query(&wrong) }, OpenError::BadSignature),
+        (
+            CallbackQuery {
+                encrypt_type: Some("raw"),
+                ..plain_query(&wrong)
+            },
+            OpenError::BadSignature,
+        ),
     ];
     for (query, expected) in cases {
         let err = open(&request(EncryptMode::Plain, None, query, PLAIN_BODY)).unwrap_err();
@@ -93,7 +136,10 @@ fn encrypted_post_without_keys_is_a_bad_request() {
     let ring = ring();
     let (body, sig) = encrypted(&ring, b"<xml/>");
     let err = open(&request(EncryptMode::Plain, None, aes_query(&sig), body.as_bytes())).unwrap_err();
-    assert_eq!((err.clone(), err.status()), (OpenError::NoKeys, StatusCode::BAD_REQUEST));
+    assert_eq!(
+        (err.clone(), err.status()),
+        (OpenError::NoKeys, StatusCode::BAD_REQUEST)
+    );
 }
 
 #[test]
@@ -102,9 +148,22 @@ fn encrypted_post_with_missing_or_wrong_msg_signature_is_forbidden() {
     let (body, sig) = encrypted(&ring, b"<xml/>");
     let url_sig = url_signature(TOKEN, "100", "200");
     let cases = [
-        (CallbackQuery { msg_signature: None, signature: Some(&url_sig), ..aes_query(&sig) }, OpenError::MissingSignature("msg_signature")),
+        (
+            CallbackQuery {
+                msg_signature: None,
+                signature: Some(&url_sig),
+                ..aes_query(&sig)
+            },
+            OpenError::MissingSignature("msg_signature"),
+        ),
         (aes_query(&url_sig), OpenError::BadSignature),
-        (CallbackQuery { nonce: Some("201"), ..aes_query(&sig) }, OpenError::BadSignature),
+        (
+            CallbackQuery {
+                nonce: Some("201"),
+                ..aes_query(&sig)
+            },
+            OpenError::BadSignature,
+        ),
     ];
     for (query, expected) in cases {
         let err = open(&request(EncryptMode::Safe, Some(&ring), query, body.as_bytes())).unwrap_err();
@@ -127,7 +186,10 @@ fn unusable_encrypted_bodies_are_bad_requests() {
     for body in bodies {
         let err = open(&request(EncryptMode::Safe, Some(&ring), aes_query(&sig), body)).unwrap_err();
         assert!(matches!(err, OpenError::MalformedBody(_)), "{err:?}");
-        assert_eq!((err.status(), err.client_message()), (StatusCode::BAD_REQUEST, "invalid request"));
+        assert_eq!(
+            (err.status(), err.client_message()),
+            (StatusCode::BAD_REQUEST, "invalid request")
+        );
     }
 }
 
@@ -136,44 +198,84 @@ fn every_decryption_failure_after_a_valid_signature_is_one_uniform_error() {
     let ring = ring();
     let other_app = KeyRing::from_encoding_aes_keys("wxother", KEY, None).unwrap();
     let foreign = other_app.encrypt(KeySlot::Current, b"<xml/>", &[1; 16]).unwrap();
-    for encrypt in ["%%%not-base64%%%", "AAAA", foreign.as_str(), &foreign[..foreign.len() - 8]] {
+    for encrypt in [
+        "%%%not-base64%%%",
+        "AAAA",
+        foreign.as_str(),
+        &foreign[..foreign.len() - 8],
+    ] {
         let sig = msg_signature(TOKEN, "100", "200", encrypt);
         let body = format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
-        let err = open(&request(EncryptMode::Safe, Some(&ring), aes_query(&sig), body.as_bytes())).unwrap_err();
+        let err = open(&request(
+            EncryptMode::Safe,
+            Some(&ring),
+            aes_query(&sig),
+            body.as_bytes(),
+        ))
+        .unwrap_err();
         assert_eq!(err, OpenError::Decrypt);
-        assert_eq!((err.to_string().as_str(), err.client_message()), ("decryption failed", "invalid request"));
+        assert_eq!(
+            (err.to_string().as_str(), err.client_message()),
+            ("decryption failed", "invalid request")
+        );
     }
 }
 
 #[test]
 fn get_verification_returns_echostr_verbatim_after_the_signature() {
     let sig = url_signature(TOKEN, "100", "200");
-    let query = CallbackQuery { echostr: Some("4375120948345356249"), ..plain_query(&sig) };
+    let query = CallbackQuery {
+        echostr: Some("4375120948345356249"),
+        ..plain_query(&sig)
+    };
     assert_eq!(verify_url(TOKEN, &query), Ok("4375120948345356249"));
     assert_eq!(verify_url(TOKEN, &plain_query(&sig)), Err(OpenError::MissingEchostr));
     assert_eq!(OpenError::MissingEchostr.status(), StatusCode::BAD_REQUEST);
-    let forged = CallbackQuery { echostr: Some("1"), ..plain_query("0000000000000000000000000000000000000000") };
+    let forged = CallbackQuery {
+        echostr: Some("1"),
+        ..plain_query("0000000000000000000000000000000000000000")
+    };
     assert_eq!(verify_url(TOKEN, &forged), Err(OpenError::BadSignature));
 }
 
 #[test]
 fn encrypted_echostr_is_checked_and_decrypted() {
     let ring = ring();
-    let echostr = ring.encrypt(KeySlot::Current, b"1616140317555161061", &[2; 16]).unwrap();
+    let echostr = ring
+        .encrypt(KeySlot::Current, b"1616140317555161061", &[2; 16])
+        .unwrap();
     let sig = msg_signature(TOKEN, "100", "200", &echostr);
-    let query = CallbackQuery { echostr: Some(&echostr), ..aes_query(&sig) };
-    assert_eq!(verify_url_encrypted(TOKEN, &ring, &query).unwrap(), b"1616140317555161061");
-    let tampered = CallbackQuery { echostr: Some("AAAA"), ..aes_query(&sig) };
-    assert_eq!(verify_url_encrypted(TOKEN, &ring, &tampered), Err(OpenError::BadSignature));
+    let query = CallbackQuery {
+        echostr: Some(&echostr),
+        ..aes_query(&sig)
+    };
+    assert_eq!(
+        verify_url_encrypted(TOKEN, &ring, &query).unwrap(),
+        b"1616140317555161061"
+    );
+    let tampered = CallbackQuery {
+        echostr: Some("AAAA"),
+        ..aes_query(&sig)
+    };
+    assert_eq!(
+        verify_url_encrypted(TOKEN, &ring, &tampered),
+        Err(OpenError::BadSignature)
+    );
 }
 
 #[test]
 fn query_is_read_through_a_lookup_and_debug_hides_the_token() {
     let pairs = [("signature", "s"), ("encrypt_type", "AES"), ("msg_signature", "m")];
     let query = CallbackQuery::from_lookup(|k| pairs.iter().find(|(name, _)| *name == k).map(|(_, v)| *v));
-    assert_eq!((query.signature, query.msg_signature, query.nonce), (Some("s"), Some("m"), None));
+    assert_eq!(
+        (query.signature, query.msg_signature, query.nonce),
+        (Some("s"), Some("m"), None)
+    );
     assert!(query.is_encrypted());
-    let secret = CallbackRequest { token: "s3cr3t-value", ..request(EncryptMode::Plain, None, query, b"body") };
+    let secret = CallbackRequest {
+        token: "s3cr3t-value",
+        ..request(EncryptMode::Plain, None, query, b"body")
+    };
     let debug = format!("{secret:?}");
     assert!(!debug.contains("s3cr3t-value") && debug.contains("<redacted>"));
 }

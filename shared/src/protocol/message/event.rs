@@ -75,11 +75,17 @@ impl Event {
     fn known(event: &str, raw: &mut RawMessage) -> Option<Self> {
         let is = |name: &str| event.eq_ignore_ascii_case(name);
         Some(if is("subscribe") {
-            Self::Subscribe { event_key: raw.event_key.take(), ticket: raw.ticket.take() }
+            Self::Subscribe {
+                event_key: raw.event_key.take(),
+                ticket: raw.ticket.take(),
+            }
         } else if is("unsubscribe") {
             Self::Unsubscribe
         } else if is("SCAN") {
-            Self::Scan { event_key: raw.event_key.take()?, ticket: raw.ticket.take() }
+            Self::Scan {
+                event_key: raw.event_key.take()?,
+                ticket: raw.ticket.take(),
+            }
         } else if is("LOCATION") {
             Self::Location {
                 latitude: parse_f64(raw.latitude.as_deref())?,
@@ -87,11 +93,18 @@ impl Event {
                 precision: parse_f64(raw.precision.as_deref())?,
             }
         } else if is("CLICK") {
-            Self::Click { event_key: raw.event_key.take()? }
+            Self::Click {
+                event_key: raw.event_key.take()?,
+            }
         } else if is("VIEW") {
-            Self::View { url: raw.event_key.take()?, menu_id: raw.menu_id.take() }
+            Self::View {
+                url: raw.event_key.take()?,
+                menu_id: raw.menu_id.take(),
+            }
         } else if is("TEMPLATESENDJOBFINISH") {
-            Self::TemplateSendJobFinish { status: raw.status.take()? }
+            Self::TemplateSendJobFinish {
+                status: raw.status.take()?,
+            }
         } else {
             return None;
         })
@@ -124,7 +137,9 @@ impl Event {
     /// The QR scene of a subscribe-by-QR event (`EventKey` without `qrscene_`), or of a SCAN event.
     pub fn qr_scene(&self) -> Option<&str> {
         match self {
-            Self::Subscribe { event_key: Some(key), .. } => key.strip_prefix(QR_SCENE_PREFIX),
+            Self::Subscribe {
+                event_key: Some(key), ..
+            } => key.strip_prefix(QR_SCENE_PREFIX),
             Self::Scan { event_key, .. } => Some(event_key),
             _ => None,
         }

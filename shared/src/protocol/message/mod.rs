@@ -137,7 +137,8 @@ pub fn parse_message(body: &[u8]) -> Result<Message, MessageError> {
         msg_type: required(raw.msg_type.take(), "MsgType")?,
         msg_id: raw.msg_id.take().filter(|id| !id.is_empty()),
     };
-    let kind = typed_kind(&header.msg_type, &mut raw, text).unwrap_or_else(|| MessageKind::Unknown { raw: text.to_owned() });
+    let kind =
+        typed_kind(&header.msg_type, &mut raw, text).unwrap_or_else(|| MessageKind::Unknown { raw: text.to_owned() });
     Ok(Message { header, kind })
 }
 
@@ -188,9 +189,14 @@ fn required(value: Option<String>, name: &'static str) -> Result<String, Message
 fn typed_kind(msg_type: &str, raw: &mut RawMessage, text: &str) -> Option<MessageKind> {
     let is = |name: &str| msg_type.eq_ignore_ascii_case(name);
     Some(if is("text") {
-        MessageKind::Text { content: raw.content.take()? }
+        MessageKind::Text {
+            content: raw.content.take()?,
+        }
     } else if is("image") {
-        MessageKind::Image { pic_url: raw.pic_url.take()?, media_id: raw.media_id.take()? }
+        MessageKind::Image {
+            pic_url: raw.pic_url.take()?,
+            media_id: raw.media_id.take()?,
+        }
     } else if is("voice") {
         MessageKind::Voice {
             media_id: raw.media_id.take()?,
@@ -198,9 +204,15 @@ fn typed_kind(msg_type: &str, raw: &mut RawMessage, text: &str) -> Option<Messag
             recognition: raw.recognition.take(),
         }
     } else if is("video") {
-        MessageKind::Video { media_id: raw.media_id.take()?, thumb_media_id: raw.thumb_media_id.take()? }
+        MessageKind::Video {
+            media_id: raw.media_id.take()?,
+            thumb_media_id: raw.thumb_media_id.take()?,
+        }
     } else if is("shortvideo") {
-        MessageKind::ShortVideo { media_id: raw.media_id.take()?, thumb_media_id: raw.thumb_media_id.take()? }
+        MessageKind::ShortVideo {
+            media_id: raw.media_id.take()?,
+            thumb_media_id: raw.thumb_media_id.take()?,
+        }
     } else if is("location") {
         MessageKind::Location {
             location_x: parse_f64(raw.location_x.as_deref())?,
@@ -209,7 +221,11 @@ fn typed_kind(msg_type: &str, raw: &mut RawMessage, text: &str) -> Option<Messag
             label: raw.label.take()?,
         }
     } else if is("link") {
-        MessageKind::Link { title: raw.title.take()?, description: raw.description.take()?, url: raw.url.take()? }
+        MessageKind::Link {
+            title: raw.title.take()?,
+            description: raw.description.take()?,
+            url: raw.url.take()?,
+        }
     } else if is("file") {
         MessageKind::File {
             title: raw.title.take()?,

@@ -19,7 +19,10 @@ fn parse(s: &str) -> Message {
 
 #[test]
 fn text_message_has_header_content_and_msg_id_dedup_key() {
-    let msg = parse(&xml("text", "<Content><![CDATA[  this is a test ]]></Content><MsgId>1234567890123456</MsgId>"));
+    let msg = parse(&xml(
+        "text",
+        "<Content><![CDATA[  this is a test ]]></Content><MsgId>1234567890123456</MsgId>",
+    ));
     assert_eq!(
         msg.header,
         Header {
@@ -30,29 +33,67 @@ fn text_message_has_header_content_and_msg_id_dedup_key() {
             msg_id: Some("1234567890123456".into()),
         }
     );
-    assert_eq!(msg.kind, MessageKind::Text { content: "  this is a test ".into() });
+    assert_eq!(
+        msg.kind,
+        MessageKind::Text {
+            content: "  this is a test ".into()
+        }
+    );
     assert_eq!(msg.dedup_key(), "1234567890123456:o_user:1348831860");
 }
 
 #[test]
 fn media_messages_are_typed() {
-    let image = parse(&xml("image", "<PicUrl><![CDATA[http://p]]></PicUrl><MediaId><![CDATA[m1]]></MediaId><MsgId>1</MsgId>"));
-    assert_eq!(image.kind, MessageKind::Image { pic_url: "http://p".into(), media_id: "m1".into() });
+    let image = parse(&xml(
+        "image",
+        "<PicUrl><![CDATA[http://p]]></PicUrl><MediaId><![CDATA[m1]]></MediaId><MsgId>1</MsgId>",
+    ));
+    assert_eq!(
+        image.kind,
+        MessageKind::Image {
+            pic_url: "http://p".into(),
+            media_id: "m1".into()
+        }
+    );
 
     let voice = xml(
         "voice",
         "<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format><Recognition><![CDATA[腾讯微信团队]]></Recognition><MsgId>2</MsgId>",
     );
-    let expected =
-        MessageKind::Voice { media_id: "m".into(), format: "amr".into(), recognition: Some("腾讯微信团队".into()) };
+    let expected = MessageKind::Voice {
+        media_id: "m".into(),
+        format: "amr".into(),
+        recognition: Some("腾讯微信团队".into()),
+    };
     assert_eq!(parse(&voice).kind, expected);
     let voice = xml("voice", "<MediaId>m</MediaId><Format>amr</Format><MsgId>2</MsgId>");
-    assert!(matches!(parse(&voice).kind, MessageKind::Voice { recognition: None, .. }));
+    assert!(matches!(
+        parse(&voice).kind,
+        MessageKind::Voice { recognition: None, .. }
+    ));
 
-    let video = xml("video", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>3</MsgId>");
-    assert_eq!(parse(&video).kind, MessageKind::Video { media_id: "m".into(), thumb_media_id: "t".into() });
-    let short = xml("shortvideo", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>4</MsgId>");
-    assert_eq!(parse(&short).kind, MessageKind::ShortVideo { media_id: "m".into(), thumb_media_id: "t".into() });
+    let video = xml(
+        "video",
+        "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>3</MsgId>",
+    );
+    assert_eq!(
+        parse(&video).kind,
+        MessageKind::Video {
+            media_id: "m".into(),
+            thumb_media_id: "t".into()
+        }
+    );
+    let short = xml(
+        "shortvideo",
+        "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>4</MsgId>",
+    );
+    assert_eq!(
+        parse(&short).kind,
+        MessageKind::ShortVideo {
+            media_id: "m".into(),
+            thumb_media_id: "t".into()
+        }
+    );
 }
 
 #[test]
@@ -62,15 +103,23 @@ fn location_link_and_file_messages_are_typed() {
         "<Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale>\
          <Label><![CDATA[位置信息]]></Label><MsgId>5</MsgId>",
     );
-    let expected =
-        MessageKind::Location { location_x: 23.134521, location_y: 113.358803, scale: 20.0, label: "位置信息".into() };
+    let expected = MessageKind::Location {
+        location_x: 23.134521,
+        location_y: 113.358803,
+        scale: 20.0,
+        label: "位置信息".into(),
+    };
     assert_eq!(parse(&loc).kind, expected);
 
     let link = xml(
         "link",
         "<Title><![CDATA[t]]></Title><Description><![CDATA[d]]></Description><Url><![CDATA[u]]></Url><MsgId>6</MsgId>",
     );
-    let expected = MessageKind::Link { title: "t".into(), description: "d".into(), url: "u".into() };
+    let expected = MessageKind::Link {
+        title: "t".into(),
+        description: "d".into(),
+        url: "u".into(),
+    };
     assert_eq!(parse(&link).kind, expected);
 
     let file = xml(
@@ -78,13 +127,25 @@ fn location_link_and_file_messages_are_typed() {
         "<Title>a.pdf</Title><Description>d</Description><FileKey>k</FileKey><FileMd5>5d</FileMd5>\
          <FileTotalLen>1024</FileTotalLen><MsgId>7</MsgId>",
     );
-    assert!(matches!(parse(&file).kind, MessageKind::File { file_total_len: 1024, .. }));
+    assert!(matches!(
+        parse(&file).kind,
+        MessageKind::File {
+            file_total_len: 1024,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn subscribe_events_carry_qr_scene_and_ticket() {
     let plain = parse(&event_xml("subscribe", "<EventKey><![CDATA[]]></EventKey>"));
-    assert_eq!(plain.event(), Some(&Event::Subscribe { event_key: Some(String::new()), ticket: None }));
+    assert_eq!(
+        plain.event(),
+        Some(&Event::Subscribe {
+            event_key: Some(String::new()),
+            ticket: None
+        })
+    );
     assert_eq!(plain.event().unwrap().qr_scene(), None);
     assert_eq!(plain.dedup_key(), "o_user:1348831860:subscribe:");
 
@@ -100,20 +161,61 @@ fn subscribe_events_carry_qr_scene_and_ticket() {
 
 #[test]
 fn other_known_events_are_typed() {
-    assert_eq!(parse(&event_xml("unsubscribe", "<EventKey><![CDATA[]]></EventKey>")).event(), Some(&Event::Unsubscribe));
+    assert_eq!(
+        parse(&event_xml("unsubscribe", "<EventKey><![CDATA[]]></EventKey>")).event(),
+        Some(&Event::Unsubscribe)
+    );
     let scan = parse(&event_xml("SCAN", "<EventKey>123123</EventKey><Ticket>T</Ticket>"));
-    assert_eq!(scan.event(), Some(&Event::Scan { event_key: "123123".into(), ticket: Some("T".into()) }));
+    assert_eq!(
+        scan.event(),
+        Some(&Event::Scan {
+            event_key: "123123".into(),
+            ticket: Some("T".into())
+        })
+    );
     assert_eq!(scan.event().unwrap().qr_scene(), Some("123123"));
-    let loc = parse(&event_xml("LOCATION", "<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>"));
-    assert_eq!(loc.event(), Some(&Event::Location { latitude: 23.137466, longitude: 113.352425, precision: 119.38504 }));
+    let loc = parse(&event_xml(
+        "LOCATION",
+        "<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>",
+    ));
+    assert_eq!(
+        loc.event(),
+        Some(&Event::Location {
+            latitude: 23.137466,
+            longitude: 113.352425,
+            precision: 119.38504
+        })
+    );
     assert_eq!(loc.dedup_key(), "o_user:1348831860:LOCATION:");
     let click = parse(&event_xml("CLICK", "<EventKey><![CDATA[V1001_TODAY]]></EventKey>"));
-    assert_eq!(click.event(), Some(&Event::Click { event_key: "V1001_TODAY".into() }));
+    assert_eq!(
+        click.event(),
+        Some(&Event::Click {
+            event_key: "V1001_TODAY".into()
+        })
+    );
     assert_eq!(click.dedup_key(), "o_user:1348831860:CLICK:V1001_TODAY");
-    let view = parse(&event_xml("VIEW", "<EventKey><![CDATA[http://www.qq.com/]]></EventKey><MenuId>3</MenuId>"));
-    assert_eq!(view.event(), Some(&Event::View { url: "http://www.qq.com/".into(), menu_id: Some("3".into()) }));
-    let done = parse(&event_xml("TEMPLATESENDJOBFINISH", "<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>"));
-    assert_eq!(done.event(), Some(&Event::TemplateSendJobFinish { status: "success".into() }));
+    let view = parse(&event_xml(
+        "VIEW",
+        "<EventKey><![CDATA[http://www.qq.com/]]></EventKey><MenuId>3</MenuId>",
+    ));
+    assert_eq!(
+        view.event(),
+        Some(&Event::View {
+            url: "http://www.qq.com/".into(),
+            menu_id: Some("3".into())
+        })
+    );
+    let done = parse(&event_xml(
+        "TEMPLATESENDJOBFINISH",
+        "<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>",
+    ));
+    assert_eq!(
+        done.event(),
+        Some(&Event::TemplateSendJobFinish {
+            status: "success".into()
+        })
+    );
     assert_eq!(done.header.msg_id.as_deref(), Some("200163836"));
     assert_eq!(done.dedup_key(), "o_user:1348831860:TEMPLATESENDJOBFINISH:");
 }
@@ -129,7 +231,14 @@ fn unknown_msg_type_and_event_keep_the_raw_body() {
         "<EventKey>6</EventKey><ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>1</ScanResult></ScanCodeInfo>",
     );
     let msg = parse(&body);
-    assert_eq!(msg.event(), Some(&Event::Unknown { event: "scancode_push".into(), event_key: Some("6".into()), raw: body }));
+    assert_eq!(
+        msg.event(),
+        Some(&Event::Unknown {
+            event: "scancode_push".into(),
+            event_key: Some("6".into()),
+            raw: body
+        })
+    );
     assert_eq!(msg.dedup_key(), "o_user:1348831860:scancode_push:6");
 }
 
@@ -147,24 +256,52 @@ fn known_type_with_missing_fields_degrades_to_unknown() {
 #[test]
 fn missing_or_invalid_header_fields_are_errors() {
     let cases = [
-        ("<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>", "ToUserName"),
-        ("<xml><ToUserName>a</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>", "FromUserName"),
-        ("<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><MsgType>text</MsgType></xml>", "CreateTime"),
-        ("<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime></xml>", "MsgType"),
-        ("<xml><ToUserName></ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>t</MsgType></xml>", "ToUserName"),
+        (
+            "<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+            "ToUserName",
+        ),
+        (
+            "<xml><ToUserName>a</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+            "FromUserName",
+        ),
+        (
+            "<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><MsgType>text</MsgType></xml>",
+            "CreateTime",
+        ),
+        (
+            "<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime></xml>",
+            "MsgType",
+        ),
+        (
+            "<xml><ToUserName></ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>t</MsgType></xml>",
+            "ToUserName",
+        ),
     ];
     for (body, field) in cases {
-        assert_eq!(parse_message(body.as_bytes()), Err(MessageError::MissingField(field)), "{body}");
+        assert_eq!(
+            parse_message(body.as_bytes()),
+            Err(MessageError::MissingField(field)),
+            "{body}"
+        );
     }
     let bad_time = "<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>soon</CreateTime><MsgType>t</MsgType></xml>";
-    assert_eq!(parse_message(bad_time.as_bytes()), Err(MessageError::InvalidField("CreateTime")));
+    assert_eq!(
+        parse_message(bad_time.as_bytes()),
+        Err(MessageError::InvalidField("CreateTime"))
+    );
 }
 
 #[test]
 fn hostile_or_broken_bodies_are_errors() {
-    let doctype = format!("<!DOCTYPE xml [<!ENTITY e \"x\">]>{}", xml("text", "<Content>&e;</Content>"));
+    let doctype = format!(
+        "<!DOCTYPE xml [<!ENTITY e \"x\">]>{}",
+        xml("text", "<Content>&e;</Content>")
+    );
     assert_eq!(parse_message(doctype.as_bytes()), Err(MessageError::Dtd));
-    assert!(matches!(parse_message(b"<xml><ToUserName>"), Err(MessageError::Malformed(_))));
+    assert!(matches!(
+        parse_message(b"<xml><ToUserName>"),
+        Err(MessageError::Malformed(_))
+    ));
     let mut non_utf8 = xml("text", "<Content>").into_bytes();
     non_utf8.extend_from_slice(&[0xc3, 0x28]);
     assert_eq!(parse_message(&non_utf8), Err(MessageError::NotUtf8));
