@@ -27,9 +27,9 @@ use super::source::{TokenMode, TokenSource};
 use super::stats::{Stats, TokenStats};
 use crate::clock::SharedClock;
 use crate::config::Secret;
+use crate::resilience::deadline::Deadline;
 use crate::store::{SharedStore, StoreError};
 use crate::wechat::error::WechatError;
-use crate::resilience::deadline::Deadline;
 
 const LOG: &str = "wechat.token";
 

@@ -5,9 +5,9 @@ use super::limits::{block_quota, next_daily_reset_ms, quota_blocked_until, take_
 use super::manager::TokenManager;
 use super::record::{Token, TokenKind};
 use super::source::{Fetched, TokenMode};
+use crate::resilience::deadline::Deadline;
 use crate::wechat::errcode::DAILY_QUOTA;
 use crate::wechat::error::WechatError;
-use crate::resilience::deadline::Deadline;
 
 const LOG: &str = "wechat.token";
 

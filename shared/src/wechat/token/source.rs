@@ -6,8 +6,8 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::config::Secret;
-use crate::wechat::error::WechatError;
 use crate::resilience::deadline::Deadline;
+use crate::wechat::error::WechatError;
 
 /// A credential as WeChat handed it out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use super::*;
 use crate::clock::{Clock, ManualClock};
 use crate::config::Secret;
+use crate::resilience::deadline::Deadline;
 use crate::store::memory::MemoryStore;
 use crate::store::{Attrs, Condition, Key, SharedStore, StateStore, StoreError, Update};
 use crate::wechat::errcode::ApiError;
 use crate::wechat::error::WechatError;
-use crate::resilience::deadline::Deadline;
 
 const START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 

@@ -1,0 +1,220 @@
+//! The per-API policy table: every WeChat API we call, its path, and how it is guarded.
+//!
+//! Defaults follow WeChat semantics (`wechat-protocol.md` §1.6): token and ticket fetches are safe
+//! to repeat, so transport failures and 5xx retry; message sends are not (a 5xx or a timeout may
+//! have delivered the message), so they retry only when nothing was sent (connection refused,
+//! breaker open) or WeChat said "busy" (-1, 45011). Each API's policy can be overridden without a
+//! rebuild through `WECHAT_POLICY_<API>` (e.g. `WECHAT_POLICY_CUSTOM_SEND=timeout_ms=2000,max_attempts=2`).
+
+use std::time::Duration;
+
+use crate::config::{ConfigError, Env};
+
+/// A WeChat API this client calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Api {
+    /// `POST /cgi-bin/stable_token`.
+    StableToken,
+    /// `GET /cgi-bin/token` (classic).
+    Token,
+    /// `GET /cgi-bin/ticket/getticket`.
+    Ticket,
+    /// `POST /cgi-bin/message/custom/send`.
+    CustomSend,
+    /// `POST /cgi-bin/message/template/send`.
+    TemplateSend,
+    /// `POST /cgi-bin/message/subscribe/send`.
+    SubscribeSend,
+}
+
+impl Api {
+    /// Every API, in table order.
+    pub const ALL: [Api; 6] =
+        [Self::StableToken, Self::Token, Self::Ticket, Self::CustomSend, Self::TemplateSend, Self::SubscribeSend];
+
+    /// The stable name (logs, metrics, breaker names).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::StableToken => "stable_token",
+            Self::Token => "token",
+            Self::Ticket => "ticket",
+            Self::CustomSend => "custom_send",
+            Self::TemplateSend => "template_send",
+            Self::SubscribeSend => "subscribe_send",
+        }
+    }
+
+    /// The URL path under an API base.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::StableToken => "/cgi-bin/stable_token",
+            Self::Token => "/cgi-bin/token",
+            Self::Ticket => "/cgi-bin/ticket/getticket",
+            Self::CustomSend => "/cgi-bin/message/custom/send",
+            Self::TemplateSend => "/cgi-bin/message/template/send",
+            Self::SubscribeSend => "/cgi-bin/message/subscribe/send",
+        }
+    }
+
+    /// Whether the request has a JSON body (POST) or not (GET).
+    pub const fn is_post(self) -> bool {
+        !matches!(self, Self::Token | Self::Ticket)
+    }
+
+    /// The override variable.
+    pub const fn env_var(self) -> &'static str {
+        match self {
+            Self::StableToken => "WECHAT_POLICY_STABLE_TOKEN",
+            Self::Token => "WECHAT_POLICY_TOKEN",
+            Self::Ticket => "WECHAT_POLICY_TICKET",
+            Self::CustomSend => "WECHAT_POLICY_CUSTOM_SEND",
+            Self::TemplateSend => "WECHAT_POLICY_TEMPLATE_SEND",
+            Self::SubscribeSend => "WECHAT_POLICY_SUBSCRIBE_SEND",
+        }
+    }
+
+    /// The default policy.
+    pub fn default_policy(self) -> ApiPolicy {
+        let (breaker, idempotent, timeout_ms) = match self {
+            Self::StableToken | Self::Token => ("wechat.token", true, 2_000),
+            Self::Ticket => ("wechat.ticket", true, 2_000),
+            Self::CustomSend | Self::TemplateSend | Self::SubscribeSend => ("wechat.message", false, 3_000),
+        };
+        ApiPolicy {
+            timeout: Duration::from_millis(timeout_ms),
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            idempotent,
+            breaker: breaker.to_owned(),
+        }
+    }
+}
+
+/// How one API is called: per-attempt timeout, retries, breaker and idempotency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPolicy {
+    /// Per-attempt timeout (1 ms – 30 s); the caller's deadline cuts it shorter.
+    pub timeout: Duration,
+    /// Attempts in total, including the first (1–10).
+    pub max_attempts: u32,
+    /// First backoff delay.
+    pub base_delay: Duration,
+    /// Backoff cap.
+    pub max_delay: Duration,
+    /// Whether repeating a request that may have been processed is harmless.
+    pub idempotent: bool,
+    /// The name of the API's circuit breaker (shared by the fleet).
+    pub breaker: String,
+}
+
+impl ApiPolicy {
+    /// This policy with the overrides in `spec` (`key=value` pairs, comma-separated; keys
+    /// `timeout_ms`, `max_attempts`, `base_delay_ms`, `max_delay_ms`, `idempotent`, `breaker`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `var` and the bad key.
+    pub fn with_overrides(mut self, var: &'static str, spec: &str) -> Result<Self, ConfigError> {
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| ConfigError::new(var, format!("expected key=value, got {pair:?}")))?;
+            let number = |min: u64, max: u64| -> Result<u64, ConfigError> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| ConfigError::new(var, format!("{key} must be a whole number in {min}..={max}, got {value:?}")))
+            };
+            match key {
+                "timeout_ms" => self.timeout = Duration::from_millis(number(1, 30_000)?),
+                "max_attempts" => self.max_attempts = u32::try_from(number(1, 10)?).unwrap_or(1),
+                "base_delay_ms" => self.base_delay = Duration::from_millis(number(0, 60_000)?),
+                "max_delay_ms" => self.max_delay = Duration::from_millis(number(0, 60_000)?),
+                "idempotent" => {
+                    self.idempotent = value
+                        .parse()
+                        .map_err(|_| ConfigError::new(var, format!("idempotent must be true or false, got {value:?}")))?;
+                }
+                "breaker" if !value.is_empty() => self.breaker = value.to_owned(),
+                _ => return Err(ConfigError::new(var, format!("unknown or empty key {key:?}"))),
+            }
+        }
+        if self.base_delay > self.max_delay {
+            return Err(ConfigError::new(var, "base_delay_ms must not exceed max_delay_ms"));
+        }
+        Ok(self)
+    }
+}
+
+/// The policy of every API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPolicies(Vec<(Api, ApiPolicy)>);
+
+impl Default for ApiPolicies {
+    fn default() -> Self {
+        Self(Api::ALL.iter().map(|api| (*api, api.default_policy())).collect())
+    }
+}
+
+impl ApiPolicies {
+    /// Defaults with every `WECHAT_POLICY_<API>` override applied.
+    ///
+    /// # Errors
+    /// The first invalid override.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut policies = Self::default();
+        for (api, policy) in &mut policies.0 {
+            if let Some(spec) = env.optional(api.env_var()) {
+                *policy = policy.clone().with_overrides(api.env_var(), spec)?;
+            }
+        }
+        Ok(policies)
+    }
+
+    /// The policy of `api`.
+    pub fn get(&self, api: Api) -> ApiPolicy {
+        self.0.iter().find(|(a, _)| *a == api).map_or_else(|| api.default_policy(), |(_, p)| p.clone())
+    }
+
+    /// Replaces the policy of `api` (tests, the local server).
+    pub fn set(&mut self, api: Api, policy: ApiPolicy) {
+        match self.0.iter_mut().find(|(a, _)| *a == api) {
+            Some(slot) => slot.1 = policy,
+            None => self.0.push((api, policy)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_are_not_idempotent_and_token_fetches_are() {
+        let policies = ApiPolicies::default();
+        assert!(!policies.get(Api::CustomSend).idempotent);
+        assert!(policies.get(Api::StableToken).idempotent);
+        assert_eq!(policies.get(Api::Ticket).breaker, "wechat.ticket");
+    }
+
+    #[test]
+    fn env_overrides_one_api_without_touching_the_others() {
+        let env = Env::from_pairs([("WECHAT_POLICY_CUSTOM_SEND", "timeout_ms=500, max_attempts=1,idempotent=true")]);
+        let policies = ApiPolicies::from_env(&env).expect("valid");
+        let custom = policies.get(Api::CustomSend);
+        assert_eq!((custom.timeout, custom.max_attempts, custom.idempotent), (Duration::from_millis(500), 1, true));
+        assert_eq!(policies.get(Api::TemplateSend), Api::TemplateSend.default_policy());
+    }
+
+    #[test]
+    fn invalid_overrides_name_the_variable_and_key() {
+        let env = Env::from_pairs([("WECHAT_POLICY_TICKET", "max_attempts=0")]);
+        let err = ApiPolicies::from_env(&env).expect_err("invalid");
+        assert_eq!(err.var, "WECHAT_POLICY_TICKET");
+        assert!(err.problem.contains("max_attempts"));
+        let env = Env::from_pairs([("WECHAT_POLICY_TICKET", "colour=blue")]);
+        assert!(ApiPolicies::from_env(&env).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! `WechatClient`: every WeChat call goes through its API's policy, the domain failover and the
+//! fleet-wide token manager.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::api::{Api, ApiPolicy};
+use super::error::WechatError;
+use super::failover::{Cursor, Domains};
+use super::guard::{Attempted, Guards};
+use super::secret::SecretError;
+use super::settings::ClientSettings;
+use super::token::{TokenKind, TokenManager, TokenStats};
+use super::transport::{Call, Transport};
+use super::upstream::Upstream;
+use crate::clock::SharedClock;
+use crate::config::Secret;
+use crate::resilience::deadline::Deadline;
+use crate::store::SharedStore;
+use super::api::ApiPolicies;
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientBuildError {
+    /// The AppSecret could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] WechatError),
+}
+
+/// Guarded calls without tokens: the part the token manager's upstream source shares.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub transport: Transport,
+    pub domains: Domains,
+    pub guards: Guards,
+    pub policies: ApiPolicies,
+}
+
+impl Core {
+    fn policy(&self, api: Api) -> ApiPolicy {
+        self.policies.get(api)
+    }
+
+    /// `call` under its API's policy, with failover, no token.
+    pub async fn call(&self, call: &Call<'_>, deadline: Deadline) -> Result<Value, WechatError> {
+        let policy = self.policy(call.api);
+        let cursor = Cursor::default();
+        let (policy, cursor) = (&policy, &cursor);
+        self.guards
+            .run(policy, deadline, || async move {
+                self.domains
+                    .attempt(&self.transport, &self.guards, call, policy.timeout, deadline, cursor)
+                    .await
+                    .map_err(|error| Attempted::call(error, policy.idempotent))
+            })
+            .await
+    }
+}
+
+/// The resilient WeChat API client of one account. Cheap to clone; build once per cold start.
+#[derive(Debug, Clone)]
+pub struct WechatClient {
+    core: Arc<Core>,
+    tokens: Arc<TokenManager>,
+}
+
+impl WechatClient {
+    /// Loads the AppSecret (once: keep the client) and builds the client.
+    ///
+    /// # Errors
+    /// [`ClientBuildError`] when the secret cannot be loaded or the HTTP client not built.
+    pub async fn from_settings(
+        settings: &ClientSettings,
+        store: SharedStore,
+        clock: SharedClock,
+    ) -> Result<Self, ClientBuildError> {
+        let secret = settings.secret.load().await?;
+        Ok(Self::new(settings, secret, store, clock)?)
+    }
+
+    /// A client with an already loaded AppSecret.
+    ///
+    /// # Errors
+    /// [`WechatError`] when the HTTP client cannot be built.
+    pub fn new(settings: &ClientSettings, secret: Secret, store: SharedStore, clock: SharedClock) -> Result<Self, WechatError> {
+        let core = Arc::new(Core {
+            transport: Transport::new(settings.connect_timeout)?,
+            domains: Domains::new(settings.api_bases.clone()),
+            guards: Guards::default(),
+            policies: settings.policies.clone(),
+        });
+        let upstream = Upstream::new(core.clone(), &settings.appid, secret, settings.token_mode);
+        let tokens =
+            TokenManager::new(&settings.appid, settings.token_mode, Arc::new(upstream), store, clock, settings.token);
+        Ok(Self { core, tokens: Arc::new(tokens) })
+    }
+
+    /// A valid access token (from the fleet cache, refreshed by one instance when due).
+    ///
+    /// # Errors
+    /// See [`TokenManager::access_token`].
+    pub async fn access_token(&self, deadline: Deadline) -> Result<Secret, WechatError> {
+        self.tokens.access_token(deadline).await
+    }
+
+    /// A valid jsapi ticket (JS-SDK signatures).
+    ///
+    /// # Errors
+    /// See [`TokenManager::jsapi_ticket`].
+    pub async fn jsapi_ticket(&self, deadline: Deadline) -> Result<Secret, WechatError> {
+        self.tokens.jsapi_ticket(deadline).await
+    }
+
+    /// This instance's token counters.
+    pub fn token_stats(&self) -> TokenStats {
+        self.tokens.stats()
+    }
+
+    /// The token manager (the scheduled refresh function and admin routes use it).
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    /// Calls `api` with the access token, under the API's policy: a rejected token (40001 /
+    /// 40014 / 42001) is invalidated by compare-and-set and the call retried once with a fresh one.
+    ///
+    /// # Errors
+    /// The last attempt's [`WechatError`] (typed errcode, transport, breaker or deadline).
+    pub async fn call_with_token(&self, api: Api, body: Option<&Value>, deadline: Deadline) -> Result<Value, WechatError> {
+        let policy = self.core.policy(api);
+        let cursor = Cursor::default();
+        let (policy, cursor, core) = (&policy, &cursor, &*self.core);
+        core.guards
+            .run(policy, deadline, || async move {
+                let token = self.tokens.access_token(deadline).await.map_err(Attempted::token)?;
+                let call = Call { api, query: vec![("access_token", token.clone())], body };
+                match core.domains.attempt(&core.transport, &core.guards, &call, policy.timeout, deadline, cursor).await {
+                    Ok(value) => Ok(value),
+                    Err(error) => {
+                        if error.is_token_invalid() {
+                            self.tokens.invalidate(TokenKind::AccessToken, &token).await;
+                        }
+                        Err(Attempted::call(error, policy.idempotent))
+                    }
+                }
+            })
+            .await
+    }
+}

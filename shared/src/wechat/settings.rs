@@ -1,0 +1,116 @@
+//! The WeChat client's settings, read from the environment once per cold start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `WECHAT_APPID` | required | the account |
+//! | `WECHAT_APPSECRET` / `WECHAT_APPSECRET_SECRET_ID` | one required | see [`SecretSource`] |
+//! | `WECHAT_API_BASE` | `https://api.weixin.qq.com,https://api2.weixin.qq.com` | failover order |
+//! | `WECHAT_TOKEN_MODE` | `stable` | `stable` or `classic` token endpoint |
+//! | `WECHAT_TOKEN_REFRESH_MARGIN_SECS` | 300 | refresh this long before expiry (30–1800) |
+//! | `WECHAT_TOKEN_LEASE_MS` | 10000 | refresh lease (500–60000) |
+//! | `WECHAT_CONNECT_TIMEOUT_MS` | 1000 | TCP/TLS connect timeout (50–10000) |
+//! | `WECHAT_POLICY_<API>` | — | per-API policy overrides, see [`super::api`] |
+
+use std::time::Duration;
+
+use super::api::ApiPolicies;
+use super::secret::SecretSource;
+use super::token::{TokenConfig, TokenMode};
+use crate::config::{ConfigError, Env};
+
+/// WeChat's API domains in the documented failover order.
+pub const DEFAULT_API_BASES: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
+
+/// Everything the client needs besides the store, the clock and the loaded secret.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// The account.
+    pub appid: String,
+    /// Where the AppSecret comes from.
+    pub secret: SecretSource,
+    /// API base URLs in failover order (no trailing slash).
+    pub api_bases: Vec<String>,
+    /// stable_token (default) or classic.
+    pub token_mode: TokenMode,
+    /// Token manager tuning.
+    pub token: TokenConfig,
+    /// Per-API policies.
+    pub policies: ApiPolicies,
+    /// Connect timeout of the HTTP client.
+    pub connect_timeout: Duration,
+}
+
+impl ClientSettings {
+    /// Settings for `appid` with defaults everywhere (tests, the local server).
+    pub fn new(appid: &str, secret: SecretSource, api_bases: Vec<String>) -> Self {
+        Self {
+            appid: appid.to_owned(),
+            secret,
+            api_bases,
+            token_mode: TokenMode::Stable,
+            token: TokenConfig::default(),
+            policies: ApiPolicies::default(),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Reads and validates the variables listed in the module docs.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first missing or invalid variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let appid = env.required("WECHAT_APPID")?.to_owned();
+        let secret = SecretSource::from_env(env)?;
+        let api_bases = parse_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
+        let token_mode = env.parsed_or("WECHAT_TOKEN_MODE", TokenMode::Stable, "stable or classic")?;
+        let token = TokenConfig {
+            refresh_margin: Duration::from_secs(env.int_in("WECHAT_TOKEN_REFRESH_MARGIN_SECS", 300, 30, 1800)?),
+            lease: Duration::from_millis(env.int_in("WECHAT_TOKEN_LEASE_MS", 10_000, 500, 60_000)?),
+            ..TokenConfig::default()
+        };
+        let connect_timeout = Duration::from_millis(env.int_in("WECHAT_CONNECT_TIMEOUT_MS", 1_000, 50, 10_000)?);
+        let policies = ApiPolicies::from_env(env)?;
+        Ok(Self { appid, secret, api_bases, token_mode, token, policies, connect_timeout })
+    }
+}
+
+fn parse_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let bases: Vec<String> =
+        raw.split(',').map(str::trim).filter(|b| !b.is_empty()).map(|b| b.trim_end_matches('/').to_owned()).collect();
+    if bases.is_empty() {
+        return Err(ConfigError::new("WECHAT_API_BASE", "must list at least one base URL"));
+    }
+    if let Some(bad) = bases.iter().find(|b| !(b.starts_with("https://") || b.starts_with("http://"))) {
+        return Err(ConfigError::new("WECHAT_API_BASE", format!("{bad:?} is not an http(s) URL")));
+    }
+    Ok(bases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_use_both_wechat_domains_and_stable_token() {
+        let env = Env::from_pairs([("WECHAT_APPID", "wx1"), ("WECHAT_APPSECRET", "s")]);
+        let settings = ClientSettings::from_env(&env).expect("valid");
+        assert_eq!(settings.api_bases, ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]);
+        assert_eq!(settings.token_mode, TokenMode::Stable);
+        assert_eq!(settings.token.refresh_margin, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn bases_are_trimmed_and_validated() {
+        let env = Env::from_pairs([
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("WECHAT_API_BASE", " http://127.0.0.1:1/ ,https://sh.api.weixin.qq.com"),
+            ("WECHAT_TOKEN_MODE", "classic"),
+        ]);
+        let settings = ClientSettings::from_env(&env).expect("valid");
+        assert_eq!(settings.api_bases, ["http://127.0.0.1:1", "https://sh.api.weixin.qq.com"]);
+        assert_eq!(settings.token_mode, TokenMode::Classic);
+        let bad = Env::from_pairs([("WECHAT_APPID", "wx1"), ("WECHAT_APPSECRET", "s"), ("WECHAT_API_BASE", "ftp://x")]);
+        assert_eq!(ClientSettings::from_env(&bad).map_err(|e| e.var).err(), Some("WECHAT_API_BASE"));
+    }
+}
