@@ -16,6 +16,7 @@ pub mod deps;
 pub mod handler;
 pub mod http;
 pub mod protocol;
+pub mod queue;
 pub mod resilience;
 pub mod routes;
 pub mod store;
