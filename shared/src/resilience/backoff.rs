@@ -80,7 +80,12 @@ pub struct Backoff {
 impl Backoff {
     /// A schedule; `max` below `base` simply caps every delay at `max`.
     pub const fn new(kind: BackoffKind, jitter: Jitter, base: Duration, max: Duration) -> Self {
-        Self { kind, jitter, base, max }
+        Self {
+            kind,
+            jitter,
+            base,
+            max,
+        }
     }
 
     /// The ceiling for the `retry`-th retry (1-based), before jitter, at most `max`.
@@ -117,7 +122,10 @@ impl Backoff {
     /// The same schedule with every delay multiplied by `factor` (the slow backoff for 429 / 45011),
     /// still capped at `max`.
     pub fn slowed(&self, factor: u32) -> Self {
-        Self { base: self.base.saturating_mul(factor.max(1)), ..*self }
+        Self {
+            base: self.base.saturating_mul(factor.max(1)),
+            ..*self
+        }
     }
 }
 
@@ -142,9 +150,15 @@ mod tests {
         let exp = Backoff::new(BackoffKind::Exponential, Jitter::None, 100 * MS, 1_000 * MS);
         let got: Vec<_> = (1..=6).map(|n| exp.ceiling(n).as_millis()).collect();
         assert_eq!(got, [100, 200, 400, 800, 1_000, 1_000]);
-        let lin = Backoff { kind: BackoffKind::Linear, ..exp };
+        let lin = Backoff {
+            kind: BackoffKind::Linear,
+            ..exp
+        };
         assert_eq!(lin.ceiling(3), 300 * MS);
-        let constant = Backoff { kind: BackoffKind::Constant, ..exp };
+        let constant = Backoff {
+            kind: BackoffKind::Constant,
+            ..exp
+        };
         assert_eq!(constant.ceiling(9), 100 * MS);
         assert_eq!(exp.ceiling(200), 1_000 * MS, "no overflow on huge retry numbers");
     }
@@ -166,7 +180,10 @@ mod tests {
         let mut previous = Duration::ZERO;
         for retry in 1..20 {
             let d = b.delay(retry, previous, &mut rng);
-            assert!(d >= 100 * MS && d <= previous.max(100 * MS) * 3, "{d:?} after {previous:?}");
+            assert!(
+                d >= 100 * MS && d <= previous.max(100 * MS) * 3,
+                "{d:?} after {previous:?}"
+            );
             previous = d;
         }
     }
@@ -191,11 +208,20 @@ mod tests {
     }
 
     fn any_kind() -> impl Strategy<Value = BackoffKind> {
-        prop_oneof![Just(BackoffKind::Constant), Just(BackoffKind::Linear), Just(BackoffKind::Exponential)]
+        prop_oneof![
+            Just(BackoffKind::Constant),
+            Just(BackoffKind::Linear),
+            Just(BackoffKind::Exponential)
+        ]
     }
 
     fn any_jitter() -> impl Strategy<Value = Jitter> {
-        prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)]
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated)
+        ]
     }
 
     proptest! {

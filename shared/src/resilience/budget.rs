@@ -34,17 +34,26 @@ impl RetryBudget {
     /// [`ConfigError`] naming `budget_percent` or `budget_floor` when out of range.
     pub fn try_new(percent: f64, floor: u32) -> Result<Self, ConfigError> {
         if !(0.0..=100.0).contains(&percent) {
-            return Err(ConfigError::new("budget_percent", format!("must be between 0 and 100, got {percent}")));
+            return Err(ConfigError::new(
+                "budget_percent",
+                format!("must be between 0 and 100, got {percent}"),
+            ));
         }
         if floor > 100_000 {
-            return Err(ConfigError::new("budget_floor", format!("must be at most 100000, got {floor}")));
+            return Err(ConfigError::new(
+                "budget_floor",
+                format!("must be at most 100000, got {floor}"),
+            ));
         }
         Ok(Self { percent, floor })
     }
 
     /// A budget that never refuses a retry (max attempts alone then limit retries).
     pub const fn unlimited() -> Self {
-        Self { percent: 100.0, floor: u32::MAX }
+        Self {
+            percent: 100.0,
+            floor: u32::MAX,
+        }
     }
 
     /// Share of calls, in percent.
@@ -63,15 +72,19 @@ impl RetryBudget {
     }
 
     /// Whether a retry may go ahead when `retries_before` retries (granted or still reserved) are
-    /// already counted in a window of `calls` calls: `retries_before < percent × calls + floor`.
+    /// already counted in a window of `calls` calls: only if, with this one, retries stay within
+    /// `percent × calls + floor` — so granted retries never exceed the limit, not even by one.
     pub fn allows(&self, calls: i64, retries_before: i64) -> bool {
-        (retries_before.max(0) as f64) < self.limit(calls)
+        (retries_before.max(0) as f64 + 1.0) <= self.limit(calls)
     }
 }
 
 impl Default for RetryBudget {
     fn default() -> Self {
-        Self { percent: Self::DEFAULT_PERCENT, floor: Self::DEFAULT_FLOOR }
+        Self {
+            percent: Self::DEFAULT_PERCENT,
+            floor: Self::DEFAULT_FLOOR,
+        }
     }
 }
 

@@ -36,9 +36,15 @@ impl BulkheadConfig {
             ));
         }
         if max_wait > Duration::from_secs(60) {
-            return Err(ConfigError::new("max_wait_ms", format!("must be at most 60000, got {}", max_wait.as_millis())));
+            return Err(ConfigError::new(
+                "max_wait_ms",
+                format!("must be at most 60000, got {}", max_wait.as_millis()),
+            ));
         }
-        Ok(Self { max_concurrent, max_wait })
+        Ok(Self {
+            max_concurrent,
+            max_wait,
+        })
     }
 
     /// The concurrency cap.
@@ -54,7 +60,10 @@ impl BulkheadConfig {
 
 impl Default for BulkheadConfig {
     fn default() -> Self {
-        Self { max_concurrent: Self::DEFAULT_MAX_CONCURRENT, max_wait: Duration::ZERO }
+        Self {
+            max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
+            max_wait: Duration::ZERO,
+        }
     }
 }
 
@@ -73,7 +82,10 @@ pub struct BulkheadPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 impl Bulkhead {
     /// A bulkhead with `config.max_concurrent` slots.
     pub fn new(config: BulkheadConfig) -> Self {
-        Self { slots: Arc::new(Semaphore::new(config.max_concurrent as usize)), config }
+        Self {
+            slots: Arc::new(Semaphore::new(config.max_concurrent as usize)),
+            config,
+        }
     }
 
     /// The configuration.
@@ -143,7 +155,13 @@ mod tests {
 
     #[test]
     fn bulkhead_config_names_the_bad_field() {
-        assert_eq!(BulkheadConfig::try_new(0, Duration::ZERO).unwrap_err().field, "max_concurrent");
-        assert_eq!(BulkheadConfig::try_new(1, Duration::from_secs(61)).unwrap_err().field, "max_wait_ms");
+        assert_eq!(
+            BulkheadConfig::try_new(0, Duration::ZERO).unwrap_err().field,
+            "max_concurrent"
+        );
+        assert_eq!(
+            BulkheadConfig::try_new(1, Duration::from_secs(61)).unwrap_err().field,
+            "max_wait_ms"
+        );
     }
 }

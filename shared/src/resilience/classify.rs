@@ -129,7 +129,9 @@ mod tests {
             assert_eq!(wechat_errcode(code), Outcome::RefreshThenRetry, "{code}");
         }
         assert_eq!(wechat_errcode(45009), Outcome::Exhausted);
-        for code in [40003, 43004, 47001, 40013, 40125, 40164, 48001, 45015, 45047, 61024, 99999] {
+        for code in [
+            40003, 43004, 47001, 40013, 40125, 40164, 48001, 45015, 45047, 61024, 99999,
+        ] {
             assert_eq!(wechat_errcode(code), Outcome::NotRetryable, "{code}");
         }
     }

@@ -160,7 +160,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error with `prefix.` in front of the field name.
@@ -180,12 +183,18 @@ mod tests {
 
     #[test]
     fn execute_error_exposes_attempts_and_last_error() {
-        let err: ExecuteError<Boom> = ExecuteError::BudgetExhausted { attempts: 2, last: Boom };
+        let err: ExecuteError<Boom> = ExecuteError::BudgetExhausted {
+            attempts: 2,
+            last: Boom,
+        };
         assert_eq!(err.attempts(), 2);
         assert!(err.last_error().is_some());
         assert!(std::error::Error::source(&err).is_some());
-        let rejected: ExecuteError<Boom> =
-            ExecuteError::Rejected { reason: Rejection::Open { until_ms: 5 }, attempts: 0, last: None };
+        let rejected: ExecuteError<Boom> = ExecuteError::Rejected {
+            reason: Rejection::Open { until_ms: 5 },
+            attempts: 0,
+            last: None,
+        };
         assert_eq!(rejected.rejection(), Some(Rejection::Open { until_ms: 5 }));
         assert!(rejected.into_last_error().is_none());
     }
@@ -200,6 +209,9 @@ mod tests {
     #[test]
     fn config_error_names_the_scoped_field() {
         let err = ConfigError::new("max_attempts", "must be between 1 and 10, got 0").in_scope("wechat-api");
-        assert_eq!(err.to_string(), "invalid resilience setting `wechat-api.max_attempts`: must be between 1 and 10, got 0");
+        assert_eq!(
+            err.to_string(),
+            "invalid resilience setting `wechat-api.max_attempts`: must be between 1 and 10, got 0"
+        );
     }
 }

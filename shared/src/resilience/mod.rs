@@ -7,3 +7,5 @@ pub mod bulkhead;
 pub mod classify;
 pub mod deadline;
 pub mod error;
+pub mod events;
+pub mod testing;

@@ -132,7 +132,10 @@ fn within<T: PartialOrd + std::fmt::Display>(field: &str, value: T, low: T, high
     if value >= low && value <= high {
         Ok(())
     } else {
-        Err(ConfigError::new(field, format!("must be between {low} and {high}, got {value}")))
+        Err(ConfigError::new(
+            field,
+            format!("must be between {low} and {high}, got {value}"),
+        ))
     }
 }
 
@@ -163,7 +166,10 @@ impl BreakerConfigBuilder {
         if ms(c.window) % u128::from(c.buckets) != 0 || ms(c.window) / u128::from(c.buckets) < 100 {
             return Err(ConfigError::new(
                 "buckets",
-                format!("window_ms {} must split into whole buckets of at least 100 ms", ms(c.window)),
+                format!(
+                    "window_ms {} must split into whole buckets of at least 100 ms",
+                    ms(c.window)
+                ),
             ));
         }
         within("open_ms", ms(c.open_duration), 100, 3_600_000)?;
@@ -192,7 +198,9 @@ impl BreakerConfig {
 
     /// Bucket length in milliseconds.
     pub fn bucket_ms(&self) -> i64 {
-        i64::try_from(ms(self.window) / u128::from(self.buckets.max(1))).unwrap_or(i64::MAX).max(1)
+        i64::try_from(ms(self.window) / u128::from(self.buckets.max(1)))
+            .unwrap_or(i64::MAX)
+            .max(1)
     }
 
     /// The open period after `trips` consecutive trips (1 = first): `open × multiplier^(trips-1)`,
@@ -238,20 +246,45 @@ mod tests {
     #[test]
     fn builder_errors_name_the_field() {
         let field = |b: BreakerConfigBuilder| b.build().unwrap_err().field;
-        assert_eq!(field(BreakerConfig::builder().failure_rate_threshold(0.0)), "failure_rate_threshold");
-        assert_eq!(field(BreakerConfig::builder().slow_call_rate_threshold(101.0)), "slow_call_rate_threshold");
+        assert_eq!(
+            field(BreakerConfig::builder().failure_rate_threshold(0.0)),
+            "failure_rate_threshold"
+        );
+        assert_eq!(
+            field(BreakerConfig::builder().slow_call_rate_threshold(101.0)),
+            "slow_call_rate_threshold"
+        );
         assert_eq!(field(BreakerConfig::builder().minimum_calls(0)), "minimum_calls");
-        assert_eq!(field(BreakerConfig::builder().buckets(7)), "buckets", "10 s does not split into 7 buckets");
-        assert_eq!(field(BreakerConfig::builder().half_open_successes(4)), "half_open_successes");
-        assert_eq!(field(BreakerConfig::builder().max_open_duration(Duration::from_secs(1))), "max_open_ms");
-        assert_eq!(field(BreakerConfig::builder().flush_interval(Duration::from_secs(2))), "flush_interval_ms");
+        assert_eq!(
+            field(BreakerConfig::builder().buckets(7)),
+            "buckets",
+            "10 s does not split into 7 buckets"
+        );
+        assert_eq!(
+            field(BreakerConfig::builder().half_open_successes(4)),
+            "half_open_successes"
+        );
+        assert_eq!(
+            field(BreakerConfig::builder().max_open_duration(Duration::from_secs(1))),
+            "max_open_ms"
+        );
+        assert_eq!(
+            field(BreakerConfig::builder().flush_interval(Duration::from_secs(2))),
+            "flush_interval_ms"
+        );
         let err = BreakerConfig::builder().open_multiplier(17).build().unwrap_err();
-        assert_eq!(err.to_string(), "invalid resilience setting `open_multiplier`: must be between 1 and 16, got 17");
+        assert_eq!(
+            err.to_string(),
+            "invalid resilience setting `open_multiplier`: must be between 1 and 16, got 17"
+        );
     }
 
     #[test]
     fn slow_is_at_or_above_the_configured_duration() {
-        let config = BreakerConfig::builder().slow_call_duration(Duration::from_millis(500)).build().unwrap();
+        let config = BreakerConfig::builder()
+            .slow_call_duration(Duration::from_millis(500))
+            .build()
+            .unwrap();
         assert!(!config.is_slow(Duration::from_millis(499)));
         assert!(config.is_slow(Duration::from_millis(500)));
     }

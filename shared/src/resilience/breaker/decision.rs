@@ -91,7 +91,11 @@ impl Transition {
     fn open(record: &BreakerRecord, config: &BreakerConfig, now: i64) -> Result<Self, IllegalTransition> {
         let trips = record.trips.saturating_add(1);
         let open_ms = duration_ms(config.open_duration_for(trips));
-        Ok(Self { trips, open_until: now.saturating_add(open_ms), ..Self::base(record, State::Open, now)? })
+        Ok(Self {
+            trips,
+            open_until: now.saturating_add(open_ms),
+            ..Self::base(record, State::Open, now)?
+        })
     }
 
     fn half_open(record: &BreakerRecord, config: &BreakerConfig, now: i64) -> Result<Self, IllegalTransition> {
@@ -103,7 +107,11 @@ impl Transition {
     }
 
     fn closed(record: &BreakerRecord, now: i64) -> Result<Self, IllegalTransition> {
-        Ok(Self { trips: 0, reset_window: true, ..Self::base(record, State::Closed, now)? })
+        Ok(Self {
+            trips: 0,
+            reset_window: true,
+            ..Self::base(record, State::Closed, now)?
+        })
     }
 
     /// An operator's transition to `to` (closed, forced open or disabled).
@@ -113,7 +121,10 @@ impl Transition {
     pub fn operator(record: &BreakerRecord, to: State, now: i64) -> Result<Self, IllegalTransition> {
         match to {
             State::Closed => Self::closed(record, now),
-            State::ForcedOpen | State::Disabled => Ok(Self { trips: 0, ..Self::base(record, to, now)? }),
+            State::ForcedOpen | State::Disabled => Ok(Self {
+                trips: 0,
+                ..Self::base(record, to, now)?
+            }),
             State::Open | State::HalfOpen => Err(IllegalTransition { from: record.state, to }),
         }
     }
@@ -142,12 +153,16 @@ pub fn admit(record: &BreakerRecord, fresh: bool, config: &BreakerConfig, now: i
         State::ForcedOpen if fresh => Admission::Reject(Rejection::ForcedOpen),
         State::Closed | State::Disabled | State::ForcedOpen => Admission::Refresh,
         // An open breaker needs no fresh copy: it rejects until its open period ends.
-        State::Open if now < record.open_until => Admission::Reject(Rejection::Open { until_ms: record.open_until }),
+        State::Open if now < record.open_until => Admission::Reject(Rejection::Open {
+            until_ms: record.open_until,
+        }),
         State::Open => transition_or_reject(Transition::half_open(record, config, now)),
         State::HalfOpen if now >= record.granted_until => {
             transition_or_reject(Transition::half_open(record, config, now))
         }
-        State::HalfOpen if record.probes_left > 0 => Admission::TakeProbe { version: record.version },
+        State::HalfOpen if record.probes_left > 0 => Admission::TakeProbe {
+            version: record.version,
+        },
         State::HalfOpen if fresh => Admission::Reject(Rejection::HalfOpen),
         State::HalfOpen => Admission::Refresh,
     }
@@ -159,11 +174,19 @@ fn transition_or_reject(transition: Result<Transition, IllegalTransition>) -> Ad
 
 /// After an outcome was written and `record` came back: the transition it calls for, if any.
 /// A normal call may trip a closed breaker; a successful probe may close a half-open one.
-pub fn after_record(permit: PermitKind, record: &BreakerRecord, config: &BreakerConfig, now: i64) -> Option<Transition> {
+pub fn after_record(
+    permit: PermitKind,
+    record: &BreakerRecord,
+    config: &BreakerConfig,
+    now: i64,
+) -> Option<Transition> {
     match permit {
         PermitKind::Normal if record.state == State::Closed => {
             let totals = record.window.totals(now, record.window_from, config);
-            verdict(totals, config).trips().then(|| Transition::open(record, config, now).ok()).flatten()
+            verdict(totals, config)
+                .trips()
+                .then(|| Transition::open(record, config, now).ok())
+                .flatten()
         }
         PermitKind::Probe { version }
             if record.state == State::HalfOpen
@@ -178,7 +201,12 @@ pub fn after_record(permit: PermitKind, record: &BreakerRecord, config: &Breaker
 
 /// A failed (or slow) probe of round `version` reopens the breaker, with a longer open period.
 /// `None` when `record` is no longer that round (another instance already decided it).
-pub fn after_failed_probe(version: i64, record: &BreakerRecord, config: &BreakerConfig, now: i64) -> Option<Transition> {
+pub fn after_failed_probe(
+    version: i64,
+    record: &BreakerRecord,
+    config: &BreakerConfig,
+    now: i64,
+) -> Option<Transition> {
     (record.state == State::HalfOpen && record.version == version)
         .then(|| Transition::open(record, config, now).ok())
         .flatten()

@@ -163,7 +163,10 @@ mod tests {
     fn unknown_state_name_is_corrupt_not_silently_closed() {
         let mut attrs = Attrs::new();
         attrs.insert(STATE.into(), AttrValue::from("OPEN"));
-        assert!(matches!(BreakerRecord::from_item(Some(&attrs)), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            BreakerRecord::from_item(Some(&attrs)),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -23,7 +23,13 @@ pub enum State {
 
 impl State {
     /// Every state.
-    pub const ALL: [State; 5] = [Self::Closed, Self::Open, Self::HalfOpen, Self::ForcedOpen, Self::Disabled];
+    pub const ALL: [State; 5] = [
+        Self::Closed,
+        Self::Open,
+        Self::HalfOpen,
+        Self::ForcedOpen,
+        Self::Disabled,
+    ];
 
     /// The persisted name.
     pub const fn as_str(self) -> &'static str {
@@ -52,7 +58,10 @@ impl FromStr for State {
     type Err = UnknownState;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s).ok_or_else(|| UnknownState(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_owned()))
     }
 }
 
@@ -98,7 +107,11 @@ pub const TRANSITIONS: [(State, State); 16] = {
 /// # Errors
 /// [`IllegalTransition`] for any pair not listed.
 pub fn check_transition(from: State, to: State) -> Result<(), IllegalTransition> {
-    if TRANSITIONS.contains(&(from, to)) { Ok(()) } else { Err(IllegalTransition { from, to }) }
+    if TRANSITIONS.contains(&(from, to)) {
+        Ok(())
+    } else {
+        Err(IllegalTransition { from, to })
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,12 @@ pub struct Counts {
 impl Counts {
     /// One call with the given failure and slowness.
     pub const fn call(failed: bool, slow: bool) -> Self {
-        Self { calls: 1, failures: failed as i64, slow: slow as i64, retries: 0 }
+        Self {
+            calls: 1,
+            failures: failed as i64,
+            slow: slow as i64,
+            retries: 0,
+        }
     }
 
     /// Field-wise sum.
@@ -49,7 +54,12 @@ impl Counts {
     }
 
     pub(crate) fn by_prefix(&self) -> [(&'static str, i64); 4] {
-        [(PREFIXES[0], self.calls), (PREFIXES[1], self.failures), (PREFIXES[2], self.slow), (PREFIXES[3], self.retries)]
+        [
+            (PREFIXES[0], self.calls),
+            (PREFIXES[1], self.failures),
+            (PREFIXES[2], self.slow),
+            (PREFIXES[3], self.retries),
+        ]
     }
 
     fn slot(&mut self, prefix_index: usize) -> &mut i64 {
@@ -159,7 +169,21 @@ impl Window {
         self.buckets
             .range(..start)
             .flat_map(|(bucket, counts)| {
-                counts.by_prefix().into_iter().filter(|(_, n)| *n != 0).map(move |(p, _)| attr_name(p, *bucket))
+                counts
+                    .by_prefix()
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(move |(p, _)| attr_name(p, *bucket))
+            })
+            .collect()
+    }
+
+    /// Names of every non-zero bucket attribute (to `REMOVE` when the window restarts).
+    pub fn names(&self) -> Vec<String> {
+        self.buckets
+            .iter()
+            .flat_map(|(start, counts)| {
+                counts.by_prefix().into_iter().filter(|(_, n)| *n != 0).map(move |(p, _)| attr_name(p, *start))
             })
             .collect()
     }
@@ -184,7 +208,12 @@ mod tests {
     }
 
     fn counts(calls: i64, failures: i64, slow: i64) -> Counts {
-        Counts { calls, failures, slow, retries: 0 }
+        Counts {
+            calls,
+            failures,
+            slow,
+            retries: 0,
+        }
     }
 
     #[test]
@@ -192,7 +221,11 @@ mod tests {
         let c = config(10, 50.0, 100.0);
         assert_eq!(verdict(counts(9, 9, 0), &c), Verdict::BelowMinimumCalls);
         assert_eq!(verdict(counts(10, 4, 0), &c), Verdict::BelowThresholds);
-        assert_eq!(verdict(counts(10, 5, 0), &c), Verdict::FailureRateAbove, "exactly 50 % trips");
+        assert_eq!(
+            verdict(counts(10, 5, 0), &c),
+            Verdict::FailureRateAbove,
+            "exactly 50 % trips"
+        );
         assert!(verdict(counts(10, 5, 0), &c).trips());
     }
 
@@ -201,21 +234,56 @@ mod tests {
         let c = config(4, 50.0, 75.0);
         assert_eq!(verdict(counts(4, 0, 2), &c), Verdict::BelowThresholds);
         assert_eq!(verdict(counts(4, 0, 3), &c), Verdict::SlowCallRateAbove);
-        assert_eq!(verdict(counts(4, 2, 3), &c), Verdict::FailureRateAbove, "failure rate is judged first");
+        assert_eq!(
+            verdict(counts(4, 2, 3), &c),
+            Verdict::FailureRateAbove,
+            "failure rate is judged first"
+        );
     }
 
     #[test]
     fn totals_ignore_buckets_outside_the_window_and_before_window_from() {
         let c = config(1, 50.0, 100.0); // 10 buckets of 1 s
         let mut attrs = Attrs::new();
-        for (name, n) in [("c_0", 5), ("f_0", 5), ("c_9000", 2), ("f_9000", 1), ("c_10000", 3), ("r_10000", 1)] {
+        for (name, n) in [
+            ("c_0", 5),
+            ("f_0", 5),
+            ("c_9000", 2),
+            ("f_9000", 1),
+            ("c_10000", 3),
+            ("r_10000", 1),
+        ] {
             attrs.insert(name.into(), AttrValue::N(n));
         }
         attrs.insert("state".into(), AttrValue::S("closed".into()));
         let window = Window::from_attrs(&attrs);
-        assert_eq!(window.totals(10_500, 0, &c), Counts { calls: 5, failures: 1, slow: 0, retries: 1 });
-        assert_eq!(window.totals(9_999, 0, &c), Counts { calls: 10, failures: 6, slow: 0, retries: 1 });
-        assert_eq!(window.totals(10_500, 10_200, &c), Counts { calls: 3, failures: 0, slow: 0, retries: 1 });
+        assert_eq!(
+            window.totals(10_500, 0, &c),
+            Counts {
+                calls: 5,
+                failures: 1,
+                slow: 0,
+                retries: 1
+            }
+        );
+        assert_eq!(
+            window.totals(9_999, 0, &c),
+            Counts {
+                calls: 10,
+                failures: 6,
+                slow: 0,
+                retries: 1
+            }
+        );
+        assert_eq!(
+            window.totals(10_500, 10_200, &c),
+            Counts {
+                calls: 3,
+                failures: 0,
+                slow: 0,
+                retries: 1
+            }
+        );
         assert_eq!(window.stale_names(10_500, &c), ["c_0", "f_0"]);
     }
 
@@ -232,7 +300,13 @@ mod tests {
     fn negative_retry_refunds_never_make_totals_negative() {
         let c = config(1, 50.0, 100.0);
         let mut window = Window::default();
-        window.add(1_000, Counts { retries: -1, ..Counts::call(false, false) });
+        window.add(
+            1_000,
+            Counts {
+                retries: -1,
+                ..Counts::call(false, false)
+            },
+        );
         assert_eq!(window.totals(1_000, 0, &c).retries, 0);
     }
 }

@@ -1,0 +1,173 @@
+//! The per-instance view of a breaker: the last fleet record seen, outcomes not yet written, and
+//! whether the store is currently being bypassed.
+//!
+//! Scope: per instance (one Lambda execution environment), behind the breaker's mutex, which is
+//! never held across an `.await`. Every store answer (an outcome write's `ALL_NEW`, a read, or the
+//! `current` item of a lost race) refreshes the record, so a busy instance almost never reads.
+
+use std::mem;
+use std::sync::Arc;
+
+use super::config::{BreakerConfig, duration_ms};
+use super::record::BreakerRecord;
+use super::shared::{Pending, add_pending, merge_pending};
+use super::window::Counts;
+
+/// The store is being bypassed since `since`; it is tried again from `retry_at` (epoch ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Degraded {
+    /// When the first failure happened.
+    pub since: i64,
+    /// When the store is tried again.
+    pub retry_at: i64,
+}
+
+/// A breaker's per-instance state.
+#[derive(Debug, Default)]
+pub struct Instance {
+    /// The fleet record as last seen (or, while degraded, the local fallback record).
+    pub record: Arc<BreakerRecord>,
+    /// When the store last confirmed `record` (epoch ms); `None` before the first answer.
+    pub fetched_at: Option<i64>,
+    /// When this instance last wrote outcomes to the store (epoch ms).
+    pub last_write_at: Option<i64>,
+    /// Outcome counts not yet in the fleet window (coalesced successes, outage-time outcomes,
+    /// refunds of refused retry reservations), by bucket start.
+    pub pending: Pending,
+    /// Set while the store is unreachable.
+    pub degraded: Option<Degraded>,
+}
+
+impl Instance {
+    /// Whether decisions may rely on `record` at `now` without a read. While degraded the local
+    /// record is authoritative until the store is due to be tried again.
+    pub fn is_fresh(&self, now: i64, config: &BreakerConfig) -> bool {
+        match (self.degraded, self.fetched_at) {
+            (Some(degraded), _) => now < degraded.retry_at,
+            (None, Some(at)) => now.saturating_sub(at) < duration_ms(config.cache_ttl),
+            (None, None) => false,
+        }
+    }
+
+    /// Whether the next operation should go to the fleet store (not degraded, or due for a retry).
+    pub fn store_due(&self, now: i64) -> bool {
+        self.degraded.is_none_or(|d| now >= d.retry_at)
+    }
+
+    /// Whether a fast success can wait in `pending` instead of being written now: breaker not
+    /// degraded and a write happened less than `flush_interval` ago.
+    pub fn can_coalesce(&self, now: i64, config: &BreakerConfig) -> bool {
+        let interval = duration_ms(config.flush_interval);
+        self.degraded.is_none()
+            && interval > 0
+            && self.last_write_at.is_some_and(|at| now.saturating_sub(at) < interval)
+            && self.is_fresh(now, config)
+    }
+
+    /// Adopts a record the fleet store returned. Returns `true` when this ends a degraded period.
+    /// An answer older than the cached record (lower version, from a slower concurrent call) is
+    /// ignored.
+    pub fn adopt_shared(&mut self, record: Arc<BreakerRecord>, now: i64) -> bool {
+        let resynced = self.degraded.take().is_some();
+        if resynced || record.version >= self.record.version {
+            self.record = record;
+            self.fetched_at = Some(now);
+        }
+        resynced
+    }
+
+    /// Adopts a record from the local fallback store.
+    pub fn adopt_local(&mut self, record: Arc<BreakerRecord>) {
+        self.record = record;
+    }
+
+    /// Marks the store unreachable until `now + retry interval`. Returns `true` when this starts a
+    /// degraded period (the caller then seeds the local store from `record`).
+    pub fn degrade(&mut self, now: i64, config: &BreakerConfig) -> bool {
+        let retry_at = now.saturating_add(duration_ms(config.cache_ttl));
+        match &mut self.degraded {
+            Some(degraded) => {
+                degraded.retry_at = retry_at;
+                false
+            }
+            None => {
+                self.degraded = Some(Degraded { since: now, retry_at });
+                true
+            }
+        }
+    }
+
+    /// Takes every pending count (for a write that will carry them).
+    pub fn take_pending(&mut self) -> Pending {
+        mem::take(&mut self.pending)
+    }
+
+    /// Puts counts back (their write failed).
+    pub fn restore_pending(&mut self, counts: Pending) {
+        merge_pending(&mut self.pending, counts);
+    }
+
+    /// Adds one bucket's counts to `pending`.
+    pub fn add_pending(&mut self, start: i64, counts: Counts) {
+        add_pending(&mut self.pending, start, counts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn config() -> BreakerConfig {
+        BreakerConfig::builder()
+            .cache_ttl(Duration::from_millis(1_000))
+            .flush_interval(Duration::from_millis(100))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn record_is_fresh_for_one_cache_ttl_after_the_store_answered() {
+        let mut instance = Instance::default();
+        assert!(!instance.is_fresh(0, &config()), "never fetched");
+        instance.adopt_shared(Arc::default(), 5_000);
+        assert!(instance.is_fresh(5_999, &config()));
+        assert!(!instance.is_fresh(6_000, &config()));
+    }
+
+    #[test]
+    fn older_answers_never_replace_a_newer_record() {
+        let mut instance = Instance::default();
+        let newer = Arc::new(BreakerRecord { version: 4, ..BreakerRecord::absent() });
+        instance.adopt_shared(newer, 1);
+        instance.adopt_shared(Arc::new(BreakerRecord { version: 3, ..BreakerRecord::absent() }), 2);
+        assert_eq!(instance.record.version, 4);
+    }
+
+    #[test]
+    fn degraded_instance_retries_the_store_after_the_interval_and_resyncs_unconditionally() {
+        let mut instance = Instance::default();
+        instance.adopt_shared(Arc::new(BreakerRecord { version: 9, ..BreakerRecord::absent() }), 0);
+        assert!(instance.degrade(100, &config()));
+        assert!(!instance.degrade(200, &config()), "already degraded");
+        assert!(!instance.store_due(1_100));
+        assert!(instance.store_due(1_200));
+        assert!(instance.adopt_shared(Arc::new(BreakerRecord { version: 2, ..BreakerRecord::absent() }), 1_300));
+        assert_eq!(instance.record.version, 2, "the fleet's record wins after an outage");
+    }
+
+    #[test]
+    fn successes_coalesce_only_shortly_after_a_write() {
+        let mut instance = Instance::default();
+        instance.adopt_shared(Arc::default(), 0);
+        assert!(!instance.can_coalesce(10, &config()), "nothing written yet");
+        instance.last_write_at = Some(10);
+        assert!(instance.can_coalesce(109, &config()));
+        assert!(!instance.can_coalesce(110, &config()));
+        instance.add_pending(0, Counts::call(false, false));
+        instance.add_pending(0, Counts::call(false, false));
+        let taken = instance.take_pending();
+        assert_eq!(taken[&0].calls, 2);
+        assert!(instance.pending.is_empty());
+    }
+}
