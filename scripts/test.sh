@@ -3,7 +3,8 @@
 #
 # Starts a private moto server (the DynamoDB and SQS emulator) on a free loopback port, points the
 # AWS SDK at it through the standard environment variables, runs `cargo test --workspace "$@"`,
-# and always stops moto on exit. moto[server] is installed into the git-ignored venv .venv-test
+# and always stops moto on exit. moto runs through scripts/moto_server.py, which applies DynamoDB
+# requests one at a time as DynamoDB does per item (plain moto_server can lose concurrent ADDs). moto[server] is installed into the git-ignored venv .venv-test
 # the first time (needs only python3 with venv and pip). Examples:
 #   scripts/test.sh                                  # everything
 #   scripts/test.sh -p shared --test store_contract  # one integration test file
@@ -34,7 +35,7 @@ log_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$log_dir"
 log="$(cd "$log_dir" && pwd)/moto-$port.log"
 
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 stop_moto() {
   kill "$moto_pid" 2>/dev/null || true

@@ -164,6 +164,16 @@ impl IdempotencyLedger {
                         lease_until_ms,
                     }));
                 }
+                // An SDK retry of our own put whose first attempt was applied but timed out.
+                Err(StoreError::ConditionFailed { current: Some(current) })
+                    if current.str_attr(OWNER) == Some(owner.as_str()) =>
+                {
+                    return Ok(Begin::Claimed(Claim {
+                        key: record_key,
+                        owner,
+                        lease_until_ms,
+                    }));
+                }
                 Err(StoreError::ConditionFailed { current: Some(current) }) => {
                     return match Record::decode(&current)? {
                         Record::Done { reply, .. } => Ok(Begin::Completed { reply }),

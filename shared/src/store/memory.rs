@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::update::{check_attrs, check_key};
+use super::update::{check_attrs, check_key, check_pk};
 use super::{Attrs, AttrsExt, Condition, Key, StateStore, StoreError, Update};
 use crate::clock::SharedClock;
 
@@ -96,6 +96,7 @@ impl StateStore for MemoryStore {
     }
 
     async fn query(&self, pk: &str) -> Result<Vec<(String, Attrs)>, StoreError> {
+        check_pk(pk)?;
         let now = self.clock.now_secs();
         let items = self.lock();
         let start = Key::new(pk, "");

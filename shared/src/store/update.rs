@@ -39,6 +39,17 @@ pub(crate) fn check_key(key: &Key) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Rejects an empty partition key (as a query's only argument).
+///
+/// # Errors
+/// [`StoreError::Invalid`].
+pub(crate) fn check_pk(pk: &str) -> Result<(), StoreError> {
+    if pk.is_empty() {
+        return Err(StoreError::Invalid("empty partition key".to_owned()));
+    }
+    Ok(())
+}
+
 /// Rejects a put whose attributes use a forbidden name (see [`check_attr_name`]).
 ///
 /// # Errors

@@ -21,26 +21,29 @@ pub(crate) fn from_sdk<E>(op: &'static str, err: SdkError<E, HttpResponse>, now_
 where
     E: Into<DynamoError> + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let error = match err {
+    let (error, code, message) = match err {
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
-            from_service(context.into_err().into(), status, now_secs)
+            let error: DynamoError = context.into_err().into();
+            let (code, message) = (error.code().map(str::to_owned), error.message().map(str::to_owned));
+            (from_service(error, status, now_secs), code, message)
         }
-        SdkError::TimeoutError(_) => StoreError::Unavailable("timeout".to_owned()),
+        SdkError::TimeoutError(_) => (StoreError::Unavailable("timeout".to_owned()), None, None),
         SdkError::DispatchFailure(failure) => {
             let kind = match failure.as_connector_error() {
                 Some(c) if c.is_timeout() => "dispatch timeout",
                 Some(c) if c.is_io() => "dispatch i/o error",
                 _ => "dispatch failure",
             };
-            StoreError::Unavailable(kind.to_owned())
+            (StoreError::Unavailable(kind.to_owned()), None, None)
         }
-        SdkError::ResponseError(_) => StoreError::Unavailable("unreadable response".to_owned()),
-        SdkError::ConstructionFailure(_) => StoreError::Invalid("request could not be built".to_owned()),
-        _ => StoreError::Unavailable("unknown sdk failure".to_owned()),
+        SdkError::ResponseError(_) => (StoreError::Unavailable("unreadable response".to_owned()), None, None),
+        SdkError::ConstructionFailure(_) => (StoreError::Invalid("request could not be built".to_owned()), None, None),
+        _ => (StoreError::Unavailable("unknown sdk failure".to_owned()), None, None),
     };
+    // A failed condition is an expected outcome (a lost race), not a fault.
     if !matches!(error, StoreError::ConditionFailed { .. }) {
-        tracing::warn!(target: LOG_TARGET, op, error = %error, "dynamodb call failed");
+        tracing::warn!(target: LOG_TARGET, op, %error, code, message, "dynamodb call failed");
     }
     error
 }
@@ -48,9 +51,6 @@ where
 /// Converts a service (HTTP-level) error answered with `status`.
 fn from_service(error: DynamoError, status: u16, now_secs: i64) -> StoreError {
     let code = error.code().unwrap_or("unknown").to_owned();
-    if !matches!(error, DynamoError::ConditionalCheckFailedException(_)) {
-        tracing::debug!(target: LOG_TARGET, code, message = error.message().unwrap_or(""), status, "service error");
-    }
     match error {
         DynamoError::ConditionalCheckFailedException(failed) => match failed.item() {
             None => StoreError::ConditionFailed { current: None },

@@ -24,7 +24,7 @@ use self::codec::{decode_attrs, decode_live, decode_sk, encode_item, encode_key}
 use self::error::from_sdk;
 use self::expr::Expr;
 pub use self::table::create_table_if_missing;
-use super::update::{check_attrs, check_key};
+use super::update::{check_attrs, check_key, check_pk};
 use super::{Attrs, Condition, Key, StateStore, StoreError, Update};
 use crate::clock::SharedClock;
 
@@ -144,7 +144,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn query(&self, pk: &str) -> Result<Vec<(String, Attrs)>, StoreError> {
-        check_key(&Key::new(pk, "-"))?;
+        check_pk(pk)?;
         let now = self.clock.now_secs();
         let mut expr = Expr::default();
         let (alias, value) = (expr.name(PK), expr.value(AttributeValue::S(pk.to_owned())));
