@@ -1,0 +1,235 @@
+//! The fleet-wide token manager against the WeChat mock over real HTTP and a shared store: the
+//! in-memory store always, DynamoDB (moto) when `AWS_ENDPOINT_URL_DYNAMODB` is set.
+//!
+//! Every "instance" is its own `WechatClient` (own HTTP pool, own token cache) sharing one store,
+//! as Lambda instances share DynamoDB. Time is a `ManualClock` shared by the store, the clients and
+//! the mock, so token lifetimes move only when a test says so.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use shared::config::Secret;
+use shared::resilience::deadline::Deadline;
+use shared::store::SharedStore;
+use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
+use shared::store::memory::MemoryStore;
+use shared::wechat::{ClientSettings, SecretSource, TokenMode, WechatClient};
+use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, MockHandle, MockServer};
+
+const STABLE: &str = "/cgi-bin/stable_token";
+const CLASSIC: &str = "/cgi-bin/token";
+const CUSTOM: &str = "/cgi-bin/message/custom/send";
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+struct Fleet {
+    clock: ManualClock,
+    store: SharedStore,
+    mock: MockHandle,
+}
+
+async fn mock_on(clock: &ManualClock) -> MockHandle {
+    let time = clock.clone();
+    let config = MockConfig::default().with_time(move || time.now_ms());
+    MockServer::new()
+        .config(config)
+        .domain("api")
+        .domain("api2")
+        .start()
+        .await
+        .expect("mock starts")
+}
+
+async fn memory() -> Option<Fleet> {
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let store: SharedStore = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+    Some(Fleet {
+        mock: mock_on(&clock).await,
+        clock,
+        store,
+    })
+}
+
+/// A DynamoDB-backed fleet on a fresh table; `None` (after saying so) without an emulator,
+/// except under `CI=true`, where a missing emulator is a failure.
+async fn dynamo() -> Option<Fleet> {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests through scripts/test.sh"
+        );
+        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
+        return None;
+    }
+    static TABLES: AtomicU32 = AtomicU32::new(0);
+    let table = format!(
+        "tokens-{}-{}-{}",
+        std::process::id(),
+        SystemClock.now_ms(),
+        TABLES.fetch_add(1, Ordering::Relaxed)
+    );
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let config = DynamoClientConfig::new(Duration::from_secs(5), Duration::from_secs(10), 1).expect("valid config");
+    let store = DynamoStore::from_env(table.clone(), Arc::new(clock.clone()), config).await;
+    create_table_if_missing(store.client(), &table)
+        .await
+        .expect("create the test table");
+    Some(Fleet {
+        mock: mock_on(&clock).await,
+        clock,
+        store: Arc::new(store),
+    })
+}
+
+impl Fleet {
+    fn settings(&self, mode: TokenMode) -> ClientSettings {
+        let secret = SecretSource::Value(Secret::new(DEFAULT_SECRET));
+        let mut settings = ClientSettings::new(
+            DEFAULT_APPID,
+            secret,
+            vec![self.mock.base_url("api"), self.mock.base_url("api2")],
+        );
+        settings.token_mode = mode;
+        settings.token.store_timeout = Duration::from_secs(10);
+        settings.token.poll_interval = Duration::from_millis(20);
+        settings
+    }
+
+    /// `n` instances, each with its own caches, sharing the store.
+    fn instances(&self, n: usize, mode: TokenMode) -> Vec<WechatClient> {
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        (0..n)
+            .map(|_| {
+                WechatClient::new(
+                    &self.settings(mode),
+                    Secret::new(DEFAULT_SECRET),
+                    self.store.clone(),
+                    clock.clone(),
+                )
+                .expect("client")
+            })
+            .collect()
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(10))
+}
+
+fn text(to: &str) -> serde_json::Value {
+    json!({"touser": to, "msgtype": "text", "text": {"content": "hello"}})
+}
+
+/// Runs each case on the memory store and, when configured, on DynamoDB.
+macro_rules! fleet_suite {
+    ($($case:ident),+ $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fleet = super::memory().await.expect("memory fleet");
+                    super::$case(fleet).await;
+                }
+            )+
+        }
+        mod dynamo_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(fleet) = super::dynamo().await else { return };
+                    super::$case(fleet).await;
+                }
+            )+
+        }
+    };
+}
+
+fleet_suite!(
+    sixteen_cold_instances_fetch_exactly_one_stable_token,
+    sixteen_cold_instances_fetch_exactly_one_classic_token,
+    token_invalidated_mid_flight_is_refreshed_once_and_every_call_succeeds,
+    refresh_ahead_of_expiry_is_done_by_one_instance,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+
+async fn cold_start(fleet: Fleet, mode: TokenMode, path: &str) {
+    let instances = fleet.instances(16, mode);
+    let calls = instances
+        .into_iter()
+        .map(|client| tokio::spawn(async move { client.access_token(deadline()).await }));
+    let mut tokens = Vec::new();
+    for call in calls {
+        tokens.push(call.await.expect("joined").expect("token"));
+    }
+    assert_eq!(
+        fleet.mock.calls(path),
+        1,
+        "exactly one upstream token fetch for 16 cold instances"
+    );
+    assert!(
+        tokens.windows(2).all(|w| w[0] == w[1]),
+        "every instance got the same token"
+    );
+    assert_eq!(
+        fleet.mock.current_token(DEFAULT_APPID).as_deref(),
+        Some(tokens[0].expose())
+    );
+}
+
+async fn sixteen_cold_instances_fetch_exactly_one_stable_token(fleet: Fleet) {
+    cold_start(fleet, TokenMode::Stable, STABLE).await;
+}
+
+async fn sixteen_cold_instances_fetch_exactly_one_classic_token(fleet: Fleet) {
+    cold_start(fleet, TokenMode::Classic, CLASSIC).await;
+}
+
+async fn token_invalidated_mid_flight_is_refreshed_once_and_every_call_succeeds(fleet: Fleet) {
+    let instances = fleet.instances(8, TokenMode::Stable);
+    for client in &instances {
+        client
+            .send_custom(&text("warm-up"), deadline())
+            .await
+            .expect("warm-up send");
+    }
+    assert_eq!(fleet.mock.calls(STABLE), 1);
+    fleet.mock.invalidate_tokens(DEFAULT_APPID);
+    let sends = instances.iter().cloned().enumerate().map(|(i, client)| {
+        tokio::spawn(async move { client.send_custom(&text(&format!("user-{i}")), deadline()).await })
+    });
+    for send in sends {
+        send.await.expect("joined").expect("send succeeds after one refresh");
+    }
+    assert_eq!(fleet.mock.calls(STABLE), 2, "one refresh for the whole fleet, no storm");
+    let delivered = fleet.mock.messages();
+    for i in 0..8 {
+        let to = format!("user-{i}");
+        assert_eq!(
+            delivered.iter().filter(|m| m.body["touser"] == to.as_str()).count(),
+            1,
+            "{to} delivered exactly once"
+        );
+    }
+    assert_eq!(fleet.mock.calls(CUSTOM), 8 + 8 + 8, "8 warm-ups, 8 rejected, 8 retried");
+}
+
+async fn refresh_ahead_of_expiry_is_done_by_one_instance(fleet: Fleet) {
+    let instances = fleet.instances(8, TokenMode::Stable);
+    let first = instances[0].access_token(deadline()).await.expect("token");
+    for client in &instances {
+        assert_eq!(client.access_token(deadline()).await.expect("token"), first);
+    }
+    fleet.clock.advance(7_200_000 - 240_000); // inside the 5-minute refresh margin
+    let mut seen = Vec::new();
+    for client in &instances {
+        seen.push(client.access_token(deadline()).await.expect("token"));
+    }
+    assert_eq!(fleet.mock.calls(STABLE), 2, "one refresh ahead of expiry");
+    assert!(seen.iter().all(|t| *t != first), "all instances moved to the new token");
+}

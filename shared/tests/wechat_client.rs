@@ -1,0 +1,322 @@
+//! The resilient WeChat client against the mock over real HTTP: sends, retries by errcode,
+//! domain failover, the token endpoint down, deadlines, and secrets kept out of the logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use shared::config::Secret;
+use shared::resilience::deadline::Deadline;
+use shared::store::SharedStore;
+use shared::store::memory::MemoryStore;
+use shared::wechat::{Api, ClientSettings, SecretSource, WechatClient, WechatError};
+use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, Fault, MockConfig, MockHandle, MockServer};
+
+const STABLE: &str = "/cgi-bin/stable_token";
+const CUSTOM: &str = "/cgi-bin/message/custom/send";
+const TICKET: &str = "/cgi-bin/ticket/getticket";
+
+struct World {
+    clock: ManualClock,
+    store: SharedStore,
+    mock: MockHandle,
+}
+
+impl World {
+    async fn new() -> Self {
+        logs();
+        let clock = ManualClock::new(SystemClock.now_ms());
+        let time = clock.clone();
+        let config = MockConfig::default().with_time(move || time.now_ms());
+        let mock = MockServer::new()
+            .config(config)
+            .domain("api")
+            .domain("api2")
+            .start()
+            .await
+            .expect("mock starts");
+        let store: SharedStore = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+        Self { clock, store, mock }
+    }
+
+    fn settings(&self) -> ClientSettings {
+        let secret = SecretSource::Value(Secret::new(DEFAULT_SECRET));
+        let mut settings = ClientSettings::new(
+            DEFAULT_APPID,
+            secret,
+            vec![self.mock.base_url("api"), self.mock.base_url("api2")],
+        );
+        for api in Api::ALL {
+            let mut policy = settings.policies.get(api);
+            policy.base_delay = Duration::from_millis(5);
+            policy.max_delay = Duration::from_millis(20);
+            settings.policies.set(api, policy);
+        }
+        settings
+    }
+
+    fn client_with(&self, settings: &ClientSettings) -> WechatClient {
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        WechatClient::new(settings, Secret::new(DEFAULT_SECRET), self.store.clone(), clock).expect("client")
+    }
+
+    fn client(&self) -> WechatClient {
+        self.client_with(&self.settings())
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(5))
+}
+
+fn text(to: &str) -> serde_json::Value {
+    json!({"touser": to, "msgtype": "text", "text": {"content": "hello"}})
+}
+
+#[tokio::test]
+async fn sends_reach_wechat_once_and_template_returns_its_msgid() {
+    let world = World::new().await;
+    let client = world.client();
+    client.send_custom(&text("o1"), deadline()).await.expect("custom");
+    let template = json!({"touser": "o1", "template_id": "tpl", "data": {}});
+    let receipt = client.send_template(&template, deadline()).await.expect("template");
+    assert!(receipt.msgid.is_some());
+    client.send_subscribe(&template, deadline()).await.expect("subscribe");
+    let kinds: Vec<_> = world.mock.messages().into_iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, ["custom", "template", "subscribe"]);
+    assert_eq!(world.mock.calls(STABLE), 1);
+}
+
+#[tokio::test]
+async fn wechat_parameter_errors_are_typed_and_not_retried() {
+    let world = World::new().await;
+    let client = world.client();
+    let err = client
+        .send_custom(&json!({"msgtype": "text"}), deadline())
+        .await
+        .expect_err("no touser");
+    assert_eq!(err.errcode(), Some(40003));
+    assert_eq!(world.mock.calls(CUSTOM), 1);
+}
+
+#[tokio::test]
+async fn daily_quota_errcode_is_not_retried() {
+    let world = World::new().await;
+    let client = world.client();
+    world.mock.inject(Fault::errcode(45009).on_path(CUSTOM).times(5));
+    let err = client.send_custom(&text("o1"), deadline()).await.expect_err("quota");
+    assert_eq!(err.errcode(), Some(45009));
+    assert_eq!(world.mock.calls(CUSTOM), 1, "45009 is never retried");
+    assert!(world.mock.messages().is_empty());
+}
+
+#[tokio::test]
+async fn system_busy_is_retried_within_the_policy() {
+    let world = World::new().await;
+    let client = world.client();
+    world.mock.inject(Fault::errcode(-1).on_path(CUSTOM).times(2));
+    client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect("third attempt succeeds");
+    assert_eq!(world.mock.calls(CUSTOM), 3);
+    world.mock.inject(Fault::errcode(-1).on_path(CUSTOM).times(3));
+    let err = client
+        .send_custom(&text("o2"), deadline())
+        .await
+        .expect_err("max_attempts = 3");
+    assert_eq!(err.errcode(), Some(-1));
+    assert_eq!(world.mock.calls(CUSTOM), 6);
+    assert_eq!(world.mock.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn ip_whitelist_error_on_the_token_endpoint_is_reported_and_not_retried() {
+    let world = World::new().await;
+    world.mock.inject(Fault::errcode(40164).on_path(STABLE).times(10));
+    let err = world
+        .client()
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect_err("not whitelisted");
+    assert_eq!(err.errcode(), Some(40164));
+    assert_eq!(world.mock.calls(STABLE), 1);
+    assert_eq!(world.mock.calls(CUSTOM), 0);
+}
+
+#[tokio::test]
+async fn primary_refusing_connections_fails_over_to_the_second_domain() {
+    let world = World::new().await;
+    let client = world.client();
+    world.mock.set_domain_down("api", true).await.expect("down");
+    client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect("sent via api2");
+    client.jsapi_ticket(deadline()).await.expect("ticket via api2");
+    assert_eq!(world.mock.domain_calls("api"), 0);
+    assert_eq!(world.mock.calls_on("api2", STABLE), 1);
+    assert_eq!(world.mock.calls_on("api2", CUSTOM), 1);
+    assert_eq!(world.mock.calls_on("api2", TICKET), 1);
+    assert_eq!(world.mock.messages()[0].domain, "api2");
+}
+
+#[tokio::test]
+async fn primary_answering_5xx_moves_idempotent_retries_to_the_second_domain() {
+    let world = World::new().await;
+    let client = world.client();
+    world.mock.inject(Fault::status(503).on_domain("api").times(u32::MAX));
+    client.access_token(deadline()).await.expect("token via api2");
+    client.jsapi_ticket(deadline()).await.expect("ticket via api2");
+    assert_eq!(world.mock.calls_on("api", STABLE), 1);
+    assert_eq!(world.mock.calls_on("api2", STABLE), 1);
+    assert_eq!(world.mock.calls_on("api2", TICKET), 1);
+}
+
+#[tokio::test]
+async fn a_5xx_on_a_send_is_not_repeated_because_the_message_may_have_been_delivered() {
+    let world = World::new().await;
+    let client = world.client();
+    client.access_token(deadline()).await.expect("token");
+    world.mock.inject(Fault::status(502).on_path(CUSTOM).times(1));
+    let err = client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect_err("ambiguous failure");
+    assert!(matches!(err, WechatError::Http { status: 502, .. }), "{err:?}");
+    assert_eq!(world.mock.calls(CUSTOM), 1);
+}
+
+#[tokio::test]
+async fn token_endpoint_down_keeps_calls_working_with_the_cached_token() {
+    let world = World::new().await;
+    let client = world.client();
+    client.send_custom(&text("o1"), deadline()).await.expect("warm");
+    world.mock.inject(Fault::status(503).on_path(STABLE).times(u32::MAX));
+    world.clock.advance(7_200_000 - 120_000); // due for refresh, still valid for 2 minutes
+    for i in 0..3 {
+        client
+            .send_custom(&text(&format!("u{i}")), deadline())
+            .await
+            .expect("served with the cached token");
+    }
+    assert_eq!(world.mock.messages().len(), 4);
+    assert!(client.token_stats().stale_served >= 1);
+}
+
+#[tokio::test]
+async fn a_token_rejected_by_wechat_is_refreshed_once_and_the_call_retried() {
+    let world = World::new().await;
+    let client = world.client();
+    client.send_custom(&text("o1"), deadline()).await.expect("warm");
+    world.mock.invalidate_tokens(DEFAULT_APPID);
+    client
+        .send_custom(&text("o2"), deadline())
+        .await
+        .expect("retried with a fresh token");
+    assert_eq!(world.mock.calls(STABLE), 2);
+    assert_eq!(world.mock.calls(CUSTOM), 3);
+    assert_eq!(world.mock.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_slow_answers_and_retries() {
+    let world = World::new().await;
+    let client = world.client();
+    client.access_token(deadline()).await.expect("token");
+    world.mock.inject(Fault::delay_ms(1_000).on_path(CUSTOM).times(10));
+    let started = Instant::now();
+    let err = client
+        .send_custom(&text("o1"), Deadline::after(Duration::from_millis(200)))
+        .await
+        .expect_err("too slow");
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, WechatError::Timeout { .. } | WechatError::DeadlineExceeded),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn policy_overrides_change_behaviour_without_a_rebuild() {
+    let world = World::new().await;
+    let env = shared::config::Env::from_pairs([("WECHAT_POLICY_CUSTOM_SEND", "max_attempts=1")]);
+    let mut settings = world.settings();
+    settings.policies = shared::wechat::ApiPolicies::from_env(&env).expect("valid");
+    let client = world.client_with(&settings);
+    world.mock.inject(Fault::errcode(-1).on_path(CUSTOM).times(1));
+    assert_eq!(
+        client
+            .send_custom(&text("o1"), deadline())
+            .await
+            .map_err(|e| e.errcode()),
+        Err(Some(-1))
+    );
+    assert_eq!(world.mock.calls(CUSTOM), 1);
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary, at TRACE, from every test: installed globally before any
+/// test runs a client (a per-test scoped subscriber misses events when tests run in parallel,
+/// because callsite interest is cached process-wide).
+fn logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first and only global subscriber");
+        captured
+    })
+}
+
+#[tokio::test]
+async fn logs_of_a_full_flow_contain_neither_the_secret_nor_any_token() {
+    let world = World::new().await;
+    let client = world.client();
+    client.send_custom(&text("o1"), deadline()).await.expect("send");
+    client.jsapi_ticket(deadline()).await.expect("ticket");
+    world.mock.invalidate_tokens(DEFAULT_APPID);
+    client
+        .send_custom(&text("o2"), deadline())
+        .await
+        .expect("send after refresh");
+    world.mock.inject(Fault::status(503).on_path(STABLE).times(u32::MAX));
+    world.mock.inject(Fault::drop_connection().on_path(CUSTOM).times(1));
+    let _ = client.send_custom(&text("o3"), deadline()).await;
+    world.clock.advance(7_200_000);
+    let _ = client.send_custom(&text("o4"), deadline()).await;
+    tracing::info!(secret = ?Secret::new(DEFAULT_SECRET), "debug output of a secret");
+
+    let logs = String::from_utf8(logs().0.lock().expect("lock").clone()).expect("utf-8");
+    assert!(logs.contains("token refresh failed"), "the flow did log: {logs}");
+    assert!(logs.contains("invalidated rejected token"), "the flow did log: {logs}");
+    assert!(!logs.contains(DEFAULT_SECRET), "AppSecret leaked into logs");
+    assert!(
+        !logs.contains("MOCKVALUE"),
+        "a token or ticket value leaked into logs:\n{logs}"
+    );
+}
