@@ -10,4 +10,4 @@ mod settings;
 
 pub use env::{ConfigError, Env};
 pub use secret::Secret;
-pub use settings::{CallbackSettings, DEFAULT_API_BASES, Settings, StoreKind, StoreSettings, WechatSettings};
+pub use settings::{CallbackSettings, OutboundSettings, Settings, StoreKind, StoreSettings, WechatSettings};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::env::{ConfigError, Env};
 use super::secret::Secret;
 use crate::protocol::{EncryptMode, KeyRing};
+use crate::wechat::ClientSettings;
 
 /// Everything configurable, validated.
 #[derive(Debug, Clone)]
@@ -16,6 +17,10 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The callback route's limits and budgets.
     pub callback: CallbackSettings,
+    /// The WeChat API client, when an AppSecret (or its Secrets Manager id) is configured.
+    pub client: Option<ClientSettings>,
+    /// The outbound path: send budget, queue, worker backoff.
+    pub outbound: OutboundSettings,
     /// Bearer key for internal routes on the local server (`INTERNAL_API_KEY`).
     pub internal_api_key: Option<Secret>,
     /// Local server port (`PORT`, default 3000).
@@ -35,8 +40,6 @@ pub struct WechatSettings {
     pub keys: Option<KeyRing>,
     /// `WECHAT_ENCRYPT_MODE`.
     pub encrypt_mode: EncryptMode,
-    /// API base URLs in failover order (`WECHAT_API_BASE`).
-    pub api_bases: Vec<String>,
 }
 
 /// Which state store implementation.
@@ -72,8 +75,20 @@ pub struct CallbackSettings {
     pub rules_file: Option<PathBuf>,
 }
 
-/// Official API domains in WeChat's documented failover order.
-pub const DEFAULT_API_BASES: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
+/// The outbound message path.
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    /// `SEND_QUEUE_URL`: the SQS queue for deferred sends; in-memory (local runs) when unset.
+    pub queue_url: Option<String>,
+    /// `SEND_BUDGET_MS` (default 2500): how long the send API tries before queueing instead.
+    pub send_budget: Duration,
+    /// `WORKER_BUDGET_MS` (default 8000): the worker's deadline per message.
+    pub worker_budget: Duration,
+    /// `WORKER_RETRY_BASE_SECS` (default 10): first redelivery delay; doubles per receive.
+    pub retry_base: Duration,
+    /// `WORKER_RETRY_MAX_SECS` (default 900): the longest redelivery delay.
+    pub retry_max: Duration,
+}
 
 impl Settings {
     /// Reads and validates the process environment.
@@ -87,6 +102,8 @@ impl Settings {
             wechat: wechat(env)?,
             store: store(env)?,
             callback: callback(env)?,
+            client: client(env)?,
+            outbound: outbound(env)?,
             internal_api_key: env.optional("INTERNAL_API_KEY").map(Secret::new),
             port: env.int_in("PORT", 3000, 1, 65535)? as u16,
         })
@@ -147,14 +164,12 @@ fn wechat(env: &Env) -> Result<WechatSettings, ConfigError> {
             "is required when WECHAT_ENCRYPT_MODE is not plain",
         ));
     }
-    let api_bases = api_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
     Ok(WechatSettings {
         token: Secret::new(token),
         appid,
         appsecret: env.optional("WECHAT_APPSECRET").map(Secret::new),
         keys,
         encrypt_mode,
-        api_bases,
     })
 }
 
@@ -169,24 +184,32 @@ fn check_aes_key(var: &'static str, key: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn api_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
-    let bases: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-        .map(|b| b.trim_end_matches('/').to_owned())
-        .collect();
-    if bases.is_empty()
-        || !bases
-            .iter()
-            .all(|b| b.starts_with("https://") || b.starts_with("http://"))
-    {
+/// The client is optional: a callback-only deployment needs no AppSecret.
+fn client(env: &Env) -> Result<Option<ClientSettings>, ConfigError> {
+    let has_secret = env.optional("WECHAT_APPSECRET").is_some() || env.optional("WECHAT_APPSECRET_SECRET_ID").is_some();
+    if has_secret {
+        ClientSettings::from_env(env).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn outbound(env: &Env) -> Result<OutboundSettings, ConfigError> {
+    let retry_base = env.int_in("WORKER_RETRY_BASE_SECS", 10, 1, 900)?;
+    let retry_max = env.int_in("WORKER_RETRY_MAX_SECS", 900, 1, 12 * 3600)?;
+    if retry_max < retry_base {
         return Err(ConfigError::new(
-            "WECHAT_API_BASE",
-            "must be a comma-separated list of http(s) URLs",
+            "WORKER_RETRY_MAX_SECS",
+            "must not be below WORKER_RETRY_BASE_SECS",
         ));
     }
-    Ok(bases)
+    Ok(OutboundSettings {
+        queue_url: env.optional("SEND_QUEUE_URL").map(str::to_owned),
+        send_budget: Duration::from_millis(env.int_in("SEND_BUDGET_MS", 2500, 100, 25_000)?),
+        worker_budget: Duration::from_millis(env.int_in("WORKER_BUDGET_MS", 8000, 500, 60_000)?),
+        retry_base: Duration::from_secs(retry_base),
+        retry_max: Duration::from_secs(retry_max),
+    })
 }
 
 fn store(env: &Env) -> Result<StoreSettings, ConfigError> {
@@ -238,10 +261,8 @@ mod tests {
         assert_eq!(settings.callback.max_body_bytes, 65536);
         assert_eq!(settings.callback.budget, Duration::from_secs(4));
         assert_eq!(settings.port, 3000);
-        assert_eq!(
-            settings.wechat.api_bases,
-            ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]
-        );
+        assert!(settings.client.is_none(), "no AppSecret, no client");
+        assert_eq!(settings.outbound.send_budget, Duration::from_millis(2500));
     }
 
     #[test]
@@ -295,10 +316,23 @@ mod tests {
             err(&[("WECHAT_TOKEN", "tok"), ("DEDUP_TTL_SECS", "10")]).var,
             "DEDUP_TTL_SECS"
         );
+        let bad_base = [
+            ("WECHAT_TOKEN", "tok"),
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("WECHAT_API_BASE", "ftp://x"),
+        ];
+        assert_eq!(err(&bad_base).var, "WECHAT_API_BASE");
         assert_eq!(
-            err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_API_BASE", "ftp://x")]).var,
-            "WECHAT_API_BASE"
+            err(&[("WECHAT_TOKEN", "tok"), ("WECHAT_APPSECRET", "s")]).var,
+            "WECHAT_APPID"
         );
+        let retry = [
+            ("WECHAT_TOKEN", "tok"),
+            ("WORKER_RETRY_BASE_SECS", "60"),
+            ("WORKER_RETRY_MAX_SECS", "30"),
+        ];
+        assert_eq!(err(&retry).var, "WORKER_RETRY_MAX_SECS");
         assert_eq!(err(&[("WECHAT_TOKEN", "tok"), ("PORT", "0")]).var, "PORT");
     }
 }
