@@ -233,3 +233,67 @@ async fn refresh_ahead_of_expiry_is_done_by_one_instance(fleet: Fleet) {
     assert_eq!(fleet.mock.calls(STABLE), 2, "one refresh ahead of expiry");
     assert!(seen.iter().all(|t| *t != first), "all instances moved to the new token");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The figure: upstream token fetches per hour for a fleet of N instances.
+
+/// Simulates 24 hours of a fleet of `n` instances in one-minute steps of manual time: every
+/// instance asks for the token every minute, one instance sends a message every ten minutes, an
+/// operator forces a refresh at 06:00 and 18:00, and WeChat itself rotates the token at 10:00.
+/// Returns (normal stable_token calls, forced ones) seen by the mock.
+async fn simulate_day(n: usize) -> (u64, u64) {
+    let fleet = memory().await.expect("memory fleet");
+    let instances = fleet.instances(n, TokenMode::Stable);
+    let mut forced = 0;
+    for minute in 0..24 * 60 {
+        for client in &instances {
+            client.access_token(deadline()).await.expect("token");
+        }
+        if minute % 10 == 0 {
+            let client = &instances[minute / 10 % n];
+            client
+                .send_custom(&text(&format!("m{minute}")), deadline())
+                .await
+                .expect("send");
+        }
+        if minute == 6 * 60 || minute == 18 * 60 {
+            instances[minute % n]
+                .tokens()
+                .force_refresh(deadline())
+                .await
+                .expect("forced refresh");
+            forced += 1;
+        }
+        if minute == 10 * 60 {
+            fleet.mock.invalidate_tokens(DEFAULT_APPID);
+        }
+        fleet.clock.advance(60_000);
+    }
+    (fleet.mock.calls(STABLE) - forced, forced)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_fetches_per_hour_do_not_depend_on_fleet_size() {
+    let mut rows = Vec::new();
+    for n in [1, 8, 64] {
+        let (normal, forced) = simulate_day(n).await;
+        rows.push((n, normal, forced));
+    }
+    eprintln!("fleet size | normal fetches/24h | forced/24h | upstream fetches/hour");
+    for (n, normal, forced) in &rows {
+        eprintln!(
+            "{n:>10} | {normal:>18} | {forced:>10} | {:>21.3}",
+            (normal + forced) as f64 / 24.0
+        );
+    }
+    // One fetch per token lifetime (refreshed 5 min early: every 115 min → 13 in 24 h from a cold
+    // start), plus the refresh after WeChat's own rotation, plus the two forced ones — for any N.
+    assert!(
+        rows.iter().all(|row| (row.1, row.2) == (rows[0].1, rows[0].2)),
+        "independent of N: {rows:?}"
+    );
+    assert!(
+        (13..=15).contains(&rows[0].1),
+        "about one fetch per token lifetime: {rows:?}"
+    );
+}
