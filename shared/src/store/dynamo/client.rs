@@ -29,6 +29,11 @@ pub enum DynamoConfigError {
 /// Both timeouts are always set (the SDK has no default for them): an attempt is cut at
 /// `attempt_timeout`, the whole call including SDK retries at `operation_timeout`. Retry backoff
 /// is short (20–100 ms) so a retry fits inside the operation budget.
+///
+/// SDK retries resend a write whose first attempt may already have been applied (it timed out
+/// after DynamoDB committed it): conditional writes then fail their condition against their own
+/// result (callers that own a record, like the idempotency ledger, recognise it), and an
+/// unconditional `ADD` may count twice. Use `max_attempts = 1` where exact counts matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DynamoClientConfig {
     attempt_timeout: Duration,

@@ -1,12 +1,12 @@
 //! DynamoDB implementation of [`StateStore`]: the fleet-wide store on AWS.
 //!
-//! One single table (`pk`/`sk` strings, TTL on [`super::EXPIRES_AT`]); see [`codec`] for the item layout
-//! and [`expr`] for how conditions and updates become expressions. Every write sets
+//! One single table (`pk`/`sk` strings, TTL on [`super::EXPIRES_AT`]); see `codec.rs` for the item layout
+//! and `expr.rs` for how conditions and updates become expressions. Every write sets
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so a race loser gets the winner's item in
 //! [`StoreError::ConditionFailed`] without a second read. Reads are strongly consistent and treat
 //! items whose TTL has passed as absent (DynamoDB deletes them lazily, hours to days late), judged
 //! by the injected clock, which also supplies `:now` for the `ItemAbsent` / `ItemPresent`
-//! conditions. SDK errors become [`StoreError`]s in [`error`] only.
+//! conditions. SDK errors become [`StoreError`]s in `error.rs` only.
 
 mod client;
 mod codec;
