@@ -128,21 +128,37 @@ pub struct TracingObserver;
 impl Observer for TracingObserver {
     fn on_event(&self, event: &Event<'_>) {
         match *event {
-            Event::Transition { breaker, from, to, version, trips, scope } => tracing::info!(
+            Event::Transition {
+                breaker,
+                from,
+                to,
+                version,
+                trips,
+                scope,
+            } => tracing::info!(
                 target: EVENT_TARGET, breaker, from = from.as_str(), to = to.as_str(), version, trips,
                 scope = scope.as_str(), "breaker state changed"
             ),
             Event::Rejected { breaker, reason } => {
                 tracing::debug!(target: EVENT_TARGET, breaker, reason = reason.as_str(), "call rejected")
             }
-            Event::Retry { policy, attempt, delay, outcome } => tracing::debug!(
+            Event::Retry {
+                policy,
+                attempt,
+                delay,
+                outcome,
+            } => tracing::debug!(
                 target: EVENT_TARGET, policy, attempt, delay_ms = delay.as_millis() as u64,
                 outcome = outcome.as_str(), "retrying"
             ),
             Event::BudgetExhausted { policy, scope } => {
                 tracing::warn!(target: EVENT_TARGET, policy, scope = scope.as_str(), "retry budget exhausted")
             }
-            Event::StoreFallback { breaker, operation, error } => tracing::warn!(
+            Event::StoreFallback {
+                breaker,
+                operation,
+                error,
+            } => tracing::warn!(
                 target: EVENT_TARGET, breaker, operation, error = %error, "state store failed; deciding locally"
             ),
             Event::StoreResynced { breaker } => {
@@ -217,20 +233,40 @@ impl CountingObserver {
 
     /// Every transition seen, in order.
     pub fn transitions(&self) -> Vec<TransitionRecord> {
-        self.transitions.lock().map(|log| log.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+        self.transitions
+            .lock()
+            .map(|log| log.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
     /// Transitions `from → to` in `scope`.
     pub fn count_transitions(&self, from: State, to: State, scope: Scope) -> usize {
-        self.transitions().iter().filter(|t| t.from == from && t.to == to && t.scope == scope).count()
+        self.transitions()
+            .iter()
+            .filter(|t| t.from == from && t.to == to && t.scope == scope)
+            .count()
     }
 }
 
 impl Observer for CountingObserver {
     fn on_event(&self, event: &Event<'_>) {
         let counter = match *event {
-            Event::Transition { breaker, from, to, version, trips, scope } => {
-                let record = TransitionRecord { breaker: breaker.to_owned(), from, to, version, trips, scope };
+            Event::Transition {
+                breaker,
+                from,
+                to,
+                version,
+                trips,
+                scope,
+            } => {
+                let record = TransitionRecord {
+                    breaker: breaker.to_owned(),
+                    from,
+                    to,
+                    version,
+                    trips,
+                    scope,
+                };
                 match self.transitions.lock() {
                     Ok(mut log) => log.push(record),
                     Err(poisoned) => poisoned.into_inner().push(record),
@@ -265,9 +301,16 @@ mod tests {
         };
         observer.on_event(&transition(State::Closed, State::Open, 1));
         observer.on_event(&transition(State::Open, State::HalfOpen, 2));
-        observer.on_event(&Event::Rejected { breaker: "b", reason: Rejection::HalfOpen });
+        observer.on_event(&Event::Rejected {
+            breaker: "b",
+            reason: Rejection::HalfOpen,
+        });
         let error = StoreError::Unavailable("down".into());
-        observer.on_event(&Event::StoreFallback { breaker: "b", operation: "record", error: &error });
+        observer.on_event(&Event::StoreFallback {
+            breaker: "b",
+            operation: "record",
+            error: &error,
+        });
         assert_eq!(observer.rejected(), 1);
         assert_eq!(observer.store_fallbacks(), 1);
         assert_eq!(observer.count_transitions(State::Closed, State::Open, Scope::Fleet), 1);
@@ -279,12 +322,30 @@ mod tests {
     fn unit_and_tracing_observers_accept_every_event() {
         let error = StoreError::Throttled("slow down".into());
         let events = [
-            Event::Rejected { breaker: "b", reason: Rejection::BulkheadFull },
-            Event::Retry { policy: "p", attempt: 2, delay: Duration::from_millis(5), outcome: Outcome::Retryable },
-            Event::BudgetExhausted { policy: "p", scope: Scope::Local },
-            Event::StoreFallback { breaker: "b", operation: "read", error: &error },
+            Event::Rejected {
+                breaker: "b",
+                reason: Rejection::BulkheadFull,
+            },
+            Event::Retry {
+                policy: "p",
+                attempt: 2,
+                delay: Duration::from_millis(5),
+                outcome: Outcome::Retryable,
+            },
+            Event::BudgetExhausted {
+                policy: "p",
+                scope: Scope::Local,
+            },
+            Event::StoreFallback {
+                breaker: "b",
+                operation: "read",
+                error: &error,
+            },
             Event::StoreResynced { breaker: "b" },
-            Event::OverrideRejected { policy: "p", error: "bad" },
+            Event::OverrideRejected {
+                policy: "p",
+                error: "bad",
+            },
         ];
         for event in &events {
             ().on_event(event);

@@ -53,13 +53,22 @@ pub struct CountingStore {
 impl CountingStore {
     /// Wraps `inner`.
     pub fn new(inner: SharedStore) -> Self {
-        Self { inner, counters: Default::default() }
+        Self {
+            inner,
+            counters: Default::default(),
+        }
     }
 
     /// Counts so far.
     pub fn ops(&self) -> StoreOps {
         let n = |i: usize| self.counters[i].load(Ordering::SeqCst);
-        StoreOps { gets: n(0), puts: n(1), updates: n(2), deletes: n(3), queries: n(4) }
+        StoreOps {
+            gets: n(0),
+            puts: n(1),
+            updates: n(2),
+            deletes: n(3),
+            queries: n(4),
+        }
     }
 
     /// Sets every count back to zero.
@@ -121,7 +130,12 @@ pub struct FlakyStore {
 impl FlakyStore {
     /// Wraps `inner`; `stall` is how long operations hang while [`Health::Stalled`].
     pub fn new(inner: SharedStore, stall: Duration) -> Self {
-        Self { inner, health: AtomicU8::new(0), stall, refused: AtomicU64::new(0) }
+        Self {
+            inner,
+            health: AtomicU8::new(0),
+            stall,
+            refused: AtomicU64::new(0),
+        }
     }
 
     /// Switches behaviour.
@@ -239,7 +253,15 @@ mod tests {
         store.update(&key, Update::new().add("n", 1)).await.unwrap();
         store.get(&key).await.unwrap();
         store.query("a").await.unwrap();
-        assert_eq!(counts.ops(), StoreOps { gets: 1, updates: 1, queries: 1, ..StoreOps::default() });
+        assert_eq!(
+            counts.ops(),
+            StoreOps {
+                gets: 1,
+                updates: 1,
+                queries: 1,
+                ..StoreOps::default()
+            }
+        );
         assert_eq!((counts.ops().reads(), counts.ops().writes()), (2, 1));
         counts.reset();
         assert_eq!(counts.ops().total(), 0);

@@ -25,7 +25,12 @@ impl Rig {
         let clock = ManualClock::new(T0);
         let memory: SharedStore = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
         let (shared, counts) = counting(memory);
-        Self { clock, shared, counts, observer: Arc::new(CountingObserver::new()) }
+        Self {
+            clock,
+            shared,
+            counts,
+            observer: Arc::new(CountingObserver::new()),
+        }
     }
 
     fn breaker(&self, config: BreakerConfig) -> Breaker {
@@ -52,7 +57,11 @@ fn config() -> BreakerConfig {
 }
 
 fn observed(outcome: Outcome) -> Observation {
-    Observation { outcome, elapsed: Duration::from_millis(5), retry: None }
+    Observation {
+        outcome,
+        elapsed: Duration::from_millis(5),
+        retry: None,
+    }
 }
 
 async fn call(breaker: &Breaker, outcome: Outcome) -> Result<RetryGrant, Rejection> {
@@ -76,17 +85,32 @@ async fn closed_breaker_trips_at_minimum_calls_and_then_rejects_without_store_op
     }
     assert_eq!(breaker.state(), State::Closed, "3 calls < minimum 4");
     call(&breaker, Outcome::NotRetryable).await.unwrap();
-    assert_eq!(breaker.state(), State::Closed, "1 of 4: a caller error is an answer from a healthy dependency");
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "1 of 4: a caller error is an answer from a healthy dependency"
+    );
     call(&breaker, Outcome::Retryable).await.unwrap();
     assert_eq!(breaker.state(), State::Closed, "2 of 5 failed: 40 %");
     call(&breaker, Outcome::Exhausted).await.unwrap();
-    assert_eq!(breaker.state(), State::Open, "3 of 6: exactly 50 % trips; an exhausted quota is a failure");
-    assert_eq!(rig.observer.count_transitions(State::Closed, State::Open, Scope::Fleet), 1);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "3 of 6: exactly 50 % trips; an exhausted quota is a failure"
+    );
+    assert_eq!(
+        rig.observer.count_transitions(State::Closed, State::Open, Scope::Fleet),
+        1
+    );
     rig.counts.reset();
     for _ in 0..10 {
         assert!(matches!(breaker.acquire().await, Err(Rejection::Open { .. })));
     }
-    assert_eq!(rig.counts.ops().total(), 0, "an open breaker rejects without touching the store");
+    assert_eq!(
+        rig.counts.ops().total(),
+        0,
+        "an open breaker rejects without touching the store"
+    );
     assert!(breaker.is_rejecting());
     assert_eq!(rig.observer.rejected(), 10);
 }
@@ -98,17 +122,30 @@ async fn half_open_grants_n_probes_fleet_wide_and_closes_after_m_successes() {
     let b = rig.breaker(config());
     trip(&a).await;
     rig.clock.advance(10_000);
-    let p1 = a.acquire().await.expect("first instance moves to half-open with a probe");
+    let p1 = a
+        .acquire()
+        .await
+        .expect("first instance moves to half-open with a probe");
     assert!(p1.is_probe());
     let p2 = b.acquire().await.expect("second probe from another instance");
-    assert!(b.acquire().await.is_err() && a.acquire().await.is_err(), "only 2 probes fleet-wide");
+    assert!(
+        b.acquire().await.is_err() && a.acquire().await.is_err(),
+        "only 2 probes fleet-wide"
+    );
     assert_eq!(a.record(p1, observed(Outcome::Success)).await, RetryGrant::NotRequested);
     assert_eq!(a.state(), State::HalfOpen, "one success of two");
     b.record(p2, observed(Outcome::Success)).await;
     assert_eq!(b.state(), State::Closed);
-    assert_eq!(rig.observer.count_transitions(State::HalfOpen, State::Closed, Scope::Fleet), 1);
+    assert_eq!(
+        rig.observer
+            .count_transitions(State::HalfOpen, State::Closed, Scope::Fleet),
+        1
+    );
     rig.clock.advance(1_000);
-    assert!(a.acquire().await.is_ok(), "the other instance follows within one cache TTL");
+    assert!(
+        a.acquire().await.is_ok(),
+        "the other instance follows within one cache TTL"
+    );
     assert_eq!(a.state(), State::Closed);
 }
 
@@ -128,11 +165,21 @@ async fn failed_probe_reopens_for_twice_as_long() {
 #[tokio::test]
 async fn slow_probe_counts_as_a_failed_probe() {
     let rig = Rig::new();
-    let breaker = rig.breaker(config().to_builder().slow_call_duration(Duration::from_millis(100)).build().unwrap());
+    let breaker = rig.breaker(
+        config()
+            .to_builder()
+            .slow_call_duration(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    );
     trip(&breaker).await;
     rig.clock.advance(10_000);
     let probe = breaker.acquire().await.unwrap();
-    let slow = Observation { outcome: Outcome::Success, elapsed: Duration::from_millis(150), retry: None };
+    let slow = Observation {
+        outcome: Outcome::Success,
+        elapsed: Duration::from_millis(150),
+        retry: None,
+    };
     breaker.record(probe, slow).await;
     assert_eq!(breaker.state(), State::Open);
 }
@@ -149,9 +196,17 @@ async fn probe_that_never_reports_back_expires_and_a_new_round_starts() {
     rig.clock.advance(5_000);
     let renewed = breaker.acquire().await.expect("permits expired: a new round");
     assert!(renewed.is_probe());
-    assert_eq!(rig.observer.count_transitions(State::HalfOpen, State::HalfOpen, Scope::Fleet), 1);
+    assert_eq!(
+        rig.observer
+            .count_transitions(State::HalfOpen, State::HalfOpen, Scope::Fleet),
+        1
+    );
     breaker.record(_lost_1, observed(Outcome::Retryable)).await;
-    assert_eq!(breaker.state(), State::HalfOpen, "a late report from the old round changes nothing");
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "a late report from the old round changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -169,9 +224,16 @@ async fn concurrent_trip_attempts_commit_exactly_one_transition() {
     }
     let states = tasks.join_all().await;
     let log = rig.observer.transitions();
-    assert_eq!(log.len(), 1, "5 instances saw >= 4 failures and raced; one won: {log:?}");
+    assert_eq!(
+        log.len(),
+        1,
+        "5 instances saw >= 4 failures and raced; one won: {log:?}"
+    );
     let open = states.iter().filter(|s| **s == State::Open).count();
-    assert_eq!(open, 5, "every racer (winner and losers) ends on the winner's record: {states:?}");
+    assert_eq!(
+        open, 5,
+        "every racer (winner and losers) ends on the winner's record: {states:?}"
+    );
     let item = rig.shared.get(&record::key("dep")).await.unwrap();
     assert_eq!(BreakerRecord::from_item(item.as_ref()).unwrap().version, 1);
 }
@@ -179,7 +241,13 @@ async fn concurrent_trip_attempts_commit_exactly_one_transition() {
 #[tokio::test]
 async fn fast_successes_coalesce_and_reach_the_window_with_the_next_write() {
     let rig = Rig::new();
-    let breaker = rig.breaker(config().to_builder().flush_interval(Duration::from_millis(100)).build().unwrap());
+    let breaker = rig.breaker(
+        config()
+            .to_builder()
+            .flush_interval(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    );
     call(&breaker, Outcome::Success).await.unwrap();
     rig.counts.reset();
     for _ in 0..50 {
@@ -190,7 +258,11 @@ async fn fast_successes_coalesce_and_reach_the_window_with_the_next_write() {
     rig.clock.advance(60);
     call(&breaker, Outcome::Success).await.unwrap();
     assert_eq!(rig.counts.ops().writes(), 1);
-    assert_eq!(breaker.snapshot().window.calls, 52, "every call reached the fleet window");
+    assert_eq!(
+        breaker.snapshot().window.calls,
+        52,
+        "every call reached the fleet window"
+    );
     call(&breaker, Outcome::Retryable).await.unwrap();
     assert_eq!(rig.counts.ops().writes(), 2, "failures are written at once");
 }
@@ -200,17 +272,30 @@ async fn retry_reservations_are_granted_within_budget_and_refunded_when_refused(
     let rig = Rig::new();
     let breaker = rig.breaker(config().to_builder().minimum_calls(1_000).build().unwrap());
     let budget = RetryBudget::try_new(10.0, 1).unwrap();
-    let wants_retry = Observation { retry: Some(budget), ..observed(Outcome::Retryable) };
+    let wants_retry = Observation {
+        retry: Some(budget),
+        ..observed(Outcome::Retryable)
+    };
     let first = breaker.record(breaker.acquire().await.unwrap(), wants_retry).await;
     assert!(matches!(first, RetryGrant::Granted(_)), "floor of 1");
     let second = breaker.record(breaker.acquire().await.unwrap(), wants_retry).await;
     assert_eq!(second, RetryGrant::Denied(Scope::Fleet));
     call(&breaker, Outcome::Retryable).await.unwrap(); // carries the refund
-    assert_eq!(breaker.snapshot().window.retries, 1, "the refused reservation was handed back");
-    let RetryGrant::Granted(ticket) = first else { unreachable!() };
+    assert_eq!(
+        breaker.snapshot().window.retries,
+        1,
+        "the refused reservation was handed back"
+    );
+    let RetryGrant::Granted(ticket) = first else {
+        unreachable!()
+    };
     breaker.release_retry(ticket).await;
     call(&breaker, Outcome::Retryable).await.unwrap();
-    assert_eq!(breaker.snapshot().window.retries, 0, "an abandoned retry is not charged");
+    assert_eq!(
+        breaker.snapshot().window.retries,
+        0,
+        "an abandoned retry is not charged"
+    );
 }
 
 #[tokio::test]
@@ -219,10 +304,17 @@ async fn operator_can_force_open_and_close_through_the_table() {
     let admin = rig.breaker(config());
     let worker = rig.breaker(config());
     call(&worker, Outcome::Success).await.unwrap();
-    assert!(matches!(admin.force(State::HalfOpen).await, Err(ForceError::Illegal(_))));
+    assert!(matches!(
+        admin.force(State::HalfOpen).await,
+        Err(ForceError::Illegal(_))
+    ));
     admin.force(State::ForcedOpen).await.unwrap();
     rig.clock.advance(1_000);
-    assert_eq!(worker.acquire().await, Err(Rejection::ForcedOpen), "seen within one cache TTL");
+    assert_eq!(
+        worker.acquire().await,
+        Err(Rejection::ForcedOpen),
+        "seen within one cache TTL"
+    );
     admin.force(State::Disabled).await.unwrap();
     rig.clock.advance(1_000);
     for _ in 0..10 {
@@ -242,23 +334,50 @@ async fn store_outage_falls_back_to_local_state_and_resyncs_when_the_store_retur
     let breaker = rig.breaker_on(flaky.clone(), config());
     call(&breaker, Outcome::Success).await.unwrap();
     flaky.set(Health::Stalled);
-    assert!(call(&breaker, Outcome::Success).await.is_ok(), "a stalled store times out; the call goes on");
+    assert!(
+        call(&breaker, Outcome::Success).await.is_ok(),
+        "a stalled store times out; the call goes on"
+    );
     flaky.set(Health::Down);
     for _ in 0..2 {
-        assert!(call(&breaker, Outcome::Retryable).await.is_ok(), "permitted by local state");
+        assert!(
+            call(&breaker, Outcome::Retryable).await.is_ok(),
+            "permitted by local state"
+        );
     }
-    assert_eq!(breaker.state(), State::Open, "2 of 4 failed: tripped on the instance's own state");
-    assert!(matches!(call(&breaker, Outcome::Retryable).await, Err(Rejection::Open { .. })));
-    assert_eq!(rig.observer.count_transitions(State::Closed, State::Open, Scope::Local), 1);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "2 of 4 failed: tripped on the instance's own state"
+    );
+    assert!(matches!(
+        call(&breaker, Outcome::Retryable).await,
+        Err(Rejection::Open { .. })
+    ));
+    assert_eq!(
+        rig.observer.count_transitions(State::Closed, State::Open, Scope::Local),
+        1
+    );
     assert!(rig.observer.store_fallbacks() >= 1);
-    assert!(flaky.refused() <= 2, "the store is not hammered while down: {}", flaky.refused());
+    assert!(
+        flaky.refused() <= 2,
+        "the store is not hammered while down: {}",
+        flaky.refused()
+    );
     flaky.set(Health::Up);
     rig.clock.advance(10_000);
-    let probe = breaker.acquire().await.expect("open period over: the fleet store is tried again");
+    let probe = breaker
+        .acquire()
+        .await
+        .expect("open period over: the fleet store is tried again");
     assert_eq!(rig.observer.resyncs(), 1);
     assert!(!probe.is_probe(), "the fleet never tripped: closed");
     breaker.record(probe, observed(Outcome::Success)).await;
-    assert_eq!(breaker.snapshot().window.calls, 1, "outcomes of 10 s ago fell out of the window");
+    assert_eq!(
+        breaker.snapshot().window.calls,
+        1,
+        "outcomes of 10 s ago fell out of the window"
+    );
 }
 
 #[tokio::test]

@@ -138,21 +138,42 @@ mod tests {
     #[test]
     fn older_answers_never_replace_a_newer_record() {
         let mut instance = Instance::default();
-        let newer = Arc::new(BreakerRecord { version: 4, ..BreakerRecord::absent() });
+        let newer = Arc::new(BreakerRecord {
+            version: 4,
+            ..BreakerRecord::absent()
+        });
         instance.adopt_shared(newer, 1);
-        instance.adopt_shared(Arc::new(BreakerRecord { version: 3, ..BreakerRecord::absent() }), 2);
+        instance.adopt_shared(
+            Arc::new(BreakerRecord {
+                version: 3,
+                ..BreakerRecord::absent()
+            }),
+            2,
+        );
         assert_eq!(instance.record.version, 4);
     }
 
     #[test]
     fn degraded_instance_retries_the_store_after_the_interval_and_resyncs_unconditionally() {
         let mut instance = Instance::default();
-        instance.adopt_shared(Arc::new(BreakerRecord { version: 9, ..BreakerRecord::absent() }), 0);
+        instance.adopt_shared(
+            Arc::new(BreakerRecord {
+                version: 9,
+                ..BreakerRecord::absent()
+            }),
+            0,
+        );
         assert!(instance.degrade(100, &config()));
         assert!(!instance.degrade(200, &config()), "already degraded");
         assert!(!instance.store_due(1_100));
         assert!(instance.store_due(1_200));
-        assert!(instance.adopt_shared(Arc::new(BreakerRecord { version: 2, ..BreakerRecord::absent() }), 1_300));
+        assert!(instance.adopt_shared(
+            Arc::new(BreakerRecord {
+                version: 2,
+                ..BreakerRecord::absent()
+            }),
+            1_300
+        ));
         assert_eq!(instance.record.version, 2, "the fleet's record wins after an outage");
     }
 

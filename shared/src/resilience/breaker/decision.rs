@@ -212,14 +212,21 @@ pub fn after_failed_probe(
         .flatten()
 }
 
+/// The rejection a call would meet right now, judged on the cached record alone (no I/O).
+pub fn rejection(record: &BreakerRecord, now: i64) -> Option<Rejection> {
+    match record.state {
+        State::ForcedOpen => Some(Rejection::ForcedOpen),
+        State::Open if now < record.open_until => Some(Rejection::Open {
+            until_ms: record.open_until,
+        }),
+        State::HalfOpen if record.probes_left <= 0 && now < record.granted_until => Some(Rejection::HalfOpen),
+        State::Open | State::HalfOpen | State::Closed | State::Disabled => None,
+    }
+}
+
 /// Whether calls are being refused right now, judged on the cached record alone (no I/O).
 pub fn is_rejecting(record: &BreakerRecord, now: i64) -> bool {
-    match record.state {
-        State::ForcedOpen => true,
-        State::Open => now < record.open_until,
-        State::HalfOpen => record.probes_left <= 0 && now < record.granted_until,
-        State::Closed | State::Disabled => false,
-    }
+    rejection(record, now).is_some()
 }
 
 #[cfg(test)]

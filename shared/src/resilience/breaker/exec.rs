@@ -84,7 +84,11 @@ impl Breaker {
         };
         let record = Arc::new(result.unwrap_or_else(|_| BreakerRecord::clone(&self.lock().record)));
         self.lock().adopt_local(Arc::clone(&record));
-        if lost { Applied::Lost(record, Scope::Local) } else { Applied::Done(record, Scope::Local) }
+        if lost {
+            Applied::Lost(record, Scope::Local)
+        } else {
+            Applied::Done(record, Scope::Local)
+        }
     }
 
     /// Adopts a fleet record; reports the end of a degraded period.
@@ -113,7 +117,11 @@ impl Breaker {
             let mut instance = self.lock();
             instance.degrade(now, config).then(|| Arc::clone(&instance.record))
         };
-        self.emit(Event::StoreFallback { breaker: &self.name, operation, error });
+        self.emit(Event::StoreFallback {
+            breaker: &self.name,
+            operation,
+            error,
+        });
         if let Some(record) = seed {
             self.local.seed(&self.key, &record).await;
         }
@@ -124,11 +132,21 @@ impl Breaker {
         let now = self.now();
         let (shared_first, known) = {
             let instance = self.lock();
-            let known = if transition.reset_window { instance.record.window.names() } else { Vec::new() };
+            let known = if transition.reset_window {
+                instance.record.window.names()
+            } else {
+                Vec::new()
+            };
             (instance.store_due(now), known)
         };
-        let applied =
-            self.apply("transition", shared_first, || transition_update(&transition, &known, config), config).await;
+        let applied = self
+            .apply(
+                "transition",
+                shared_first,
+                || transition_update(&transition, &known, config),
+                config,
+            )
+            .await;
         if let Applied::Done(record, scope) = &applied {
             self.emit(Event::Transition {
                 breaker: &self.name,
@@ -147,7 +165,13 @@ impl Breaker {
     pub(super) async fn refund(&self, bucket: i64) {
         let degraded = {
             let mut instance = self.lock();
-            instance.add_pending(bucket, Counts { retries: -1, ..Counts::default() });
+            instance.add_pending(
+                bucket,
+                Counts {
+                    retries: -1,
+                    ..Counts::default()
+                },
+            );
             instance.degraded.is_some()
         };
         if degraded {

@@ -48,24 +48,39 @@ impl Breaker {
             let (admission, shared_first) = {
                 let instance = self.lock();
                 let fresh = instance.is_fresh(now, &config);
-                (decision::admit(&instance.record, fresh, &config, now), instance.store_due(now))
+                (
+                    decision::admit(&instance.record, fresh, &config, now),
+                    instance.store_due(now),
+                )
             };
             match admission {
-                Admission::Allow => return Ok(Permit { kind: PermitKind::Normal }),
+                Admission::Allow => {
+                    return Ok(Permit {
+                        kind: PermitKind::Normal,
+                    });
+                }
                 Admission::Reject(reason) => return Err(self.reject(reason)),
                 Admission::Refresh => self.refresh(&config).await,
                 Admission::Transition(transition) => {
                     let probe = transition.takes_probe();
                     if let Applied::Done(record, _) = self.run_transition(transition, &config).await {
                         if probe {
-                            return Ok(Permit { kind: PermitKind::Probe { version: record.version } });
+                            return Ok(Permit {
+                                kind: PermitKind::Probe {
+                                    version: record.version,
+                                },
+                            });
                         }
                     }
                 }
                 Admission::TakeProbe { version } => {
-                    let applied = self.apply("probe", shared_first, || take_probe_update(version, now), &config).await;
+                    let applied = self
+                        .apply("probe", shared_first, || take_probe_update(version, now), &config)
+                        .await;
                     if let Applied::Done(..) = applied {
-                        return Ok(Permit { kind: PermitKind::Probe { version } });
+                        return Ok(Permit {
+                            kind: PermitKind::Probe { version },
+                        });
                     }
                 }
             }
@@ -74,7 +89,10 @@ impl Breaker {
     }
 
     fn reject(&self, reason: Rejection) -> Rejection {
-        self.emit(Event::Rejected { breaker: &self.name, reason });
+        self.emit(Event::Rejected {
+            breaker: &self.name,
+            reason,
+        });
         reason
     }
 
@@ -94,7 +112,10 @@ impl Breaker {
             };
         }
         let bucket = bucket_start(now, &config);
-        let this = Counts { retries: i64::from(observation.retry.is_some()), ..Counts::call(failed, slow) };
+        let this = Counts {
+            retries: i64::from(observation.retry.is_some()),
+            ..Counts::call(failed, slow)
+        };
         let (shared_first, counts, stale) = {
             let mut instance = self.lock();
             if this == Counts::call(false, false) && instance.can_coalesce(now, &config) {
@@ -111,7 +132,14 @@ impl Breaker {
                 (false, Pending::from([(bucket, this)]), stale)
             }
         };
-        let applied = self.apply("record", shared_first, || record_update(&counts, &stale, &config, now), &config).await;
+        let applied = self
+            .apply(
+                "record",
+                shared_first,
+                || record_update(&counts, &stale, &config, now),
+                &config,
+            )
+            .await;
         let record = Arc::clone(applied.record());
         let scope = applied.scope();
         if shared_first {
@@ -151,8 +179,14 @@ impl Breaker {
             }
             return;
         }
-        let applied =
-            self.apply("probe", shared_first, || probe_success_update(version, &stale, config, now), config).await;
+        let applied = self
+            .apply(
+                "probe",
+                shared_first,
+                || probe_success_update(version, &stale, config, now),
+                config,
+            )
+            .await;
         if let Applied::Done(record, _) = applied {
             if let Some(close) = decision::after_record(PermitKind::Probe { version }, &record, config, now) {
                 self.run_transition(close, config).await;

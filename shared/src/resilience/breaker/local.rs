@@ -20,7 +20,9 @@ pub struct LocalFallback {
 impl LocalFallback {
     /// An empty fallback judging TTLs by `clock`.
     pub fn new(clock: SharedClock) -> Self {
-        Self { store: MemoryStore::new(clock) }
+        Self {
+            store: MemoryStore::new(clock),
+        }
     }
 
     /// Starts a fallback period from `record` (the last fleet state seen).
@@ -54,7 +56,12 @@ mod tests {
     async fn fallback_starts_from_the_seeded_record_and_applies_updates() {
         let local = LocalFallback::new(Arc::new(ManualClock::new(0)));
         let key = Key::new("breaker#x", "state");
-        let record = BreakerRecord { state: State::Open, version: 5, open_until: 99, ..BreakerRecord::absent() };
+        let record = BreakerRecord {
+            state: State::Open,
+            version: 5,
+            open_until: 99,
+            ..BreakerRecord::absent()
+        };
         local.seed(&key, &record).await;
         let after = local.update(&key, Update::new().add("c_0", 1)).await.unwrap();
         let seen = BreakerRecord::from_item(Some(&after)).unwrap();

@@ -183,6 +183,12 @@ impl Breaker {
         decision::is_rejecting(&self.lock().record, now)
     }
 
+    /// The rejection a call would meet right now, from the cached state alone (no I/O).
+    pub fn rejection(&self) -> Option<super::error::Rejection> {
+        let now = self.clock.now_ms();
+        decision::rejection(&self.lock().record, now)
+    }
+
     /// The cached state.
     pub fn state(&self) -> State {
         self.lock().record.state

@@ -15,9 +15,9 @@ use std::time::Duration;
 use super::config::BreakerConfig;
 use super::decision::Transition;
 use super::record::{GRANTED_UNTIL, OPEN_UNTIL, PROBE_OK, PROBES_LEFT, STATE, TRIPS, VERSION, WINDOW_FROM};
-use super::window::{Counts, attr_name, bucket_start, window_start};
 #[cfg(doc)]
 use super::window::Window;
+use super::window::{Counts, attr_name, bucket_start, window_start};
 use crate::store::{CmpOp, Condition, EXPIRES_AT, StoreError, Update};
 
 /// How long an unused breaker item lives (seconds).
@@ -34,15 +34,22 @@ pub async fn within<T>(
     limit: Duration,
     operation: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    tokio::time::timeout(limit, operation)
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("timed out after {} ms", limit.as_millis()))))
+    tokio::time::timeout(limit, operation).await.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(format!(
+            "timed out after {} ms",
+            limit.as_millis()
+        )))
+    })
 }
 
 /// `version = expected`, where an absent `version` means 0.
 pub fn version_is(expected: i64) -> Condition {
     let equal = Condition::equals(VERSION, expected);
-    if expected == 0 { Condition::AttrAbsent(VERSION.into()).or(equal) } else { equal }
+    if expected == 0 {
+        Condition::AttrAbsent(VERSION.into()).or(equal)
+    } else {
+        equal
+    }
 }
 
 fn with_ttl(update: Update, now_ms: i64) -> Update {
@@ -64,7 +71,11 @@ pub fn record_update(counts: &Pending, stale: &[String], config: &BreakerConfig,
     }
     let mut removes: BTreeSet<String> = stale.iter().take(MAX_REMOVES).cloned().collect();
     let just_left = oldest - config.bucket_ms();
-    removes.extend(Counts::default().by_prefix().map(|(prefix, _)| attr_name(prefix, just_left)));
+    removes.extend(
+        Counts::default()
+            .by_prefix()
+            .map(|(prefix, _)| attr_name(prefix, just_left)),
+    );
     let mut update = Update::new();
     for (name, n) in adds.into_iter().filter(|(_, n)| *n != 0) {
         update = update.add(&name, n);
@@ -79,7 +90,9 @@ pub fn record_update(counts: &Pending, stale: &[String], config: &BreakerConfig,
 pub fn probe_success_update(version: i64, stale: &[String], config: &BreakerConfig, now_ms: i64) -> Update {
     let mut counts = Pending::new();
     counts.insert(bucket_start(now_ms, config), Counts::call(false, false));
-    record_update(&counts, stale, config, now_ms).add(PROBE_OK, 1).when(version_is(version))
+    record_update(&counts, stale, config, now_ms)
+        .add(PROBE_OK, 1)
+        .when(version_is(version))
 }
 
 /// A probe permit of round `version`: one taken, if any is left and the round has not expired.
@@ -156,7 +169,11 @@ mod tests {
         let update = record_update(&counts, &cached.stale_names(20_500, &config()), &config(), 20_500);
         assert_eq!(update.add, [("c_20000".to_owned(), 1), ("f_20000".to_owned(), 1)]);
         for stale in ["c_3000", "f_3000", "s_3000", "c_10000", "r_10000"] {
-            assert!(update.remove.contains(&stale.to_owned()), "{stale} in {:?}", update.remove);
+            assert!(
+                update.remove.contains(&stale.to_owned()),
+                "{stale} in {:?}",
+                update.remove
+            );
         }
         assert!(update.set.iter().any(|(name, _)| name == EXPIRES_AT));
         assert_eq!(update.condition, Condition::Always, "outcome writes never conflict");
@@ -169,16 +186,30 @@ mod tests {
         let key = Key::new("breaker#t", "state");
         let mut counts = Pending::new();
         add_pending(&mut counts, 50_000, Counts::call(true, false));
-        store.update(&key, record_update(&counts, &[], &config(), 50_000)).await.unwrap();
+        store
+            .update(&key, record_update(&counts, &[], &config(), 50_000))
+            .await
+            .unwrap();
         let record = BreakerRecord::from_item(store.get(&key).await.unwrap().as_ref()).unwrap();
         let trip = Transition::operator(&record, State::ForcedOpen, 50_100).unwrap();
-        let after = store.update(&key, transition_update(&trip, &record.window.names(), &config())).await.unwrap();
+        let after = store
+            .update(&key, transition_update(&trip, &record.window.names(), &config()))
+            .await
+            .unwrap();
         assert_eq!(after.str_attr(STATE), Some("forced_open"));
-        let again = store.update(&key, transition_update(&trip, &record.window.names(), &config())).await;
-        assert!(matches!(again, Err(StoreError::ConditionFailed { current: Some(_) })), "version moved on");
+        let again = store
+            .update(&key, transition_update(&trip, &record.window.names(), &config()))
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::ConditionFailed { current: Some(_) })),
+            "version moved on"
+        );
         let forced = BreakerRecord::from_item(Some(&after)).unwrap();
         let close = Transition::operator(&forced, State::Closed, 50_200).unwrap();
-        let closed = store.update(&key, transition_update(&close, &forced.window.names(), &config())).await.unwrap();
+        let closed = store
+            .update(&key, transition_update(&close, &forced.window.names(), &config()))
+            .await
+            .unwrap();
         assert_eq!(closed.num_attr(VERSION), Some(2));
         assert_eq!(closed.num_attr("f_50000"), None, "window reset on close");
         assert_eq!(closed.num_attr(WINDOW_FROM), Some(50_200));
@@ -195,12 +226,21 @@ mod tests {
         record.granted_until = 10_000;
         store.put(&key, record.to_attrs(), Condition::Always).await.unwrap();
         assert!(store.update(&key, take_probe_update(3, 9_000)).await.is_ok());
-        assert!(store.update(&key, take_probe_update(3, 9_000)).await.is_err(), "none left");
-        assert!(store.update(&key, take_probe_update(2, 9_000)).await.is_err(), "other round");
+        assert!(
+            store.update(&key, take_probe_update(3, 9_000)).await.is_err(),
+            "none left"
+        );
+        assert!(
+            store.update(&key, take_probe_update(2, 9_000)).await.is_err(),
+            "other round"
+        );
         let mut fresh = record.clone();
         fresh.probes_left = 5;
         store.put(&key, fresh.to_attrs(), Condition::Always).await.unwrap();
-        assert!(store.update(&key, take_probe_update(3, 10_000)).await.is_err(), "expired permits");
+        assert!(
+            store.update(&key, take_probe_update(3, 10_000)).await.is_err(),
+            "expired permits"
+        );
     }
 
     #[tokio::test(start_paused = true)]

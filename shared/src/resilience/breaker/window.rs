@@ -183,7 +183,11 @@ impl Window {
         self.buckets
             .iter()
             .flat_map(|(start, counts)| {
-                counts.by_prefix().into_iter().filter(|(_, n)| *n != 0).map(move |(p, _)| attr_name(p, *start))
+                counts
+                    .by_prefix()
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(move |(p, _)| attr_name(p, *start))
             })
             .collect()
     }

@@ -1,0 +1,163 @@
+//! `execute`: one guarded call — bulkhead → breaker → retry (with budget) → per-attempt timeout.
+//!
+//! The order, and why:
+//! 1. **Bulkhead** (once per call): a slot for the whole call, retries included, so one slow
+//!    dependency cannot take every task of the instance. Full → `Rejected(BulkheadFull)`.
+//! 2. **Per attempt:** if less than `min_attempt` is left before the deadline, stop
+//!    (`DeadlineExceeded`); then the **breaker** permit (open / no probe left → `Rejected`, with
+//!    the previous attempt's error if any); then the operation under the **per-attempt timeout**
+//!    (`min(attempt_timeout, time left)`).
+//! 3. **Classify and plan** the outcome ([`RetryState::plan`]); **record** it on the breaker —
+//!    one store write that, when a budgeted retry is planned, also reserves it in the fleet's
+//!    **retry budget**. Refused → `BudgetExhausted`. If the breaker now rejects, stop at once
+//!    (`Rejected`) instead of sleeping: the caller can fail over to another domain right away.
+//! 4. **Sleep** the backoff (the plan guarantees it ends with `min_attempt` still left), loop.
+//!
+//! Only this module loops and sleeps; every decision comes from the pure parts.
+
+use std::future::Future;
+
+use tokio::time::Instant;
+
+use super::breaker::{Observation, RetryGrant, RetryTicket};
+use super::classify::{Classify, Outcome};
+use super::deadline::Deadline;
+use super::error::{AttemptTimedOut, ExecuteError};
+use super::events::Event;
+use super::policy::Policy;
+use super::retry::{Attempt, Plan, RetryState, Stop};
+
+/// Runs `operation` under `policy` until it succeeds, fails for good, or `deadline` comes.
+///
+/// `operation` receives the [`Attempt`] (number, and whether to refresh credentials first) and
+/// returns a future of `Result<T, E>`; `E` classifies itself ([`Classify`]) and converts from a
+/// per-attempt timeout ([`AttemptTimedOut`]).
+///
+/// # Errors
+/// [`ExecuteError`]: `Rejected` (breaker or bulkhead), `DeadlineExceeded`, `BudgetExhausted`
+/// (with the last error), or `Operation` (the operation's own error, not retried further).
+pub async fn execute<T, E, F, Fut>(policy: &Policy, deadline: Deadline, mut operation: F) -> Result<T, ExecuteError<E>>
+where
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Classify + From<AttemptTimedOut>,
+{
+    let config = policy.retry_config();
+    let breaker = policy.breaker();
+    let _slot = match policy.bulkhead().acquire(&deadline).await {
+        Ok(slot) => slot,
+        Err(reason) => {
+            policy.observer().on_event(&Event::Rejected {
+                breaker: breaker.name(),
+                reason,
+            });
+            return Err(ExecuteError::Rejected {
+                reason,
+                attempts: 0,
+                last: None,
+            });
+        }
+    };
+    let mut state = RetryState::new(policy.next_seed());
+    let mut last: Option<E> = None;
+    let mut ticket: Option<RetryTicket> = None;
+    loop {
+        if !deadline.can_start(config.min_attempt()) {
+            release(policy, ticket.take()).await;
+            return Err(ExecuteError::DeadlineExceeded {
+                attempts: state.attempts(),
+                last,
+            });
+        }
+        let permit = match breaker.acquire().await {
+            Ok(permit) => permit,
+            Err(reason) => {
+                release(policy, ticket.take()).await;
+                return Err(ExecuteError::Rejected {
+                    reason,
+                    attempts: state.attempts(),
+                    last,
+                });
+            }
+        };
+        ticket = None; // the reserved retry is being made
+        if state.attempts() == 0 {
+            policy.sync_runtime().await;
+        }
+        let attempt = state.begin_attempt();
+        let limit = config
+            .attempt_timeout()
+            .map_or(deadline.remaining(), |t| t.min(deadline.remaining()));
+        let started = Instant::now();
+        let result = match tokio::time::timeout(limit, operation(attempt)).await {
+            Ok(result) => result,
+            Err(_) => Err(E::from(AttemptTimedOut { after: limit })),
+        };
+        let elapsed = started.elapsed();
+        let outcome = result.as_ref().map_or_else(Classify::classify, |_| Outcome::Success);
+        let plan = state.plan(&config, outcome, &deadline);
+        let retry = matches!(plan, Plan::Retry { budgeted: true, .. }).then(|| config.budget());
+        let grant = breaker
+            .record(
+                permit,
+                Observation {
+                    outcome,
+                    elapsed,
+                    retry,
+                },
+            )
+            .await;
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let attempts = state.attempts();
+        let delay = match plan {
+            Plan::Stop(Stop::NoTimeLeft) => {
+                return Err(ExecuteError::DeadlineExceeded {
+                    attempts,
+                    last: Some(error),
+                });
+            }
+            Plan::Stop(_) => return Err(ExecuteError::Operation { attempts, error }),
+            Plan::Retry { delay, .. } => delay,
+        };
+        match grant {
+            RetryGrant::Denied(scope) => {
+                policy.observer().on_event(&Event::BudgetExhausted {
+                    policy: policy.name(),
+                    scope,
+                });
+                return Err(ExecuteError::BudgetExhausted { attempts, last: error });
+            }
+            RetryGrant::Granted(granted) => ticket = Some(granted),
+            RetryGrant::NotRequested => {}
+        }
+        if let Some(reason) = breaker.rejection() {
+            release(policy, ticket.take()).await;
+            return Err(ExecuteError::Rejected {
+                reason,
+                attempts,
+                last: Some(error),
+            });
+        }
+        policy.observer().on_event(&Event::Retry {
+            policy: policy.name(),
+            attempt: attempts + 1,
+            delay,
+            outcome,
+        });
+        last = Some(error);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+async fn release(policy: &Policy, ticket: Option<RetryTicket>) {
+    if let Some(ticket) = ticket {
+        policy.breaker().release_retry(ticket).await;
+    }
+}
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

@@ -1,0 +1,115 @@
+//! Registry tests: naming, shared breakers, deploy-time validation, runtime overrides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::resilience::deadline::Deadline;
+use crate::resilience::events::CountingObserver;
+use crate::resilience::testing::counting;
+use crate::store::memory::MemoryStore;
+use crate::store::{AttrValue, Attrs, Condition, Key};
+
+fn rig() -> (ManualClock, SharedStore) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store: SharedStore = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+    (clock, store)
+}
+
+#[test]
+fn policies_over_one_breaker_share_it_and_names_are_cached() {
+    let (clock, store) = rig();
+    let registry = Registry::builder(store, Arc::new(clock)).build().unwrap();
+    let send = registry.policy_for("send", "api.weixin.qq.com");
+    let menu = registry.policy_for("menu", "api.weixin.qq.com");
+    assert!(Arc::ptr_eq(send.breaker(), menu.breaker()));
+    assert!(Arc::ptr_eq(send.bulkhead(), menu.bulkhead()));
+    assert!(Arc::ptr_eq(&send, &registry.policy_for("send", "api.weixin.qq.com")));
+    assert_eq!(registry.breakers().len(), 1);
+}
+
+#[test]
+fn configs_and_overrides_are_validated_at_build_naming_policy_and_setting() {
+    let (clock, store) = rig();
+    let overrides = OverrideSet::from_json(r#"{"send": {"max_attempts": 0}}"#).unwrap();
+    let err = Registry::builder(store, Arc::new(clock))
+        .overrides(overrides)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field, "send.max_attempts");
+}
+
+#[test]
+fn named_config_then_file_then_env_apply_in_order() {
+    let (clock, store) = rig();
+    let mut send = PolicyConfig::default();
+    send.retry = send.retry.to_builder().max_attempts(1).build().unwrap();
+    let file = OverrideSet::from_json(r#"{"send": {"max_attempts": 4, "minimum_calls": 7}}"#).unwrap();
+    let env = OverrideSet::from_env([("RESILIENCE__SEND__MAX_ATTEMPTS".to_owned(), "2".to_owned())]).unwrap();
+    let registry = Registry::builder(store, Arc::new(clock))
+        .config("send", send)
+        .overrides(file)
+        .overrides(env)
+        .build()
+        .unwrap();
+    let policy = registry.policy("send");
+    assert_eq!(policy.retry_config().max_attempts(), 2);
+    assert_eq!(policy.breaker().config().minimum_calls(), 7);
+    assert_eq!(registry.config_for("other"), PolicyConfig::default());
+}
+
+#[tokio::test]
+async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_revert() {
+    let (clock, store) = rig();
+    let (counted, counts) = counting(Arc::clone(&store));
+    let observer = Arc::new(CountingObserver::new());
+    let registry = Registry::builder(counted, Arc::new(clock.clone()))
+        .observer(observer.clone())
+        .build()
+        .unwrap();
+    let policy = registry.policy("send");
+    let ok = |_| async { Ok::<_, crate::resilience::AttemptTimedOut>(1) };
+    let deadline = || Deadline::after(Duration::from_secs(1));
+    crate::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    let mut item = Attrs::new();
+    item.insert("max_attempts".into(), AttrValue::N(5));
+    item.insert("failure_rate_threshold".into(), AttrValue::N(25));
+    store
+        .put(&Key::new("config#breaker", "send"), item, Condition::Always)
+        .await
+        .unwrap();
+    crate::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    assert_eq!(
+        policy.retry_config().max_attempts(),
+        3,
+        "not re-read before the interval"
+    );
+    clock.advance(1_000);
+    counts.reset();
+    crate::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    assert_eq!(policy.retry_config().max_attempts(), 5);
+    assert_eq!(policy.breaker().config().failure_rate_threshold(), 25.0);
+    assert_eq!(counts.ops().queries, 1, "one read of the config partition");
+    let mut bad = Attrs::new();
+    bad.insert("buckets".into(), AttrValue::N(2));
+    store
+        .put(&Key::new("config#breaker", "send"), bad, Condition::Always)
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    crate::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    assert_eq!(policy.retry_config().max_attempts(), 5, "an invalid item is ignored");
+    assert!(observer.overrides_rejected() >= 1);
+    store
+        .delete(&Key::new("config#breaker", "send"), Condition::Always)
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    crate::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    assert_eq!(
+        policy.retry_config().max_attempts(),
+        3,
+        "back to the deploy-time config"
+    );
+}
