@@ -29,8 +29,14 @@ pub enum Api {
 
 impl Api {
     /// Every API, in table order.
-    pub const ALL: [Api; 6] =
-        [Self::StableToken, Self::Token, Self::Ticket, Self::CustomSend, Self::TemplateSend, Self::SubscribeSend];
+    pub const ALL: [Api; 6] = [
+        Self::StableToken,
+        Self::Token,
+        Self::Ticket,
+        Self::CustomSend,
+        Self::TemplateSend,
+        Self::SubscribeSend,
+    ];
 
     /// The stable name (logs, metrics, breaker names).
     pub const fn name(self) -> &'static str {
@@ -125,7 +131,12 @@ impl ApiPolicy {
                     .parse::<u64>()
                     .ok()
                     .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| ConfigError::new(var, format!("{key} must be a whole number in {min}..={max}, got {value:?}")))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            var,
+                            format!("{key} must be a whole number in {min}..={max}, got {value:?}"),
+                        )
+                    })
             };
             match key {
                 "timeout_ms" => self.timeout = Duration::from_millis(number(1, 30_000)?),
@@ -133,9 +144,9 @@ impl ApiPolicy {
                 "base_delay_ms" => self.base_delay = Duration::from_millis(number(0, 60_000)?),
                 "max_delay_ms" => self.max_delay = Duration::from_millis(number(0, 60_000)?),
                 "idempotent" => {
-                    self.idempotent = value
-                        .parse()
-                        .map_err(|_| ConfigError::new(var, format!("idempotent must be true or false, got {value:?}")))?;
+                    self.idempotent = value.parse().map_err(|_| {
+                        ConfigError::new(var, format!("idempotent must be true or false, got {value:?}"))
+                    })?;
                 }
                 "breaker" if !value.is_empty() => self.breaker = value.to_owned(),
                 _ => return Err(ConfigError::new(var, format!("unknown or empty key {key:?}"))),
@@ -175,7 +186,10 @@ impl ApiPolicies {
 
     /// The policy of `api`.
     pub fn get(&self, api: Api) -> ApiPolicy {
-        self.0.iter().find(|(a, _)| *a == api).map_or_else(|| api.default_policy(), |(_, p)| p.clone())
+        self.0
+            .iter()
+            .find(|(a, _)| *a == api)
+            .map_or_else(|| api.default_policy(), |(_, p)| p.clone())
     }
 
     /// Replaces the policy of `api` (tests, the local server).
@@ -201,10 +215,16 @@ mod tests {
 
     #[test]
     fn env_overrides_one_api_without_touching_the_others() {
-        let env = Env::from_pairs([("WECHAT_POLICY_CUSTOM_SEND", "timeout_ms=500, max_attempts=1,idempotent=true")]);
+        let env = Env::from_pairs([(
+            "WECHAT_POLICY_CUSTOM_SEND",
+            "timeout_ms=500, max_attempts=1,idempotent=true",
+        )]);
         let policies = ApiPolicies::from_env(&env).expect("valid");
         let custom = policies.get(Api::CustomSend);
-        assert_eq!((custom.timeout, custom.max_attempts, custom.idempotent), (Duration::from_millis(500), 1, true));
+        assert_eq!(
+            (custom.timeout, custom.max_attempts, custom.idempotent),
+            (Duration::from_millis(500), 1, true)
+        );
         assert_eq!(policies.get(Api::TemplateSend), Api::TemplateSend.default_policy());
     }
 

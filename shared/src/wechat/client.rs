@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::api::ApiPolicies;
 use super::api::{Api, ApiPolicy};
 use super::error::WechatError;
 use super::failover::{Cursor, Domains};
 use super::guard::{Attempted, Guards};
+use std::sync::Mutex;
+use crate::resilience::{Registry, TracingObserver};
 use super::secret::SecretError;
 use super::settings::ClientSettings;
 use super::token::{TokenKind, TokenManager, TokenStats};
@@ -18,7 +21,6 @@ use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::resilience::deadline::Deadline;
 use crate::store::SharedStore;
-use super::api::ApiPolicies;
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum ClientBuildError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] WechatError),
+    /// A policy or breaker setting is out of range.
+    #[error(transparent)]
+    Resilience(#[from] crate::resilience::ConfigError),
 }
 
 /// Guarded calls without tokens: the part the token manager's upstream source shares.
@@ -52,7 +57,7 @@ impl Core {
         let cursor = Cursor::default();
         let (policy, cursor) = (&policy, &cursor);
         self.guards
-            .run(policy, deadline, || async move {
+            .run(call.api, deadline, |_attempt| async move {
                 self.domains
                     .attempt(&self.transport, &self.guards, call, policy.timeout, deadline, cursor)
                     .await
@@ -80,24 +85,57 @@ impl WechatClient {
         clock: SharedClock,
     ) -> Result<Self, ClientBuildError> {
         let secret = settings.secret.load().await?;
-        Ok(Self::new(settings, secret, store, clock)?)
+        Self::new(settings, secret, store, clock)
     }
 
-    /// A client with an already loaded AppSecret.
+    /// A client with an already loaded AppSecret and its own resilience registry (breakers in
+    /// `store`, events to `tracing`).
+    ///
+    /// # Errors
+    /// [`ClientBuildError`] when a policy is out of range or the HTTP client cannot be built.
+    pub fn new(
+        settings: &ClientSettings,
+        secret: Secret,
+        store: SharedStore,
+        clock: SharedClock,
+    ) -> Result<Self, ClientBuildError> {
+        let builder = Registry::builder(store.clone(), clock.clone()).observer(Arc::new(TracingObserver));
+        let registry = settings.register(builder)?.build()?;
+        Ok(Self::with_registry(settings, secret, &registry, store, clock)?)
+    }
+
+    /// A client over a shared registry, which should have been built with
+    /// [`ClientSettings::register`] applied (else the registry's defaults apply to its policies
+    /// and breakers).
     ///
     /// # Errors
     /// [`WechatError`] when the HTTP client cannot be built.
-    pub fn new(settings: &ClientSettings, secret: Secret, store: SharedStore, clock: SharedClock) -> Result<Self, WechatError> {
+    pub fn with_registry(
+        settings: &ClientSettings,
+        secret: Secret,
+        registry: &Registry,
+        store: SharedStore,
+        clock: SharedClock,
+    ) -> Result<Self, WechatError> {
         let core = Arc::new(Core {
             transport: Transport::new(settings.connect_timeout)?,
             domains: Domains::new(settings.api_bases.clone()),
-            guards: Guards::default(),
+            guards: Guards::new(registry, settings),
             policies: settings.policies.clone(),
         });
         let upstream = Upstream::new(core.clone(), &settings.appid, secret, settings.token_mode);
-        let tokens =
-            TokenManager::new(&settings.appid, settings.token_mode, Arc::new(upstream), store, clock, settings.token);
-        Ok(Self { core, tokens: Arc::new(tokens) })
+        let tokens = TokenManager::new(
+            &settings.appid,
+            settings.token_mode,
+            Arc::new(upstream),
+            store,
+            clock,
+            settings.token,
+        );
+        Ok(Self {
+            core,
+            tokens: Arc::new(tokens),
+        })
     }
 
     /// A valid access token (from the fleet cache, refreshed by one instance when due).
@@ -134,21 +172,29 @@ impl WechatClient {
     pub async fn call_with_token(&self, api: Api, body: Option<&Value>, deadline: Deadline) -> Result<Value, WechatError> {
         let policy = self.core.policy(api);
         let cursor = Cursor::default();
-        let (policy, cursor, core) = (&policy, &cursor, &*self.core);
+        // The token of the attempt WeChat rejected, invalidated when `execute` grants the one retry.
+        let rejected: Mutex<Option<Secret>> = Mutex::new(None);
+        let (policy, cursor, core, rejected) = (&policy, &cursor, &*self.core, &rejected);
         core.guards
-            .run(policy, deadline, || async move {
+            .run(api, deadline, |attempt| async move {
+                let stale = take(rejected);
+                if let Some(stale) = stale.filter(|_| attempt.refresh_credentials) {
+                    self.tokens.invalidate(TokenKind::AccessToken, &stale).await;
+                }
                 let token = self.tokens.access_token(deadline).await.map_err(Attempted::token)?;
                 let call = Call { api, query: vec![("access_token", token.clone())], body };
-                match core.domains.attempt(&core.transport, &core.guards, &call, policy.timeout, deadline, cursor).await {
-                    Ok(value) => Ok(value),
-                    Err(error) => {
-                        if error.is_token_invalid() {
-                            self.tokens.invalidate(TokenKind::AccessToken, &token).await;
-                        }
-                        Err(Attempted::call(error, policy.idempotent))
+                let result = core.domains.attempt(&core.transport, &core.guards, &call, policy.timeout, deadline, cursor).await;
+                result.map_err(|error| {
+                    if error.is_token_invalid() {
+                        *rejected.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
                     }
-                }
+                    Attempted::call(error, policy.idempotent)
+                })
             })
             .await
     }
+}
+
+fn take(slot: &Mutex<Option<Secret>>) -> Option<Secret> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
 }

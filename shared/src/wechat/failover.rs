@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::error::WechatError;
-use super::guard::Guards;
+use super::guard::{Guards, record_domain};
 use super::transport::{Call, Transport};
 use crate::resilience::deadline::Deadline;
 
@@ -49,16 +49,25 @@ impl Domains {
             if deadline.is_expired() {
                 return Err(last.unwrap_or(WechatError::DeadlineExceeded));
             }
-            if !guards.admit_domain(base).await {
-                tracing::debug!(target: "wechat.failover", domain = %base, "domain breaker open; trying the next domain");
-                last.get_or_insert(WechatError::CircuitOpen(format!("domain {base}")));
-                continue;
-            }
+            let breaker = guards.domain(index);
+            let permit = match breaker {
+                Some(breaker) => match breaker.acquire().await {
+                    Ok(permit) => Some(permit),
+                    Err(reason) => {
+                        tracing::debug!(target: "wechat.failover", domain = %base, reason = reason.as_str(), "domain breaker refuses; trying the next domain");
+                        last.get_or_insert(WechatError::CircuitOpen(format!("domain {base}: {}", reason.as_str())));
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let started = tokio::time::Instant::now();
             let limit = timeout.min(deadline.remaining());
             let result = transport.send(base, call, limit).await;
             let failure = result.as_ref().err().is_some_and(WechatError::is_domain_failure);
-            guards.record_domain(base, failure, started.elapsed()).await;
+            if let (Some(breaker), Some(permit)) = (breaker, permit) {
+                record_domain(breaker, permit, failure, started.elapsed()).await;
+            }
             match result {
                 Err(err @ WechatError::Connect { .. }) => {
                     tracing::warn!(target: "wechat.failover", domain = %base, error = %err, "cannot connect; trying the next domain");

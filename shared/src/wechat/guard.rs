@@ -1,20 +1,23 @@
 //! The seam between the WeChat client and the resilience core: what an attempt's error means
-//! (retry? breaker failure?) and running attempts under an API's policy.
+//! (retry? breaker failure?), each API's named policy, and each domain's breaker.
 //!
-//! INTERIM: `Guards::run` loops over attempts itself with the resilience core's backoff and
-//! classification; it is replaced by `resilience::execute` (retry budget, shared breaker) as soon
-//! as that lands, and per-domain breakers plug into `admit_domain` / `record_domain`.
+//! All retrying goes through [`resilience::execute`](crate::resilience::execute()) — attempts,
+//! backoff, the fleet-wide retry budget, the API's shared breaker, the per-attempt timeout and the
+//! "refresh the credential, then retry once" rule. Domain breakers are plain
+//! [`Breaker`]s consulted by the failover inside one attempt.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::api::ApiPolicy;
+use super::api::Api;
 use super::error::WechatError;
-use crate::resilience::backoff::{Backoff, BackoffKind, Jitter};
+use super::settings::ClientSettings;
+use crate::resilience::breaker::Observation;
 use crate::resilience::classify::{Classify, Outcome, wechat_errcode};
-use crate::resilience::deadline::Deadline;
-use crate::resilience::error::AttemptTimedOut;
+use crate::resilience::{AttemptTimedOut, Breaker, Deadline, ExecuteError, Policy, Registry, execute};
+use crate::resilience::retry::Attempt;
 
-/// An attempt's error, with the one fact classification needs from the API's policy.
+/// An attempt's error, with the facts classification needs from the API's policy.
 #[derive(Debug)]
 pub(crate) struct Attempted {
     pub error: WechatError,
@@ -35,17 +38,17 @@ impl Attempted {
 
 impl Classify for Attempted {
     /// Transport failures retry only for idempotent APIs; for the others they still count as
-    /// breaker failures but are never repeated (`Exhausted`: a message may have been delivered).
+    /// breaker failures but are never repeated (`Exhausted`: the message may have been delivered).
     fn classify(&self) -> Outcome {
-        let unsafe_failure = if self.idempotent { Outcome::Retryable } else { Outcome::Exhausted };
         if self.token_step {
             return Outcome::NotRetryable;
         }
+        let ambiguous = if self.idempotent { Outcome::Retryable } else { Outcome::Exhausted };
         match &self.error {
             WechatError::Api(api) => wechat_errcode(api.errcode),
             WechatError::Connect { .. } => Outcome::Retryable,
-            WechatError::Network { .. } | WechatError::Timeout { .. } | WechatError::Decode { .. } => unsafe_failure,
-            WechatError::Http { status, .. } if *status >= 500 || *status == 408 => unsafe_failure,
+            WechatError::Network { .. } | WechatError::Timeout { .. } | WechatError::Decode { .. } => ambiguous,
+            WechatError::Http { status, .. } if *status >= 500 || *status == 408 => ambiguous,
             WechatError::Http { status: 429, .. } if self.idempotent => Outcome::RetryableSlow,
             WechatError::CircuitOpen(_) => Outcome::Exhausted,
             _ => Outcome::NotRetryable,
@@ -59,55 +62,64 @@ impl From<AttemptTimedOut> for Attempted {
     }
 }
 
-/// Retry and breaker machinery shared by every call of one client.
-#[derive(Debug, Default)]
-pub(crate) struct Guards;
+/// The policy name of an API (`wechat.api.custom_send`), as used in resilience overrides.
+pub(crate) fn policy_name(api: Api) -> String {
+    format!("wechat.api.{}", api.name())
+}
+
+/// The breaker name of an API domain (`wechat.domain.api.weixin.qq.com`).
+pub(crate) fn domain_breaker_name(base: &str) -> String {
+    let host = base.split("://").nth(1).unwrap_or(base).trim_end_matches('/');
+    format!("wechat.domain.{host}")
+}
+
+/// Each API's policy and each domain's breaker, resolved once per client.
+#[derive(Debug)]
+pub(crate) struct Guards {
+    policies: Vec<(Api, Arc<Policy>)>,
+    domains: Vec<Arc<Breaker>>,
+}
 
 impl Guards {
-    /// Runs `op` (one attempt per call) under `policy` within `deadline`.
-    pub async fn run<T, F, Fut>(&self, policy: &ApiPolicy, deadline: Deadline, mut op: F) -> Result<T, WechatError>
+    pub fn new(registry: &Registry, settings: &ClientSettings) -> Self {
+        let policies = Api::ALL
+            .iter()
+            .map(|api| {
+                let breaker = settings.policies.get(*api).breaker;
+                (*api, registry.policy_for(&policy_name(*api), &breaker))
+            })
+            .collect();
+        let domains = settings.api_bases.iter().map(|base| registry.breaker(&domain_breaker_name(base))).collect();
+        Self { policies, domains }
+    }
+
+    /// The breaker of the `index`-th domain.
+    pub fn domain(&self, index: usize) -> Option<&Arc<Breaker>> {
+        self.domains.get(index)
+    }
+
+    /// Runs `op` under `api`'s policy within `deadline`.
+    pub async fn run<T, F, Fut>(&self, api: Api, deadline: Deadline, op: F) -> Result<T, WechatError>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Attempted>>,
     {
-        let backoff = Backoff::new(BackoffKind::Exponential, Jitter::Full, policy.base_delay, policy.max_delay);
-        let mut attempts = 0;
-        let mut refreshed = false;
-        let mut previous = Duration::ZERO;
-        loop {
-            if deadline.is_expired() {
-                return Err(WechatError::DeadlineExceeded);
+        let Some((_, policy)) = self.policies.iter().find(|(a, _)| *a == api) else {
+            return Err(WechatError::CircuitOpen(format!("no policy for {}", api.name())));
+        };
+        execute(policy, deadline, op).await.map_err(|err| match err {
+            ExecuteError::Rejected { reason, .. } => {
+                WechatError::CircuitOpen(format!("{}: {}", policy.breaker().name(), reason.as_str()))
             }
-            attempts += 1;
-            let failed = match op().await {
-                Ok(value) => return Ok(value),
-                Err(failed) => failed,
-            };
-            let outcome = failed.classify();
-            let delay = match outcome {
-                Outcome::RefreshThenRetry if !refreshed => {
-                    refreshed = true;
-                    Duration::ZERO
-                }
-                o if o.is_retryable() && attempts < policy.max_attempts => {
-                    let slow = if o == Outcome::RetryableSlow { backoff.slowed(4) } else { backoff };
-                    slow.delay(attempts, previous, &mut rand::rng())
-                }
-                _ => return Err(failed.error),
-            };
-            if !deadline.can_start(delay) {
-                return Err(failed.error);
-            }
-            previous = delay;
-            tokio::time::sleep(delay).await;
-        }
+            ExecuteError::DeadlineExceeded { last, .. } => last.map_or(WechatError::DeadlineExceeded, |a| a.error),
+            other => other.into_last_error().map_or(WechatError::DeadlineExceeded, |a| a.error),
+        })
     }
+}
 
-    /// Whether `base` may be tried now (its breaker is not open).
-    pub async fn admit_domain(&self, _base: &str) -> bool {
-        true
-    }
-
-    /// Records a domain's health after an attempt on it.
-    pub async fn record_domain(&self, _base: &str, _failure: bool, _elapsed: Duration) {}
+/// Records one request's effect on its domain's health.
+pub(crate) async fn record_domain(breaker: &Breaker, permit: crate::resilience::breaker::Permit, failure: bool, elapsed: Duration) {
+    let outcome = if failure { Outcome::Retryable } else { Outcome::Success };
+    // No retry is requested here, so the grant is always `NotRequested`.
+    let _ = breaker.record(permit, Observation { outcome, elapsed, retry: None }).await;
 }

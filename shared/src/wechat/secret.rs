@@ -42,9 +42,14 @@ impl SecretSource {
         if let Some(id) = env.optional("WECHAT_APPSECRET_SECRET_ID") {
             return Ok(Self::SecretsManager(id.to_owned()));
         }
-        env.optional("WECHAT_APPSECRET").map(|v| Self::Value(Secret::new(v))).ok_or_else(|| {
-            ConfigError::new("WECHAT_APPSECRET", "is required (or set WECHAT_APPSECRET_SECRET_ID to read it from Secrets Manager)")
-        })
+        env.optional("WECHAT_APPSECRET")
+            .map(|v| Self::Value(Secret::new(v)))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "WECHAT_APPSECRET",
+                    "is required (or set WECHAT_APPSECRET_SECRET_ID to read it from Secrets Manager)",
+                )
+            })
     }
 
     /// Loads the secret, reading the AWS configuration from the standard environment if needed.
@@ -70,8 +75,12 @@ impl SecretSource {
             Self::Value(secret) => return Ok(secret.clone()),
             Self::SecretsManager(id) => id,
         };
-        let timeouts = TimeoutConfig::builder().operation_timeout(Duration::from_secs(3)).build();
-        let conf = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(timeouts).build();
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(3))
+            .build();
+        let conf = aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build();
         let client = aws_sdk_secretsmanager::Client::from_conf(conf);
         let output = client
             .get_secret_value()
@@ -80,7 +89,9 @@ impl SecretSource {
             .await
             .map_err(|err| SecretError::Aws(aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string()))?;
         let raw = output.secret_string().map(str::trim).filter(|s| !s.is_empty());
-        raw.and_then(extract).map(Secret::new).ok_or_else(|| SecretError::Empty(id.clone()))
+        raw.and_then(extract)
+            .map(Secret::new)
+            .ok_or_else(|| SecretError::Empty(id.clone()))
     }
 }
 
@@ -103,11 +114,23 @@ mod tests {
 
     #[test]
     fn secret_id_wins_over_a_plain_value_and_one_of_them_is_required() {
-        let both = Env::from_pairs([("WECHAT_APPSECRET", "plain"), ("WECHAT_APPSECRET_SECRET_ID", "wechat/app")]);
-        assert_eq!(SecretSource::from_env(&both), Ok(SecretSource::SecretsManager("wechat/app".into())));
+        let both = Env::from_pairs([
+            ("WECHAT_APPSECRET", "plain"),
+            ("WECHAT_APPSECRET_SECRET_ID", "wechat/app"),
+        ]);
+        assert_eq!(
+            SecretSource::from_env(&both),
+            Ok(SecretSource::SecretsManager("wechat/app".into()))
+        );
         let plain = Env::from_pairs([("WECHAT_APPSECRET", "plain")]);
-        assert_eq!(SecretSource::from_env(&plain), Ok(SecretSource::Value(Secret::new("plain"))));
-        assert_eq!(SecretSource::from_env(&Env::default()).map_err(|e| e.var), Err("WECHAT_APPSECRET"));
+        assert_eq!(
+            SecretSource::from_env(&plain),
+            Ok(SecretSource::Value(Secret::new("plain")))
+        );
+        assert_eq!(
+            SecretSource::from_env(&Env::default()).map_err(|e| e.var),
+            Err("WECHAT_APPSECRET")
+        );
     }
 
     #[test]

@@ -13,10 +13,17 @@
 
 use std::time::Duration;
 
-use super::api::ApiPolicies;
+use super::api::{Api, ApiPolicies};
+use super::guard::{domain_breaker_name, policy_name};
 use super::secret::SecretSource;
 use super::token::{TokenConfig, TokenMode};
 use crate::config::{ConfigError, Env};
+use crate::resilience::retry::RetryConfig;
+use crate::resilience::{BreakerConfig, PolicyConfig, RegistryBuilder};
+
+/// Slack between an API's own HTTP timeout and the resilience attempt limit, so the HTTP
+/// timeout (which knows whether the API is idempotent) normally fires first.
+const ATTEMPT_SLACK: Duration = Duration::from_millis(250);
 
 /// WeChat's API domains in the documented failover order.
 pub const DEFAULT_API_BASES: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
@@ -38,6 +45,10 @@ pub struct ClientSettings {
     pub policies: ApiPolicies,
     /// Connect timeout of the HTTP client.
     pub connect_timeout: Duration,
+    /// Breaker settings of the per-API breakers (`wechat.token`, `wechat.message`, ...).
+    pub api_breaker: BreakerConfig,
+    /// Breaker settings of the per-domain breakers (`wechat.domain.{host}`).
+    pub domain_breaker: BreakerConfig,
 }
 
 impl ClientSettings {
@@ -51,7 +62,42 @@ impl ClientSettings {
             token: TokenConfig::default(),
             policies: ApiPolicies::default(),
             connect_timeout: Duration::from_secs(1),
+            api_breaker: BreakerConfig::default(),
+            domain_breaker: BreakerConfig::default(),
         }
+    }
+
+    /// Adds this client's named configurations to a resilience registry: one retry policy per
+    /// API (`wechat.api.{name}`), the API breakers and one breaker per domain. Overrides given
+    /// to the registry (`RESILIENCE__WECHAT_API_CUSTOM_SEND__MAX_ATTEMPTS=2`, runtime items) win.
+    ///
+    /// # Errors
+    /// A resilience [`ConfigError`](crate::resilience::ConfigError) naming the policy and field.
+    pub fn register(&self, mut builder: RegistryBuilder) -> Result<RegistryBuilder, crate::resilience::ConfigError> {
+        let mut breakers = Vec::new();
+        for api in Api::ALL {
+            let own = self.policies.get(api);
+            let name = policy_name(api);
+            let retry = RetryConfig::builder()
+                .max_attempts(own.max_attempts)
+                .base_delay(own.base_delay)
+                .max_delay(own.max_delay)
+                .attempt_timeout(Some(own.timeout + ATTEMPT_SLACK))
+                .build()
+                .map_err(|e| e.in_scope(&name))?;
+            builder = builder.config(&name, PolicyConfig { retry, ..PolicyConfig::default() });
+            if !breakers.contains(&own.breaker) {
+                breakers.push(own.breaker);
+            }
+        }
+        for name in breakers {
+            builder = builder.config(&name, PolicyConfig { breaker: self.api_breaker.clone(), ..PolicyConfig::default() });
+        }
+        for base in &self.api_bases {
+            let breaker = self.domain_breaker.clone();
+            builder = builder.config(&domain_breaker_name(base), PolicyConfig { breaker, ..PolicyConfig::default() });
+        }
+        Ok(builder)
     }
 
     /// Reads and validates the variables listed in the module docs.
@@ -70,18 +116,38 @@ impl ClientSettings {
         };
         let connect_timeout = Duration::from_millis(env.int_in("WECHAT_CONNECT_TIMEOUT_MS", 1_000, 50, 10_000)?);
         let policies = ApiPolicies::from_env(env)?;
-        Ok(Self { appid, secret, api_bases, token_mode, token, policies, connect_timeout })
+        Ok(Self {
+            appid,
+            secret,
+            api_bases,
+            token_mode,
+            token,
+            policies,
+            connect_timeout,
+            api_breaker: BreakerConfig::default(),
+            domain_breaker: BreakerConfig::default(),
+        })
     }
 }
 
 fn parse_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
-    let bases: Vec<String> =
-        raw.split(',').map(str::trim).filter(|b| !b.is_empty()).map(|b| b.trim_end_matches('/').to_owned()).collect();
+    let bases: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| b.trim_end_matches('/').to_owned())
+        .collect();
     if bases.is_empty() {
         return Err(ConfigError::new("WECHAT_API_BASE", "must list at least one base URL"));
     }
-    if let Some(bad) = bases.iter().find(|b| !(b.starts_with("https://") || b.starts_with("http://"))) {
-        return Err(ConfigError::new("WECHAT_API_BASE", format!("{bad:?} is not an http(s) URL")));
+    if let Some(bad) = bases
+        .iter()
+        .find(|b| !(b.starts_with("https://") || b.starts_with("http://")))
+    {
+        return Err(ConfigError::new(
+            "WECHAT_API_BASE",
+            format!("{bad:?} is not an http(s) URL"),
+        ));
     }
     Ok(bases)
 }
@@ -94,7 +160,10 @@ mod tests {
     fn defaults_use_both_wechat_domains_and_stable_token() {
         let env = Env::from_pairs([("WECHAT_APPID", "wx1"), ("WECHAT_APPSECRET", "s")]);
         let settings = ClientSettings::from_env(&env).expect("valid");
-        assert_eq!(settings.api_bases, ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]);
+        assert_eq!(
+            settings.api_bases,
+            ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]
+        );
         assert_eq!(settings.token_mode, TokenMode::Stable);
         assert_eq!(settings.token.refresh_margin, Duration::from_secs(300));
     }
@@ -108,9 +177,19 @@ mod tests {
             ("WECHAT_TOKEN_MODE", "classic"),
         ]);
         let settings = ClientSettings::from_env(&env).expect("valid");
-        assert_eq!(settings.api_bases, ["http://127.0.0.1:1", "https://sh.api.weixin.qq.com"]);
+        assert_eq!(
+            settings.api_bases,
+            ["http://127.0.0.1:1", "https://sh.api.weixin.qq.com"]
+        );
         assert_eq!(settings.token_mode, TokenMode::Classic);
-        let bad = Env::from_pairs([("WECHAT_APPID", "wx1"), ("WECHAT_APPSECRET", "s"), ("WECHAT_API_BASE", "ftp://x")]);
-        assert_eq!(ClientSettings::from_env(&bad).map_err(|e| e.var).err(), Some("WECHAT_API_BASE"));
+        let bad = Env::from_pairs([
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("WECHAT_API_BASE", "ftp://x"),
+        ]);
+        assert_eq!(
+            ClientSettings::from_env(&bad).map_err(|e| e.var).err(),
+            Some("WECHAT_API_BASE")
+        );
     }
 }

@@ -31,7 +31,10 @@ impl Transport {
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(50))
             .build()
-            .map_err(|e| WechatError::Connect { domain: "-".into(), message: e.without_url().to_string() })?;
+            .map_err(|e| WechatError::Connect {
+                domain: "-".into(),
+                message: e.without_url().to_string(),
+            })?;
         Ok(Self { http })
     }
 
@@ -45,14 +48,23 @@ impl Transport {
         } else {
             self.http.get(url).query(&query)
         };
-        let response = request.timeout(timeout).send().await.map_err(|e| WechatError::from_reqwest(base, e))?;
+        let response = request
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| WechatError::from_reqwest(base, e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(WechatError::Http { domain: base.to_owned(), status: status.as_u16() });
+            return Err(WechatError::Http {
+                domain: base.to_owned(),
+                status: status.as_u16(),
+            });
         }
         let bytes = response.bytes().await.map_err(|e| WechatError::from_reqwest(base, e))?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| WechatError::Decode { domain: base.to_owned(), message: e.to_string() })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| WechatError::Decode {
+            domain: base.to_owned(),
+            message: e.to_string(),
+        })?;
         let status: Status = serde_json::from_value(value.clone()).unwrap_or_default();
         status.check()?;
         Ok(value)

@@ -38,13 +38,20 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     pub fn new(core: Arc<Core>, appid: &str, secret: Secret, mode: TokenMode) -> Self {
-        Self { core, appid: appid.to_owned(), secret, mode }
+        Self {
+            core,
+            appid: appid.to_owned(),
+            secret,
+            mode,
+        }
     }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(api: Api, value: serde_json::Value) -> Result<T, WechatError> {
-    serde_json::from_value(value)
-        .map_err(|e| WechatError::Decode { domain: api.name().to_owned(), message: format!("unexpected answer shape: {e}") })
+    serde_json::from_value(value).map_err(|e| WechatError::Decode {
+        domain: api.name().to_owned(),
+        message: format!("unexpected answer shape: {e}"),
+    })
 }
 
 #[async_trait]
@@ -58,7 +65,11 @@ impl TokenSource for Upstream {
                     "secret": self.secret.expose(),
                     "force_refresh": force_refresh,
                 });
-                let call = Call { api: Api::StableToken, query: Vec::new(), body: Some(&body) };
+                let call = Call {
+                    api: Api::StableToken,
+                    query: Vec::new(),
+                    body: Some(&body),
+                };
                 (Api::StableToken, self.core.call(&call, deadline).await?)
             }
             TokenMode::Classic => {
@@ -67,17 +78,45 @@ impl TokenSource for Upstream {
                     ("appid", Secret::new(self.appid.clone())),
                     ("secret", self.secret.clone()),
                 ];
-                (Api::Token, self.core.call(&Call { api: Api::Token, query, body: None }, deadline).await?)
+                (
+                    Api::Token,
+                    self.core
+                        .call(
+                            &Call {
+                                api: Api::Token,
+                                query,
+                                body: None,
+                            },
+                            deadline,
+                        )
+                        .await?,
+                )
             }
         };
         let answer: TokenAnswer = decode(api, answer)?;
-        Ok(Fetched { value: Secret::new(answer.access_token), expires_in_secs: answer.expires_in })
+        Ok(Fetched {
+            value: Secret::new(answer.access_token),
+            expires_in_secs: answer.expires_in,
+        })
     }
 
     async fn jsapi_ticket(&self, access_token: &Secret, deadline: Deadline) -> Result<Fetched, WechatError> {
         let query = vec![("access_token", access_token.clone()), ("type", Secret::new("jsapi"))];
-        let answer = self.core.call(&Call { api: Api::Ticket, query, body: None }, deadline).await?;
+        let answer = self
+            .core
+            .call(
+                &Call {
+                    api: Api::Ticket,
+                    query,
+                    body: None,
+                },
+                deadline,
+            )
+            .await?;
         let answer: TicketAnswer = decode(Api::Ticket, answer)?;
-        Ok(Fetched { value: Secret::new(answer.ticket), expires_in_secs: answer.expires_in })
+        Ok(Fetched {
+            value: Secret::new(answer.ticket),
+            expires_in_secs: answer.expires_in,
+        })
     }
 }
