@@ -176,6 +176,65 @@ async fn primary_answering_5xx_moves_idempotent_retries_to_the_second_domain() {
 }
 
 #[tokio::test]
+async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
+    let world = World::new().await;
+    let mut settings = world.settings();
+    settings.domain_breaker = shared::resilience::BreakerConfig::builder()
+        .minimum_calls(4)
+        .failure_rate_threshold(50.0)
+        .open_duration(Duration::from_secs(10))
+        .half_open_probes(1)
+        .half_open_successes(1)
+        .flush_interval(Duration::ZERO)
+        .build()
+        .expect("valid breaker config");
+    // An operator marked custom sends as safe to repeat, so a 5xx is retried (on the next domain).
+    let mut custom = settings.policies.get(Api::CustomSend);
+    custom.idempotent = true;
+    settings.policies.set(Api::CustomSend, custom);
+    let client = world.client_with(&settings);
+    client.access_token(deadline()).await.expect("token");
+
+    world.mock.inject(Fault::status(503).on_domain("api").times(u32::MAX));
+    for i in 0..6 {
+        client.send_custom(&text(&format!("a{i}")), deadline()).await.expect("succeeds via api2");
+    }
+    let primary = world.mock.calls_on("api", CUSTOM);
+    assert!((3..6).contains(&primary), "the breaker opened after a few failures, got {primary}");
+    for i in 0..5 {
+        client.send_custom(&text(&format!("b{i}")), deadline()).await.expect("succeeds via api2");
+    }
+    assert_eq!(world.mock.calls_on("api", CUSTOM), primary, "no call reaches an open primary");
+    assert_eq!(world.mock.calls_on("api2", CUSTOM), 11);
+
+    world.mock.clear_faults();
+    world.clock.advance(10_001); // open period over: half-open, one probe
+    client.send_custom(&text("probe"), deadline()).await.expect("probe succeeds");
+    assert_eq!(world.mock.calls_on("api", CUSTOM), primary + 1, "the half-open probe went to the primary");
+    client.send_custom(&text("closed"), deadline()).await.expect("primary again");
+    assert_eq!(world.mock.calls_on("api", CUSTOM), primary + 2, "closed again: the primary is used");
+    assert_eq!(world.mock.messages().len(), 13, "every message delivered exactly once");
+}
+
+#[tokio::test]
+async fn a_store_outage_never_fails_a_send() {
+    use shared::resilience::testing::{FlakyStore, Health};
+    let world = World::new().await;
+    let flaky = Arc::new(FlakyStore::new(world.store.clone(), Duration::from_secs(30)));
+    let store: SharedStore = flaky.clone();
+    let clock: SharedClock = Arc::new(world.clock.clone());
+    let client = WechatClient::new(&world.settings(), Secret::new(DEFAULT_SECRET), store, clock).expect("client");
+    client.send_custom(&text("o1"), deadline()).await.expect("store up");
+    flaky.set(Health::Down);
+    world.mock.invalidate_tokens(DEFAULT_APPID); // forces a refresh while the store is down
+    client.send_custom(&text("o2"), deadline()).await.expect("store down: local token cache and breakers");
+    flaky.set(Health::Stalled);
+    client.send_custom(&text("o3"), deadline()).await.expect("store stalled: still served");
+    assert_eq!(world.mock.messages().len(), 3);
+    assert!(client.token_stats().store_fallbacks >= 1);
+}
+
+#[tokio::test]
 async fn a_5xx_on_a_send_is_not_repeated_because_the_message_may_have_been_delivered() {
     let world = World::new().await;
     let client = world.client();
@@ -319,4 +378,28 @@ async fn logs_of_a_full_flow_contain_neither_the_secret_nor_any_token() {
         !logs.contains("MOCKVALUE"),
         "a token or ticket value leaked into logs:\n{logs}"
     );
+}
+
+/// The AppSecret from Secrets Manager, on the moto emulator that serves DynamoDB in the tests
+/// (moto answers every AWS service on one endpoint). Skipped without an emulator, except in CI.
+#[tokio::test]
+async fn app_secret_loads_from_secrets_manager_as_a_string_or_json() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset");
+        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
+        return;
+    };
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
+    let admin = aws_sdk_secretsmanager::Client::new(&sdk);
+    let suffix = format!("{}-{}", std::process::id(), SystemClock.now_ms());
+    let plain = format!("wechat/plain-{suffix}");
+    let json = format!("wechat/json-{suffix}");
+    admin.create_secret().name(&plain).secret_string("s3cret-plain").send().await.expect("create plain secret");
+    admin.create_secret().name(&json).secret_string(r#"{"appsecret":"s3cret-json"}"#).send().await.expect("create json");
+    let loaded = SecretSource::SecretsManager(plain).load_with(&sdk).await.expect("plain secret");
+    assert_eq!(loaded.expose(), "s3cret-plain");
+    let loaded = SecretSource::SecretsManager(json).load_with(&sdk).await.expect("json secret");
+    assert_eq!(loaded.expose(), "s3cret-json");
+    let missing = SecretSource::SecretsManager(format!("wechat/missing-{suffix}")).load_with(&sdk).await;
+    assert!(missing.is_err());
 }
