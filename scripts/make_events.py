@@ -38,7 +38,13 @@ def encrypt(msg: str, random16: bytes) -> str:
     return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
 
 
-def event(method, path, query, body=None, headers=None, request_id="req-sample"):
+IAM_AUTHORIZER = {"iam": {
+    "accessKey": "AKIAIOSFODNN7EXAMPLE", "accountId": "123456789012", "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+    "cognitoIdentity": None, "principalOrgId": None,
+    "userArn": "arn:aws:iam::123456789012:user/backend", "userId": "AIDACKCEVSQ6C2EXAMPLE"}}
+
+
+def event(method, path, query, body=None, headers=None, request_id="req-sample", authorizer=None):
     raw_query = "&".join(f"{k}={v}" for k, v in query.items())
     hdrs = {
         "host": "abc123defg.execute-api.us-east-1.amazonaws.com",
@@ -70,6 +76,8 @@ def event(method, path, query, body=None, headers=None, request_id="req-sample")
         },
         "isBase64Encoded": False,
     }
+    if authorizer:
+        ev["requestContext"]["authorizer"] = authorizer
     if query:
         ev["queryStringParameters"] = query
     if body is not None:
@@ -118,6 +126,40 @@ def main():
              "openid": "oUser123", "encrypt_type": "aes",
              "msg_signature": sign(TOKEN, enc_ts, enc_nonce, encrypt_value)}
     write("callback-encrypted-post.json", event("POST", "/wechat", enc_q, enc_body, request_id="req-enc"))
+
+    json_headers = {"content-type": "application/json"}
+    custom = {"touser": "oUser123", "msgtype": "text", "text": {"content": "Your order has shipped"}}
+    write("send-custom-post.json", event("POST", "/messages/custom", {}, json.dumps(custom, ensure_ascii=False),
+                                         dict(json_headers, **{"idempotency-key": "order-1001-shipped"}),
+                                         request_id="req-send-custom", authorizer=IAM_AUTHORIZER))
+    template = {"touser": "oUser123", "template_id": "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",
+                "url": "https://example.com/orders/1001",
+                "data": {"first": {"value": "Order shipped"}, "keyword1": {"value": "1001"}}}
+    write("send-template-post.json", event("POST", "/messages/template", {}, json.dumps(template),
+                                           json_headers, request_id="req-send-template",
+                                           authorizer=IAM_AUTHORIZER))
+    subscribe = {"touser": "oUser123", "template_id": "TEMPLATE_ID", "page": "index",
+                 "data": {"thing1": {"value": "Order 1001"}, "time2": {"value": "2023-11-14 22:13"}}}
+    write("send-subscribe-post.json", event("POST", "/messages/subscribe", {}, json.dumps(subscribe),
+                                            json_headers, request_id="req-send-subscribe",
+                                            authorizer=IAM_AUTHORIZER))
+
+    def sqs_record(message_id, body, receive_count="1"):
+        return {"messageId": message_id, "receiptHandle": f"AQEB{message_id}==", "body": body,
+                "attributes": {"ApproximateReceiveCount": receive_count, "SentTimestamp": "1700000000000",
+                               "SenderId": "AIDACKCEVSQ6C2EXAMPLE", "ApproximateFirstReceiveTimestamp": "1700000000001"},
+                "messageAttributes": {}, "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wechat-ha-send",
+                "awsRegion": "us-east-1"}
+    job1 = json.dumps({"type": "send", "id": "order-1001-shipped", "kind": "custom", "payload": custom},
+                      ensure_ascii=False)
+    job2 = json.dumps({"type": "send", "id": "order-1002-shipped", "kind": "template", "payload": template})
+    with open(os.path.join(OUT, "send-worker-sqs-batch.json"), "w") as f:
+        json.dump({"Records": [sqs_record("11111111-1111-4111-8111-111111111111", job1),
+                               sqs_record("22222222-2222-4222-8222-222222222222", job2),
+                               sqs_record("33333333-3333-4333-8333-333333333333", "not a job", "2")]},
+                  f, indent=2, ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,19 @@
 //! instance; what it points to in the store is per fleet.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings, StoreKind};
 use crate::dedup::{DedupConfig, DedupConfigError, IdempotencyLedger};
 use crate::handler::{MessageHandler, RuleError, RuleHandler};
+use crate::queue::SharedQueue;
+use crate::queue::memory::MemoryQueue;
+use crate::queue::sqs::SqsQueue;
 use crate::store::dynamo::{DynamoClientConfig, DynamoStore};
 use crate::store::memory::MemoryStore;
 use crate::store::{SharedStore, StoreError};
+use crate::wechat::{ClientBuildError, WechatClient};
 
 /// Why an instance cannot start. Printed once at cold start; names the variable or file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +34,9 @@ pub enum StartupError {
     /// The state store could not be prepared (local DynamoDB table creation).
     #[error("state store: {0}")]
     Store(#[from] StoreError),
+    /// The WeChat client could not be built (AppSecret not loadable, HTTP client).
+    #[error("WeChat client: {0}")]
+    Client(#[from] ClientBuildError),
 }
 
 /// Everything a route needs, built once per instance.
@@ -47,7 +55,22 @@ pub struct Deps {
     pub local_ledger: IdempotencyLedger,
     /// The business handler.
     pub handler: Arc<dyn MessageHandler>,
+    /// The WeChat API client, when configured.
+    pub wechat: Option<WechatClient>,
+    /// The work queue: SQS on AWS (`SEND_QUEUE_URL`), in memory locally.
+    pub queue: SharedQueue,
+    /// Delivery ledger: a message id is sent at most once (namespace `out`).
+    pub outbound_ledger: IdempotencyLedger,
+    /// Request ledger: a send request's `Idempotency-Key` gets one answer (namespace `req`).
+    pub request_ledger: IdempotencyLedger,
 }
+
+/// How long delivery records live: longer than SQS keeps a message (4 days in the template).
+const OUTBOUND_RECORD_TTL: Duration = Duration::from_secs(5 * 86_400);
+/// How long a send request's answer is replayed for its `Idempotency-Key`.
+const REQUEST_RECORD_TTL: Duration = Duration::from_secs(86_400);
+/// Messages a local queue delivers before its dead-letter queue (SQS: the template's redrive policy).
+pub const LOCAL_MAX_RECEIVES: u32 = 5;
 
 impl Deps {
     /// Reads the environment and builds everything (the Lambda cold start).
@@ -65,7 +88,22 @@ impl Deps {
             _ => Arc::new(MemoryStore::new(clock.clone())),
         };
         let handler = Arc::new(RuleHandler::from_file(settings.callback.rules_file.as_deref())?);
-        Self::with_parts(settings, store, clock, handler)
+        let wechat = match &settings.client {
+            Some(client) => Some(WechatClient::from_settings(client, store.clone(), clock.clone()).await?),
+            None => None,
+        };
+        let queue: SharedQueue = match &settings.outbound.queue_url {
+            Some(url) => Arc::new(SqsQueue::from_env(url.clone()).await),
+            None => {
+                if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+                    tracing::warn!("SEND_QUEUE_URL is unset on Lambda: deferred work stays in this instance's memory");
+                }
+                Arc::new(MemoryQueue::new(LOCAL_MAX_RECEIVES))
+            }
+        };
+        Ok(Self::with_parts(settings, store, clock, handler)?
+            .with_wechat(wechat)
+            .with_queue(queue))
     }
 
     /// Assembles `Deps` from given parts (tests, the local server, custom business handlers).
@@ -76,14 +114,34 @@ impl Deps {
         handler: Arc<dyn MessageHandler>,
     ) -> Result<Self, StartupError> {
         let dedup = DedupConfig::new(settings.callback.dedup_ttl, settings.callback.dedup_lease)?;
+        // A delivery claim must outlive the longest send, or a redelivery could take over mid-send.
+        let send_lease = settings.outbound.send_budget.max(settings.outbound.worker_budget) + Duration::from_secs(5);
+        let outbound = DedupConfig::new(OUTBOUND_RECORD_TTL, send_lease)?.with_namespace("out")?;
+        let requests = DedupConfig::new(REQUEST_RECORD_TTL, send_lease)?.with_namespace("req")?;
         let local_store: SharedStore = Arc::new(MemoryStore::new(clock.clone()));
         Ok(Self {
             ledger: IdempotencyLedger::new(store.clone(), clock.clone(), dedup.clone()),
             local_ledger: IdempotencyLedger::new(local_store, clock.clone(), dedup),
+            outbound_ledger: IdempotencyLedger::new(store.clone(), clock.clone(), outbound),
+            request_ledger: IdempotencyLedger::new(store.clone(), clock.clone(), requests),
+            wechat: None,
+            queue: Arc::new(MemoryQueue::new(LOCAL_MAX_RECEIVES)),
             settings,
             clock,
             store,
             handler,
         })
+    }
+
+    /// Uses `client` for WeChat API calls.
+    pub fn with_wechat(mut self, client: Option<WechatClient>) -> Self {
+        self.wechat = client;
+        self
+    }
+
+    /// Uses `queue` for deferred work.
+    pub fn with_queue(mut self, queue: SharedQueue) -> Self {
+        self.queue = queue;
+        self
     }
 }

@@ -15,6 +15,7 @@ pub mod dedup;
 pub mod deps;
 pub mod handler;
 pub mod http;
+pub mod outbound;
 pub mod protocol;
 pub mod queue;
 pub mod resilience;

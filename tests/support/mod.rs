@@ -11,6 +11,7 @@ use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
 
 pub mod dynamo;
+pub mod wechat;
 
 /// The demo credentials the sample events in `events/` are signed with (see scripts/make_events.py).
 pub const TOKEN: &str = "wechat-ha-demo-token";

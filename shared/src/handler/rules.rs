@@ -121,12 +121,19 @@ impl Rules {
     /// Parses and validates a rule set (news replies need 1 to 8 articles).
     pub fn parse(json: &str) -> Result<Self, RuleError> {
         let rules: Self = serde_json::from_str(json).map_err(|e| RuleError::Invalid(e.to_string()))?;
-        let specs = rules.subscribe.iter().chain(rules.keywords.iter().map(|k| &k.reply)).chain([&rules.default]);
+        let specs = rules
+            .subscribe
+            .iter()
+            .chain(rules.keywords.iter().map(|k| &k.reply))
+            .chain([&rules.default]);
         for spec in specs {
             if let ReplySpec::News { articles } = spec
                 && !(1..=crate::protocol::MAX_ARTICLES).contains(&articles.len())
             {
-                return Err(RuleError::Invalid(format!("a news reply needs 1 to 8 articles, got {}", articles.len())));
+                return Err(RuleError::Invalid(format!(
+                    "a news reply needs 1 to 8 articles, got {}",
+                    articles.len()
+                )));
             }
         }
         Ok(rules)
@@ -148,14 +155,20 @@ impl RuleHandler {
     /// The demo rule set (echo).
     pub fn demo() -> Self {
         // The demo file is part of the binary and covered by a test, so it always parses.
-        Self::new(Rules::parse(DEMO_RULES).unwrap_or(Rules { subscribe: None, keywords: vec![], default: ReplySpec::Echo }))
+        Self::new(Rules::parse(DEMO_RULES).unwrap_or(Rules {
+            subscribe: None,
+            keywords: vec![],
+            default: ReplySpec::Echo,
+        }))
     }
 
     /// Rules from a file, or the demo set when `path` is `None`.
     pub fn from_file(path: Option<&Path>) -> Result<Self, RuleError> {
         let Some(path) = path else { return Ok(Self::demo()) };
-        let json = std::fs::read_to_string(path)
-            .map_err(|source| RuleError::Read { path: path.display().to_string(), source })?;
+        let json = std::fs::read_to_string(path).map_err(|source| RuleError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(Self::new(Rules::parse(&json)?))
     }
 
@@ -187,7 +200,9 @@ fn render(spec: &ReplySpec, text: Option<&str>) -> Reply {
                 })
                 .collect(),
         },
-        ReplySpec::Image { media_id } => Reply::Image { media_id: media_id.clone() },
+        ReplySpec::Image { media_id } => Reply::Image {
+            media_id: media_id.clone(),
+        },
         ReplySpec::TransferCustomerService => Reply::TransferCustomerService { kf_account: None },
         ReplySpec::Success => Reply::Success,
     }
@@ -198,10 +213,15 @@ impl MessageHandler for RuleHandler {
     async fn handle(&self, message: &Message) -> Result<Reply, HandlerError> {
         Ok(match &message.kind {
             MessageKind::Text { content } => self.reply_for_text(content),
-            MessageKind::Voice { recognition: Some(text), .. } => self.reply_for_text(text),
-            MessageKind::Event(Event::Subscribe { .. }) => {
-                self.rules.subscribe.as_ref().map_or(Reply::Success, |spec| render(spec, None))
-            }
+            MessageKind::Voice {
+                recognition: Some(text),
+                ..
+            } => self.reply_for_text(text),
+            MessageKind::Event(Event::Subscribe { .. }) => self
+                .rules
+                .subscribe
+                .as_ref()
+                .map_or(Reply::Success, |spec| render(spec, None)),
             _ => Reply::Success,
         })
     }
@@ -229,7 +249,9 @@ mod tests {
               <MsgType>event</MsgType><Event>subscribe</Event></xml>",
         )
         .unwrap();
-        let Reply::Text { content } = handler.handle(&subscribe).await.unwrap() else { panic!("text expected") };
+        let Reply::Text { content } = handler.handle(&subscribe).await.unwrap() else {
+            panic!("text expected")
+        };
         assert!(content.starts_with("Welcome"));
     }
 
@@ -242,7 +264,10 @@ mod tests {
         )
         .unwrap();
         let handler = RuleHandler::new(rules);
-        assert_eq!(handler.handle(&text("what is the PRICE list?")).await.unwrap(), Reply::text("10 yuan"));
+        assert_eq!(
+            handler.handle(&text("what is the PRICE list?")).await.unwrap(),
+            Reply::text("10 yuan")
+        );
         assert_eq!(handler.handle(&text("hi")).await.unwrap(), Reply::Success);
     }
 
@@ -250,9 +275,17 @@ mod tests {
     fn invalid_rules_are_rejected_with_a_reason() {
         assert!(matches!(Rules::parse("{"), Err(RuleError::Invalid(_))));
         let empty_news = r#"{"default":{"type":"news","articles":[]}}"#;
-        assert!(Rules::parse(empty_news).unwrap_err().to_string().contains("1 to 8 articles"));
+        assert!(
+            Rules::parse(empty_news)
+                .unwrap_err()
+                .to_string()
+                .contains("1 to 8 articles")
+        );
         assert!(Rules::parse(r#"{"unknown": 1}"#).is_err());
-        assert!(matches!(RuleHandler::from_file(Some(Path::new("/nonexistent.json"))), Err(RuleError::Read { .. })));
+        assert!(matches!(
+            RuleHandler::from_file(Some(Path::new("/nonexistent.json"))),
+            Err(RuleError::Read { .. })
+        ));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     NotFound,
     /// The route exists, the method does not (405).
     MethodNotAllowed,
+    /// The same request is being processed (409).
+    Conflict,
     /// Body over the configured limit (413).
     PayloadTooLarge,
     /// Shed by a limit (429).
@@ -37,6 +39,7 @@ impl ErrorKind {
             Self::InvalidSignature => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -52,6 +55,7 @@ impl ErrorKind {
             Self::InvalidSignature => "INVALID_SIGNATURE",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Conflict => "CONFLICT",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
             Self::Unavailable => "UNAVAILABLE",
@@ -75,7 +79,10 @@ pub struct ApiError {
 impl ApiError {
     /// An error of `kind` with a client-safe `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// 400 with `message`.
@@ -90,8 +97,12 @@ impl ApiError {
 
     /// The unified JSON response for this error.
     pub fn into_response(self, request_id: &str) -> Response {
-        let body: ApiBody<()> =
-            ApiBody { code: self.kind.code(), message: self.message, data: None, request_id: request_id.to_owned() };
+        let body: ApiBody<()> = ApiBody {
+            code: self.kind.code(),
+            message: self.message,
+            data: None,
+            request_id: request_id.to_owned(),
+        };
         json_response(self.kind.status(), &body)
     }
 }
@@ -109,6 +120,7 @@ mod tests {
             (ErrorKind::InvalidSignature, 403, "INVALID_SIGNATURE"),
             (ErrorKind::NotFound, 404, "NOT_FOUND"),
             (ErrorKind::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
+            (ErrorKind::Conflict, 409, "CONFLICT"),
             (ErrorKind::PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
             (ErrorKind::TooManyRequests, 429, "TOO_MANY_REQUESTS"),
             (ErrorKind::Unavailable, 503, "UNAVAILABLE"),
@@ -124,7 +136,9 @@ mod tests {
     fn error_body_carries_code_message_and_request_id() {
         let response = ApiError::bad_request("malformed XML").into_response("req-9");
         assert_eq!(response.status(), 400);
-        let Body::Text(text) = response.body() else { panic!("text body expected") };
+        let Body::Text(text) = response.body() else {
+            panic!("text body expected")
+        };
         let value: serde_json::Value = serde_json::from_str(text).expect("json");
         assert_eq!(
             value,

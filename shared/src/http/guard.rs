@@ -27,7 +27,10 @@ where
     let request_id = request_id_of(&req);
     let span = tracing::info_span!("request", route, request_id = %request_id.0, method = %req.method());
     let started = Instant::now();
-    let outcome = AssertUnwindSafe(handler(req, request_id.clone())).catch_unwind().instrument(span.clone()).await;
+    let outcome = AssertUnwindSafe(handler(req, request_id.clone()))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     let mut response = match outcome {
         Ok(Ok(response)) => response,
@@ -47,7 +50,11 @@ where
     if let Ok(value) = http::HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert("x-request-id", value);
     }
-    tracing::info!(status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64, "done");
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "done"
+    );
     response
 }
 
@@ -59,12 +66,18 @@ mod tests {
     use lambda_http::Body;
 
     fn request() -> lambda_http::Request {
-        http::Request::builder().header("x-request-id", "rid-7").body(Body::Empty).unwrap()
+        http::Request::builder()
+            .header("x-request-id", "rid-7")
+            .body(Body::Empty)
+            .unwrap()
     }
 
     #[tokio::test]
     async fn ok_response_passes_through_with_request_id_header() {
-        let response = guard("test", request(), |_, _| async { Ok(text_response(StatusCode::OK, "fine")) }).await;
+        let response = guard("test", request(), |_, _| async {
+            Ok(text_response(StatusCode::OK, "fine"))
+        })
+        .await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["x-request-id"], "rid-7");
     }
@@ -73,7 +86,9 @@ mod tests {
     async fn error_becomes_unified_body_with_request_id() {
         let response = guard("test", request(), |_, _| async { Err(ApiError::bad_request("nope")) }).await;
         assert_eq!(response.status(), 400);
-        let Body::Text(text) = response.body() else { panic!("text body expected") };
+        let Body::Text(text) = response.body() else {
+            panic!("text body expected")
+        };
         assert!(text.contains(r#""request_id":"rid-7""#), "{text}");
     }
 
@@ -87,7 +102,9 @@ mod tests {
         })
         .await;
         assert_eq!(response.status(), 500);
-        let Body::Text(text) = response.body() else { panic!("text body expected") };
+        let Body::Text(text) = response.body() else {
+            panic!("text body expected")
+        };
         let value: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(value["code"], "INTERNAL");
         assert_eq!(value["request_id"], "rid-7");

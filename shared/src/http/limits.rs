@@ -15,7 +15,10 @@ pub fn body_bytes(req: &lambda_http::Request, max_bytes: usize) -> Result<&[u8],
         _ => &[],
     };
     if bytes.len() > max_bytes {
-        return Err(ApiError::new(ErrorKind::PayloadTooLarge, format!("body larger than {max_bytes} bytes")));
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("body larger than {max_bytes} bytes"),
+        ));
     }
     Ok(bytes)
 }

@@ -4,12 +4,14 @@
 //! status and a client-safe body in exactly one place ([`ApiError::into_response`]). The route
 //! wrapper ([`guard`]) adds the request id and turns a panic into a 500 with the same body.
 
+mod auth;
 mod error;
 mod guard;
 mod limits;
 mod request_id;
 mod response;
 
+pub use auth::require_internal;
 pub use error::{ApiError, ErrorKind};
 pub use guard::guard;
 pub use limits::{body_bytes, query_param, query_params};

@@ -15,7 +15,12 @@ pub fn request_id_of(req: &lambda_http::Request) -> RequestId {
     {
         return RequestId(id.to_owned());
     }
-    if let Some(id) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| valid(v)) {
+    if let Some(id) = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid(v))
+    {
         return RequestId(id.to_owned());
     }
     RequestId(format!("local-{:016x}", rand::random::<u64>()))
@@ -32,13 +37,19 @@ mod tests {
 
     #[test]
     fn header_id_is_used_when_there_is_no_gateway_context() {
-        let req = http::Request::builder().header("x-request-id", "abc-1").body(lambda_http::Body::Empty).unwrap();
+        let req = http::Request::builder()
+            .header("x-request-id", "abc-1")
+            .body(lambda_http::Body::Empty)
+            .unwrap();
         assert_eq!(request_id_of(&req).0, "abc-1");
     }
 
     #[test]
     fn unprintable_header_id_is_replaced_by_a_fresh_one() {
-        let req = http::Request::builder().header("x-request-id", "a b").body(lambda_http::Body::Empty).unwrap();
+        let req = http::Request::builder()
+            .header("x-request-id", "a b")
+            .body(lambda_http::Body::Empty)
+            .unwrap();
         assert!(request_id_of(&req).0.starts_with("local-"));
     }
 }

@@ -45,7 +45,9 @@ pub fn xml_response(text: impl Into<String>) -> Response {
 fn build(status: StatusCode, content_type: &'static str, text: String) -> Response {
     let mut response = http::Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     response
 }
 
@@ -55,17 +57,33 @@ mod tests {
 
     #[test]
     fn json_body_has_the_four_unified_fields() {
-        let body = ApiBody { code: "OK", message: "done".into(), data: Some(42), request_id: "r1".into() };
+        let body = ApiBody {
+            code: "OK",
+            message: "done".into(),
+            data: Some(42),
+            request_id: "r1".into(),
+        };
         let response = json_response(StatusCode::OK, &body);
-        let Body::Text(text) = response.body() else { panic!("text body expected") };
+        let Body::Text(text) = response.body() else {
+            panic!("text body expected")
+        };
         let value: serde_json::Value = serde_json::from_str(text).expect("json");
-        assert_eq!(value, serde_json::json!({"code":"OK","message":"done","data":42,"request_id":"r1"}));
+        assert_eq!(
+            value,
+            serde_json::json!({"code":"OK","message":"done","data":42,"request_id":"r1"})
+        );
         assert_eq!(response.headers()[CONTENT_TYPE], "application/json; charset=utf-8");
     }
 
     #[test]
     fn text_and_xml_responses_carry_their_content_type() {
-        assert_eq!(text_response(StatusCode::OK, "hi").headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
-        assert_eq!(xml_response("<xml/>").headers()[CONTENT_TYPE], "application/xml; charset=utf-8");
+        assert_eq!(
+            text_response(StatusCode::OK, "hi").headers()[CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            xml_response("<xml/>").headers()[CONTENT_TYPE],
+            "application/xml; charset=utf-8"
+        );
     }
 }

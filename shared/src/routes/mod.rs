@@ -1,3 +1,5 @@
 //! One `handle(&Deps, Request) -> Response` per Lambda function, mounted by Lambda and by the local server.
 
 pub mod callback;
+pub mod send;
+pub mod send_worker;

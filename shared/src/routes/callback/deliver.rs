@@ -8,7 +8,9 @@
 //! | store unreachable | same protocol on the instance-local ledger: retries reaching this instance are still de-duplicated |
 //!
 //! A handler that overruns the budget is answered with `success` (WeChat then neither retries nor
-//! shows an error) and its record is completed as `success`, so a retry starts nothing new.
+//! shows an error), its record is completed as `success`, so a retry starts nothing new, and the
+//! message goes to the work queue: the worker runs the handler again, without WeChat's clock, and
+//! sends the reply as a customer-service message.
 //! A handler that fails releases its claim and answers 503, so WeChat's retry gets another chance.
 
 use std::time::Duration;
@@ -18,19 +20,24 @@ use tokio::time::Instant;
 use crate::dedup::{Begin, IdempotencyLedger, WaitOutcome};
 use crate::deps::Deps;
 use crate::http::{ApiError, ErrorKind};
+use crate::outbound::Job;
 use crate::protocol::{Message, SUCCESS};
 
 /// How often a duplicate delivery polls for the first delivery's reply.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
 /// Processes `message` at most once fleet-wide and returns the plaintext reply (`success` for none).
-pub async fn deliver(deps: &Deps, message: &Message, budget_ends: Instant) -> Result<String, ApiError> {
+///
+/// `raw` is the plaintext message as received: when the handler overruns the budget it goes to
+/// the work queue, and the worker runs the handler again and sends its reply as a
+/// customer-service message.
+pub async fn deliver(deps: &Deps, message: &Message, raw: &[u8], budget_ends: Instant) -> Result<String, ApiError> {
     let scope = message.header.to_user_name.as_str();
     let key = message.dedup_key();
-    match deliver_on(deps, &deps.ledger, scope, &key, message, budget_ends).await {
+    match deliver_on(deps, &deps.ledger, scope, &key, message, raw, budget_ends).await {
         Err(Fallback) => {
             tracing::warn!(dedup_key = %key, "state store unreachable; de-duplicating on instance memory");
-            deliver_on(deps, &deps.local_ledger, scope, &key, message, budget_ends)
+            deliver_on(deps, &deps.local_ledger, scope, &key, message, raw, budget_ends)
                 .await
                 .map_err(|Fallback| ApiError::internal())?
         }
@@ -47,6 +54,7 @@ async fn deliver_on(
     scope: &str,
     key: &str,
     message: &Message,
+    raw: &[u8],
     budget_ends: Instant,
 ) -> Result<Result<String, ApiError>, Fallback> {
     // One takeover at most: a record abandoned while we waited is claimed again once.
@@ -81,7 +89,7 @@ async fn deliver_on(
                 return Ok(Err(ApiError::new(ErrorKind::Unavailable, "temporarily unavailable")));
             }
             Err(_elapsed) => {
-                tracing::warn!(dedup_key = %key, "business handler overran the budget; answered success");
+                hand_over(deps, key, raw).await;
                 crate::protocol::Reply::Success
             }
         };
@@ -101,6 +109,24 @@ async fn deliver_on(
         return Ok(Ok(xml));
     }
     Ok(Ok(SUCCESS.to_owned()))
+}
+
+/// Queues a message whose handler overran the budget; its reply will reach the user as a
+/// customer-service message. The ledger record is completed as `success` by the caller, so a
+/// WeChat retry starts nothing new.
+async fn hand_over(deps: &Deps, key: &str, raw: &[u8]) {
+    let job = Job::CallbackReply {
+        id: key.to_owned(),
+        message: String::from_utf8_lossy(raw).into_owned(),
+    };
+    match deps.queue.send(&job.to_body()).await {
+        Ok(queue_message_id) => {
+            tracing::warn!(dedup_key = %key, %queue_message_id, "business handler overran the budget; answered success and queued the work");
+        }
+        Err(error) => {
+            tracing::error!(dedup_key = %key, reason = %error, "business handler overran the budget and the queue is unavailable; the reply is lost");
+        }
+    }
 }
 
 fn remaining_ms(budget_ends: Instant) -> i64 {

@@ -77,7 +77,7 @@ async fn receive(deps: &Deps, req: &lambda_http::Request) -> Result<Response, Ap
         tracing::warn!(reason = %error, "callback body is not a message");
         ApiError::bad_request("invalid message")
     })?;
-    let reply = deliver(deps, &message, budget_ends).await?;
+    let reply = deliver(deps, &message, opened.message(), budget_ends).await?;
     let now_secs = u64::try_from(deps.clock.now_secs()).unwrap_or_default();
     let nonce = query.nonce.unwrap_or_default();
     let sealed = protocol::seal(&reply, &opened, wechat.token.expose(), now_secs, nonce, None).map_err(|error| {

@@ -1,0 +1,166 @@
+//! `POST /messages/{custom,template,subscribe}`: send a message now, or queue it and answer 202.
+//!
+//! The body is WeChat's own JSON for that API, so existing payloads work unchanged. The flow:
+//! auth → validate → request ledger (`Idempotency-Key`: a retried request gets the first answer)
+//! → [`outbound::deliver`] under the send budget → 200 `sent`, or — when the breaker is open, the
+//! quota is spent, WeChat is failing or the budget would be missed — the job goes to the queue and
+//! the answer is 202 `queued` with the message id. A message WeChat refuses outright is 422.
+
+mod answer;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::dedup::Begin;
+use crate::deps::Deps;
+use crate::http::{ApiError, ErrorKind, Response, body_bytes, guard, require_internal};
+use crate::outbound::{self, DeliveryOutcome, Job, SendKind};
+use crate::resilience::deadline::Deadline;
+
+use answer::Answer;
+
+/// The send function's entry point.
+#[tracing::instrument(name = "send", skip_all)]
+pub async fn handle(deps: &Deps, req: lambda_http::Request) -> Response {
+    guard("send", req, |req, request_id| async move {
+        route(deps, req).await.map(|a| a.into_response(&request_id.0))
+    })
+    .await
+}
+
+async fn route(deps: &Deps, req: lambda_http::Request) -> Result<Answer, ApiError> {
+    require_internal(&req, deps.settings.internal_api_key.as_ref())?;
+    if req.method() != http::Method::POST {
+        return Err(ApiError::new(ErrorKind::MethodNotAllowed, "use POST"));
+    }
+    let kind = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(SendKind::from_segment)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotFound,
+                "use /messages/custom, /messages/template or /messages/subscribe",
+            )
+        })?;
+    let payload = payload(kind, body_bytes(&req, deps.settings.callback.max_body_bytes)?)?;
+    let idempotency_key = idempotency_key(&req)?;
+    let message_id = idempotency_key
+        .clone()
+        .unwrap_or_else(|| format!("msg-{:032x}", rand::random::<u128>()));
+
+    // A retried request (same Idempotency-Key) gets the first answer, without a second send.
+    let request_claim = match &idempotency_key {
+        None => None,
+        Some(key) => match deps.request_ledger.begin(kind.as_str(), key).await {
+            Ok(Begin::Claimed(claim)) => Some(claim),
+            Ok(Begin::Completed { reply }) => return Ok(Answer::replayed(&reply)),
+            Ok(Begin::InProgress { .. }) => {
+                return Err(ApiError::new(
+                    ErrorKind::Conflict,
+                    "a request with this Idempotency-Key is in progress",
+                ));
+            }
+            // Without the request ledger the delivery ledger still prevents a double send.
+            Err(error) => {
+                tracing::warn!(reason = %error, "request ledger unreachable; relying on the delivery ledger");
+                None
+            }
+        },
+    };
+    let answer = send_or_queue(deps, &message_id, kind, payload).await;
+    if let Some(claim) = request_claim {
+        let stored = match &answer {
+            Ok(answer) => deps.request_ledger.complete(&claim, &answer.to_record()).await,
+            Err(_) => deps.request_ledger.release(&claim).await,
+        };
+        if let Err(error) = stored {
+            tracing::warn!(reason = %error, "could not store the answer for the Idempotency-Key");
+        }
+    }
+    answer
+}
+
+async fn send_or_queue(deps: &Deps, id: &str, kind: SendKind, payload: Value) -> Result<Answer, ApiError> {
+    let client = deps.wechat.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "WeChat API not configured (set WECHAT_APPSECRET or WECHAT_APPSECRET_SECRET_ID)",
+        )
+    })?;
+    let deadline = Deadline::after(deps.settings.outbound.send_budget);
+    let reason = match outbound::deliver(client, &deps.outbound_ledger, id, kind, &payload, deadline).await {
+        Ok(DeliveryOutcome::Sent { record } | DeliveryOutcome::AlreadySettled { record }) => {
+            return Ok(Answer::settled(id, record));
+        }
+        Ok(DeliveryOutcome::Rejected { record, .. }) => return Ok(Answer::settled(id, record)),
+        Ok(DeliveryOutcome::InProgress) => "another delivery of this message is in progress".to_owned(),
+        Ok(DeliveryOutcome::Deferred(error)) => error.to_string(),
+        Err(error) => format!("delivery ledger unavailable: {error}"),
+    };
+    let job = Job::Send {
+        id: id.to_owned(),
+        kind,
+        payload,
+    };
+    match deps.queue.send(&job.to_body()).await {
+        Ok(queue_message_id) => {
+            tracing::info!(message_id = %id, %reason, %queue_message_id, "send deferred to the queue");
+            Ok(Answer::queued(id, &reason))
+        }
+        Err(error) => {
+            tracing::error!(message_id = %id, %reason, queue_error = %error, "could not send nor queue");
+            Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "WeChat and the queue are both unavailable; retry later",
+            ))
+        }
+    }
+}
+
+/// WeChat's JSON for `kind`, checked for the fields WeChat requires.
+fn payload(kind: SendKind, body: &[u8]) -> Result<Value, ApiError> {
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::bad_request("body must be WeChat's JSON for this API"))?;
+    let object = payload
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("body must be a JSON object"))?;
+    if let Some(missing) = kind
+        .required_fields()
+        .iter()
+        .find(|field| !object.contains_key(**field))
+    {
+        return Err(ApiError::bad_request(format!(
+            "missing field {missing:?} for a {} message",
+            kind.as_str()
+        )));
+    }
+    Ok(payload)
+}
+
+fn idempotency_key(req: &lambda_http::Request) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().map(str::trim).filter(|k| {
+        !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    });
+    key.map(|k| Some(k.to_owned()))
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1-128 characters of [A-Za-z0-9-_.:]"))
+}
+
+/// The `data` of a 200 answer, shown in the docs and the tests.
+pub fn sent_data(id: &str, record: &Value) -> Value {
+    json!({"message_id": id, "status": record["status"], "msgid": record["msgid"]})
+}
+
+/// HTTP status of a settled delivery record.
+fn settled_status(record: &Value) -> StatusCode {
+    if record["status"] == "rejected" {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}

@@ -1,0 +1,131 @@
+//! The send worker: consumes the work queue (SQS event source mapping with
+//! `ReportBatchItemFailures`) and delivers each job exactly once.
+//!
+//! | job outcome | answer to SQS |
+//! |---|---|
+//! | sent now, or settled before (a redelivery after a lost ack) | success: deleted |
+//! | refused by WeChat for good (not following, 48 h window, bad parameter) | success: deleted, logged as an error |
+//! | WeChat unhealthy, quota spent, claim held elsewhere, store down | failure: redelivered after an exponential, jittered visibility timeout |
+//! | not a job at all (poison) | failure: after the queue's `maxReceiveCount` receives, SQS moves it to the DLQ |
+//!
+//! One failed record never redelivers its batch: only the failures are reported.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::future::join_all;
+use rand::Rng;
+
+use crate::deps::Deps;
+use crate::outbound::{self, DeliveryOutcome, Job, SendKind, reply_as_customer_service};
+use crate::protocol::parse_message;
+use crate::resilience::deadline::Deadline;
+
+/// Why a record is left on the queue.
+#[derive(Debug)]
+enum Retry {
+    /// Try again after a backoff.
+    Later(String),
+    /// Will never work: let the redrive policy move it to the DLQ.
+    Poison(String),
+}
+
+/// The worker's entry point: one batch in, the failed message ids out.
+#[tracing::instrument(name = "send_worker", skip_all, fields(records = event.records.len()))]
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let results = join_all(event.records.iter().map(|record| process(deps, record))).await;
+    let mut response = SqsBatchResponse::default();
+    for (record, result) in event.records.iter().zip(results) {
+        let Err(retry) = result else { continue };
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let receives = receive_count(record);
+        match &retry {
+            Retry::Poison(reason) => {
+                tracing::error!(%message_id, receives, %reason, "poison message: left for the dead-letter queue");
+            }
+            Retry::Later(reason) => {
+                let delay = backoff(deps, receives);
+                tracing::warn!(%message_id, receives, %reason, delay_secs = delay.as_secs(), "delivery deferred");
+                if let Some(receipt) = record.receipt_handle.as_deref()
+                    && let Err(error) = deps.queue.change_visibility(receipt, delay).await
+                {
+                    tracing::warn!(%message_id, reason = %error, "could not set the backoff; the queue default applies");
+                }
+            }
+        }
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = message_id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), Retry> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let job = Job::from_body(body).map_err(|error| Retry::Poison(error.to_string()))?;
+    let deadline = Deadline::after(deps.settings.outbound.worker_budget);
+    match job {
+        Job::Send { id, kind, payload } => send(deps, &id, kind, &payload, deadline).await,
+        Job::CallbackReply { id, message } => {
+            let message = parse_message(message.as_bytes()).map_err(|e| Retry::Poison(e.to_string()))?;
+            let reply = tokio::time::timeout(deadline.remaining(), deps.handler.handle(&message))
+                .await
+                .map_err(|_| Retry::Later("business handler overran the worker budget".into()))?
+                .map_err(|error| Retry::Later(error.to_string()))?;
+            match reply_as_customer_service(&message.header.from_user_name, &reply) {
+                Some(payload) => send(deps, &format!("reply:{id}"), SendKind::Custom, &payload, deadline).await,
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+async fn send(
+    deps: &Deps,
+    id: &str,
+    kind: SendKind,
+    payload: &serde_json::Value,
+    deadline: Deadline,
+) -> Result<(), Retry> {
+    let client = deps
+        .wechat
+        .as_ref()
+        .ok_or_else(|| Retry::Later("WeChat API not configured".into()))?;
+    match outbound::deliver(client, &deps.outbound_ledger, id, kind, payload, deadline).await {
+        Ok(DeliveryOutcome::Sent { .. }) => {
+            tracing::info!(message_id = %id, kind = kind.as_str(), "delivered");
+            Ok(())
+        }
+        Ok(DeliveryOutcome::AlreadySettled { .. }) => {
+            tracing::info!(message_id = %id, "already settled; redelivery acknowledged without sending");
+            Ok(())
+        }
+        Ok(DeliveryOutcome::Rejected { error, .. }) => {
+            tracing::error!(message_id = %id, reason = %error, "WeChat refused the message for good; dropped");
+            Ok(())
+        }
+        Ok(DeliveryOutcome::InProgress) => Err(Retry::Later("another delivery holds the claim".into())),
+        Ok(DeliveryOutcome::Deferred(error)) => Err(Retry::Later(error.to_string())),
+        Err(error) => Err(Retry::Later(format!("delivery ledger unavailable: {error}"))),
+    }
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Exponential backoff per receive with equal jitter: half fixed, half random, capped.
+fn backoff(deps: &Deps, receives: u32) -> Duration {
+    let outbound = &deps.settings.outbound;
+    let exponent = receives.saturating_sub(1).min(16);
+    let full = outbound
+        .retry_base
+        .saturating_mul(1 << exponent)
+        .min(outbound.retry_max);
+    let half = full / 2;
+    half + Duration::from_millis(rand::rng().random_range(0..=u64::try_from(half.as_millis()).unwrap_or(0)))
+}
