@@ -197,22 +197,49 @@ async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
 
     world.mock.inject(Fault::status(503).on_domain("api").times(u32::MAX));
     for i in 0..6 {
-        client.send_custom(&text(&format!("a{i}")), deadline()).await.expect("succeeds via api2");
+        client
+            .send_custom(&text(&format!("a{i}")), deadline())
+            .await
+            .expect("succeeds via api2");
     }
     let primary = world.mock.calls_on("api", CUSTOM);
-    assert!((3..6).contains(&primary), "the breaker opened after a few failures, got {primary}");
+    assert!(
+        (3..6).contains(&primary),
+        "the breaker opened after a few failures, got {primary}"
+    );
     for i in 0..5 {
-        client.send_custom(&text(&format!("b{i}")), deadline()).await.expect("succeeds via api2");
+        client
+            .send_custom(&text(&format!("b{i}")), deadline())
+            .await
+            .expect("succeeds via api2");
     }
-    assert_eq!(world.mock.calls_on("api", CUSTOM), primary, "no call reaches an open primary");
+    assert_eq!(
+        world.mock.calls_on("api", CUSTOM),
+        primary,
+        "no call reaches an open primary"
+    );
     assert_eq!(world.mock.calls_on("api2", CUSTOM), 11);
 
     world.mock.clear_faults();
     world.clock.advance(10_001); // open period over: half-open, one probe
-    client.send_custom(&text("probe"), deadline()).await.expect("probe succeeds");
-    assert_eq!(world.mock.calls_on("api", CUSTOM), primary + 1, "the half-open probe went to the primary");
-    client.send_custom(&text("closed"), deadline()).await.expect("primary again");
-    assert_eq!(world.mock.calls_on("api", CUSTOM), primary + 2, "closed again: the primary is used");
+    client
+        .send_custom(&text("probe"), deadline())
+        .await
+        .expect("probe succeeds");
+    assert_eq!(
+        world.mock.calls_on("api", CUSTOM),
+        primary + 1,
+        "the half-open probe went to the primary"
+    );
+    client
+        .send_custom(&text("closed"), deadline())
+        .await
+        .expect("primary again");
+    assert_eq!(
+        world.mock.calls_on("api", CUSTOM),
+        primary + 2,
+        "closed again: the primary is used"
+    );
     assert_eq!(world.mock.messages().len(), 13, "every message delivered exactly once");
 }
 
@@ -227,9 +254,15 @@ async fn a_store_outage_never_fails_a_send() {
     client.send_custom(&text("o1"), deadline()).await.expect("store up");
     flaky.set(Health::Down);
     world.mock.invalidate_tokens(DEFAULT_APPID); // forces a refresh while the store is down
-    client.send_custom(&text("o2"), deadline()).await.expect("store down: local token cache and breakers");
+    client
+        .send_custom(&text("o2"), deadline())
+        .await
+        .expect("store down: local token cache and breakers");
     flaky.set(Health::Stalled);
-    client.send_custom(&text("o3"), deadline()).await.expect("store stalled: still served");
+    client
+        .send_custom(&text("o3"), deadline())
+        .await
+        .expect("store stalled: still served");
     assert_eq!(world.mock.messages().len(), 3);
     assert!(client.token_stats().store_fallbacks >= 1);
 }
@@ -385,21 +418,47 @@ async fn logs_of_a_full_flow_contain_neither_the_secret_nor_any_token() {
 #[tokio::test]
 async fn app_secret_loads_from_secrets_manager_as_a_string_or_json() {
     let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset"
+        );
         eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
         return;
     };
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await;
     let admin = aws_sdk_secretsmanager::Client::new(&sdk);
     let suffix = format!("{}-{}", std::process::id(), SystemClock.now_ms());
     let plain = format!("wechat/plain-{suffix}");
     let json = format!("wechat/json-{suffix}");
-    admin.create_secret().name(&plain).secret_string("s3cret-plain").send().await.expect("create plain secret");
-    admin.create_secret().name(&json).secret_string(r#"{"appsecret":"s3cret-json"}"#).send().await.expect("create json");
-    let loaded = SecretSource::SecretsManager(plain).load_with(&sdk).await.expect("plain secret");
+    admin
+        .create_secret()
+        .name(&plain)
+        .secret_string("s3cret-plain")
+        .send()
+        .await
+        .expect("create plain secret");
+    admin
+        .create_secret()
+        .name(&json)
+        .secret_string(r#"{"appsecret":"s3cret-json"}"#)
+        .send()
+        .await
+        .expect("create json");
+    let loaded = SecretSource::SecretsManager(plain)
+        .load_with(&sdk)
+        .await
+        .expect("plain secret");
     assert_eq!(loaded.expose(), "s3cret-plain");
-    let loaded = SecretSource::SecretsManager(json).load_with(&sdk).await.expect("json secret");
+    let loaded = SecretSource::SecretsManager(json)
+        .load_with(&sdk)
+        .await
+        .expect("json secret");
     assert_eq!(loaded.expose(), "s3cret-json");
-    let missing = SecretSource::SecretsManager(format!("wechat/missing-{suffix}")).load_with(&sdk).await;
+    let missing = SecretSource::SecretsManager(format!("wechat/missing-{suffix}"))
+        .load_with(&sdk)
+        .await;
     assert!(missing.is_err());
 }

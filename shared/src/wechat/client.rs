@@ -10,8 +10,6 @@ use super::api::{Api, ApiPolicy};
 use super::error::WechatError;
 use super::failover::{Cursor, Domains};
 use super::guard::{Attempted, Guards};
-use std::sync::Mutex;
-use crate::resilience::{Registry, TracingObserver};
 use super::secret::SecretError;
 use super::settings::ClientSettings;
 use super::token::{TokenKind, TokenManager, TokenStats};
@@ -20,7 +18,9 @@ use super::upstream::Upstream;
 use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::resilience::deadline::Deadline;
+use crate::resilience::{Registry, TracingObserver};
 use crate::store::SharedStore;
+use std::sync::Mutex;
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +169,12 @@ impl WechatClient {
     ///
     /// # Errors
     /// The last attempt's [`WechatError`] (typed errcode, transport, breaker or deadline).
-    pub async fn call_with_token(&self, api: Api, body: Option<&Value>, deadline: Deadline) -> Result<Value, WechatError> {
+    pub async fn call_with_token(
+        &self,
+        api: Api,
+        body: Option<&Value>,
+        deadline: Deadline,
+    ) -> Result<Value, WechatError> {
         let policy = self.core.policy(api);
         let cursor = Cursor::default();
         // The token of the attempt WeChat rejected, invalidated when `execute` grants the one retry.
@@ -182,8 +187,15 @@ impl WechatClient {
                     self.tokens.invalidate(TokenKind::AccessToken, &stale).await;
                 }
                 let token = self.tokens.access_token(deadline).await.map_err(Attempted::token)?;
-                let call = Call { api, query: vec![("access_token", token.clone())], body };
-                let result = core.domains.attempt(&core.transport, &core.guards, &call, policy.timeout, deadline, cursor).await;
+                let call = Call {
+                    api,
+                    query: vec![("access_token", token.clone())],
+                    body,
+                };
+                let result = core
+                    .domains
+                    .attempt(&core.transport, &core.guards, &call, policy.timeout, deadline, cursor)
+                    .await;
                 result.map_err(|error| {
                     if error.is_token_invalid() {
                         *rejected.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);

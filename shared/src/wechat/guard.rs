@@ -14,8 +14,8 @@ use super::error::WechatError;
 use super::settings::ClientSettings;
 use crate::resilience::breaker::Observation;
 use crate::resilience::classify::{Classify, Outcome, wechat_errcode};
-use crate::resilience::{AttemptTimedOut, Breaker, Deadline, ExecuteError, Policy, Registry, execute};
 use crate::resilience::retry::Attempt;
+use crate::resilience::{AttemptTimedOut, Breaker, Deadline, ExecuteError, Policy, Registry, execute};
 
 /// An attempt's error, with the facts classification needs from the API's policy.
 #[derive(Debug)]
@@ -29,10 +29,18 @@ pub(crate) struct Attempted {
 
 impl Attempted {
     pub fn call(error: WechatError, idempotent: bool) -> Self {
-        Self { error, idempotent, token_step: false }
+        Self {
+            error,
+            idempotent,
+            token_step: false,
+        }
     }
     pub fn token(error: WechatError) -> Self {
-        Self { error, idempotent: false, token_step: true }
+        Self {
+            error,
+            idempotent: false,
+            token_step: true,
+        }
     }
 }
 
@@ -43,7 +51,11 @@ impl Classify for Attempted {
         if self.token_step {
             return Outcome::NotRetryable;
         }
-        let ambiguous = if self.idempotent { Outcome::Retryable } else { Outcome::Exhausted };
+        let ambiguous = if self.idempotent {
+            Outcome::Retryable
+        } else {
+            Outcome::Exhausted
+        };
         match &self.error {
             WechatError::Api(api) => wechat_errcode(api.errcode),
             WechatError::Connect { .. } => Outcome::Retryable,
@@ -58,7 +70,12 @@ impl Classify for Attempted {
 
 impl From<AttemptTimedOut> for Attempted {
     fn from(timed_out: AttemptTimedOut) -> Self {
-        Self::call(WechatError::Timeout { domain: format!("attempt limit {:?}", timed_out.after) }, false)
+        Self::call(
+            WechatError::Timeout {
+                domain: format!("attempt limit {:?}", timed_out.after),
+            },
+            false,
+        )
     }
 }
 
@@ -89,7 +106,11 @@ impl Guards {
                 (*api, registry.policy_for(&policy_name(*api), &breaker))
             })
             .collect();
-        let domains = settings.api_bases.iter().map(|base| registry.breaker(&domain_breaker_name(base))).collect();
+        let domains = settings
+            .api_bases
+            .iter()
+            .map(|base| registry.breaker(&domain_breaker_name(base)))
+            .collect();
         Self { policies, domains }
     }
 
@@ -112,14 +133,30 @@ impl Guards {
                 WechatError::CircuitOpen(format!("{}: {}", policy.breaker().name(), reason.as_str()))
             }
             ExecuteError::DeadlineExceeded { last, .. } => last.map_or(WechatError::DeadlineExceeded, |a| a.error),
-            other => other.into_last_error().map_or(WechatError::DeadlineExceeded, |a| a.error),
+            other => other
+                .into_last_error()
+                .map_or(WechatError::DeadlineExceeded, |a| a.error),
         })
     }
 }
 
 /// Records one request's effect on its domain's health.
-pub(crate) async fn record_domain(breaker: &Breaker, permit: crate::resilience::breaker::Permit, failure: bool, elapsed: Duration) {
+pub(crate) async fn record_domain(
+    breaker: &Breaker,
+    permit: crate::resilience::breaker::Permit,
+    failure: bool,
+    elapsed: Duration,
+) {
     let outcome = if failure { Outcome::Retryable } else { Outcome::Success };
     // No retry is requested here, so the grant is always `NotRequested`.
-    let _ = breaker.record(permit, Observation { outcome, elapsed, retry: None }).await;
+    let _ = breaker
+        .record(
+            permit,
+            Observation {
+                outcome,
+                elapsed,
+                retry: None,
+            },
+        )
+        .await;
 }

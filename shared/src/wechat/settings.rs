@@ -85,17 +85,35 @@ impl ClientSettings {
                 .attempt_timeout(Some(own.timeout + ATTEMPT_SLACK))
                 .build()
                 .map_err(|e| e.in_scope(&name))?;
-            builder = builder.config(&name, PolicyConfig { retry, ..PolicyConfig::default() });
+            builder = builder.config(
+                &name,
+                PolicyConfig {
+                    retry,
+                    ..PolicyConfig::default()
+                },
+            );
             if !breakers.contains(&own.breaker) {
                 breakers.push(own.breaker);
             }
         }
         for name in breakers {
-            builder = builder.config(&name, PolicyConfig { breaker: self.api_breaker.clone(), ..PolicyConfig::default() });
+            builder = builder.config(
+                &name,
+                PolicyConfig {
+                    breaker: self.api_breaker.clone(),
+                    ..PolicyConfig::default()
+                },
+            );
         }
         for base in &self.api_bases {
             let breaker = self.domain_breaker.clone();
-            builder = builder.config(&domain_breaker_name(base), PolicyConfig { breaker, ..PolicyConfig::default() });
+            builder = builder.config(
+                &domain_breaker_name(base),
+                PolicyConfig {
+                    breaker,
+                    ..PolicyConfig::default()
+                },
+            );
         }
         Ok(builder)
     }
