@@ -165,15 +165,15 @@ impl TokenManager {
         }
     }
 
-    fn local_token(&self, kind: TokenKind) -> Option<Token> {
+    pub(super) fn local_token(&self, kind: TokenKind) -> Option<Token> {
         self.lock().cache[kind.index()].clone()
     }
 
-    fn remember(&self, kind: TokenKind, token: &Token) {
+    pub(super) fn remember(&self, kind: TokenKind, token: &Token) {
         self.lock().cache[kind.index()] = Some(token.clone());
     }
 
-    fn backing_off(&self, kind: TokenKind, now_ms: i64) -> bool {
+    pub(super) fn backing_off(&self, kind: TokenKind, now_ms: i64) -> bool {
         now_ms < self.lock().refresh_after_ms[kind.index()]
     }
 
@@ -289,42 +289,5 @@ impl TokenManager {
                 self.serve_stale_or(kind, record.usable(now).cloned(), err)
             }
         }
-    }
-
-    /// The store is down: refresh on our own, from and into the local cache.
-    async fn refresh_locally(&self, kind: TokenKind, deadline: Deadline) -> Result<Token, WechatError> {
-        let now = self.now();
-        let cached = self.local_token(kind).filter(|t| t.is_usable(now));
-        if let Some(token) = cached
-            .as_ref()
-            .filter(|t| t.is_fresh(now, self.freshness()) || self.backing_off(kind, now))
-        {
-            return Ok(token.clone());
-        }
-        match self.fetch(kind, deadline).await {
-            Ok(token) => {
-                self.remember(kind, &token);
-                Ok(token)
-            }
-            Err(err) => self.serve_stale_or(kind, cached, err),
-        }
-    }
-
-    /// After a failed refresh: the still-valid token if there is one (and back off), else the error.
-    fn serve_stale_or(&self, kind: TokenKind, usable: Option<Token>, err: WechatError) -> Result<Token, WechatError> {
-        let Some(token) = usable else {
-            tracing::warn!(target: LOG, kind = kind.as_str(), error = %err, "token refresh failed and no valid token is cached");
-            return Err(err);
-        };
-        self.stats.bump(&self.stats.stale_served);
-        tracing::warn!(
-            target: LOG, kind = kind.as_str(), error = %err, expires_at_ms = token.expires_at_ms,
-            "token refresh failed; serving the cached token until its expiry"
-        );
-        let retry_at = self.now() + ms(self.config.refresh_backoff);
-        let mut local = self.lock();
-        local.refresh_after_ms[kind.index()] = retry_at;
-        local.cache[kind.index()] = Some(token.clone());
-        Ok(token)
     }
 }

@@ -1,6 +1,7 @@
 //! Fetching a new credential: quota block, the normal fetch, the forced fetch as a last resort,
 //! and the ticket's dependency on the access token.
 
+use super::config::ms;
 use super::limits::{block_quota, next_daily_reset_ms, quota_blocked_until, take_force};
 use super::manager::TokenManager;
 use super::record::{Token, TokenKind};
@@ -136,5 +137,47 @@ impl TokenManager {
             self.store_failed(&err);
         }
         Ok(())
+    }
+
+    /// The store is down: refresh on our own, from and into the local cache.
+    pub(super) async fn refresh_locally(&self, kind: TokenKind, deadline: Deadline) -> Result<Token, WechatError> {
+        let now = self.now();
+        let cached = self.local_token(kind).filter(|t| t.is_usable(now));
+        if let Some(token) = cached
+            .as_ref()
+            .filter(|t| t.is_fresh(now, self.freshness()) || self.backing_off(kind, now))
+        {
+            return Ok(token.clone());
+        }
+        match self.fetch(kind, deadline).await {
+            Ok(token) => {
+                self.remember(kind, &token);
+                Ok(token)
+            }
+            Err(err) => self.serve_stale_or(kind, cached, err),
+        }
+    }
+
+    /// After a failed refresh: the still-valid token if there is one (and back off), else the error.
+    pub(super) fn serve_stale_or(
+        &self,
+        kind: TokenKind,
+        usable: Option<Token>,
+        err: WechatError,
+    ) -> Result<Token, WechatError> {
+        let Some(token) = usable else {
+            tracing::warn!(target: LOG, kind = kind.as_str(), error = %err, "token refresh failed and no valid token is cached");
+            return Err(err);
+        };
+        self.stats.bump(&self.stats.stale_served);
+        tracing::warn!(
+            target: LOG, kind = kind.as_str(), error = %err, expires_at_ms = token.expires_at_ms,
+            "token refresh failed; serving the cached token until its expiry"
+        );
+        let retry_at = self.now() + ms(self.config.refresh_backoff);
+        let mut local = self.lock();
+        local.refresh_after_ms[kind.index()] = retry_at;
+        local.cache[kind.index()] = Some(token.clone());
+        Ok(token)
     }
 }
