@@ -9,11 +9,17 @@ pub const APPID: &str = "wx0123456789abcdef";
 /// Demo EncodingAESKey.
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
+/// Bearer key of the internal routes (`/messages/*`) when `INTERNAL_API_KEY` is unset.
+pub const INTERNAL_API_KEY: &str = "wechat-ha-local-key";
+
 /// The process environment, with the demo account filled in when no `WECHAT_TOKEN` is set.
 ///
 /// Returns whether the demo account is in use, so the banner can say so.
 pub fn environment() -> (Env, bool) {
     let mut env = Env::from_process();
+    if env.optional("INTERNAL_API_KEY").is_none() {
+        env.set("INTERNAL_API_KEY", INTERNAL_API_KEY);
+    }
     let demo = env.optional("WECHAT_TOKEN").is_none();
     if demo {
         env.set("WECHAT_TOKEN", TOKEN);

@@ -104,7 +104,8 @@ fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
     eprintln!(
         "wechat-ha local server listening on http://{addr}\n\
          \x20 callback:  http://{addr}/wechat   (GET verify, POST messages; mode {mode})\n\
-         \x20 state:     {store}{mock}\n\
+         \x20 send API:  POST http://{addr}/messages/{{custom,template,subscribe}}  (Authorization: Bearer $INTERNAL_API_KEY{key_hint})\n\
+         \x20 state:     {store}{mock}; send queue: {queue}\n\
          {account}\n\
          Try it without WeChat:   cargo run -p wechat-local -- simulate --text hello [--encrypt]\n\
          Use a WeChat test account (https://mp.weixin.qq.com/debug/cgi-bin/sandbox?t=sandbox/login):\n\
@@ -112,6 +113,22 @@ fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
          \x20 2. set URL = that address and Token = your WECHAT_TOKEN, then submit: WeChat sends GET /wechat to verify\n\
          \x20 3. follow the test account and send it a message: the demo rules echo it back",
         mode = deps.settings.wechat.encrypt_mode.as_str(),
+        key_hint = if deps
+            .settings
+            .internal_api_key
+            .as_ref()
+            .is_some_and(|k| k.expose() == demo::INTERNAL_API_KEY)
+        {
+            format!(" = {}", demo::INTERNAL_API_KEY)
+        } else {
+            String::new()
+        },
+        queue = deps
+            .settings
+            .outbound
+            .queue_url
+            .as_deref()
+            .unwrap_or("in-memory, worker in-process"),
         mock = if mock_wechat {
             "; WeChat API: in-process mock"
         } else {

@@ -8,20 +8,29 @@ use axum::routing::any;
 use http::StatusCode;
 use shared::deps::Deps;
 use shared::http::{ApiError, ErrorKind};
+use shared::queue::poller::{PollerConfig, run_poller};
 use shared::routes;
 
 use crate::adapter::{RouteFn, from_route_response, serve};
 
-fn callback_route(
-    deps: &Deps,
-    req: lambda_http::Request,
-) -> std::pin::Pin<Box<dyn Future<Output = shared::http::Response> + Send + '_>> {
+type RouteFuture<'a> = std::pin::Pin<Box<dyn Future<Output = shared::http::Response> + Send + 'a>>;
+
+fn callback_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
     Box::pin(routes::callback::handle(deps, req))
+}
+
+fn send_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(routes::send::handle(deps, req))
 }
 
 /// The routes, as API Gateway maps them to functions.
 pub fn route_table() -> Vec<(&'static str, RouteFn)> {
-    vec![("/wechat", callback_route)]
+    vec![
+        ("/wechat", callback_route),
+        ("/messages/custom", send_route),
+        ("/messages/template", send_route),
+        ("/messages/subscribe", send_route),
+    ]
 }
 
 /// The axum app over `deps`.
@@ -42,8 +51,20 @@ pub fn app(deps: Arc<Deps>) -> Router {
     })
 }
 
-/// Binds `addr` and serves until the process ends.
+/// Binds `addr` and serves until the process ends, with the send worker polling the queue
+/// in-process (the role of Lambda's SQS event source mapping).
 pub async fn run(deps: Arc<Deps>, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, app(deps)).await
+    let worker_deps = deps.clone();
+    let worker = tokio::spawn(async move {
+        let queue = worker_deps.queue.clone();
+        let deps = &worker_deps;
+        run_poller(queue, PollerConfig::default(), |event| {
+            routes::send_worker::handle(deps, event)
+        })
+        .await;
+    });
+    let served = axum::serve(listener, app(deps)).await;
+    worker.abort();
+    served
 }
