@@ -15,6 +15,7 @@ import json
 import os
 import struct
 import sys
+import urllib.parse
 
 TOKEN = "wechat-ha-demo-token"
 APPID = "wx0123456789abcdef"
@@ -45,7 +46,7 @@ IAM_AUTHORIZER = {"iam": {
 
 
 def event(method, path, query, body=None, headers=None, request_id="req-sample", authorizer=None):
-    raw_query = "&".join(f"{k}={v}" for k, v in query.items())
+    raw_query = urllib.parse.urlencode(query)
     hdrs = {
         "host": "abc123defg.execute-api.us-east-1.amazonaws.com",
         "user-agent": "Mozilla/4.0",
@@ -143,6 +144,14 @@ def main():
     write("send-subscribe-post.json", event("POST", "/messages/subscribe", {}, json.dumps(subscribe),
                                             json_headers, request_id="req-send-subscribe",
                                             authorizer=IAM_AUTHORIZER))
+
+    write("token-jssdk-config-get.json", event("GET", "/jssdk/config",
+                                               {"url": "https://shop.example.com/orders/1001?from=menu"},
+                                               request_id="req-jssdk"))
+    write("token-scheduled-refresh.json", {
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2023-11-14T22:15:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/wechat-ha-token-refresh"], "detail": {}})
 
     def sqs_record(message_id, body, receive_count="1"):
         return {"messageId": message_id, "receiptHandle": f"AQEB{message_id}==", "body": body,

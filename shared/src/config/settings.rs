@@ -25,6 +25,8 @@ pub struct Settings {
     pub internal_api_key: Option<Secret>,
     /// Local server port (`PORT`, default 3000).
     pub port: u16,
+    /// `JSSDK_ALLOWED_HOSTS`: page hosts `/jssdk/config` signs for (any host when empty).
+    pub jssdk_allowed_hosts: Vec<String>,
 }
 
 /// The WeChat account and its callback crypto.
@@ -106,6 +108,10 @@ impl Settings {
             outbound: outbound(env)?,
             internal_api_key: env.optional("INTERNAL_API_KEY").map(Secret::new),
             port: env.int_in("PORT", 3000, 1, 65535)? as u16,
+            jssdk_allowed_hosts: env
+                .optional("JSSDK_ALLOWED_HOSTS")
+                .map(|hosts| hosts.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+                .unwrap_or_default(),
         })
     }
 }

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// A signature that does not verify (403).
     InvalidSignature,
+    /// Authenticated, but not allowed (403).
+    Forbidden,
     /// No such route (404).
     NotFound,
     /// The route exists, the method does not (405).
@@ -36,7 +38,7 @@ impl ErrorKind {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InvalidSignature => StatusCode::FORBIDDEN,
+            Self::InvalidSignature | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
@@ -53,6 +55,7 @@ impl ErrorKind {
             Self::BadRequest => "BAD_REQUEST",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::InvalidSignature => "INVALID_SIGNATURE",
+            Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict => "CONFLICT",
@@ -118,6 +121,7 @@ mod tests {
             (ErrorKind::BadRequest, 400, "BAD_REQUEST"),
             (ErrorKind::Unauthorized, 401, "UNAUTHORIZED"),
             (ErrorKind::InvalidSignature, 403, "INVALID_SIGNATURE"),
+            (ErrorKind::Forbidden, 403, "FORBIDDEN"),
             (ErrorKind::NotFound, 404, "NOT_FOUND"),
             (ErrorKind::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
             (ErrorKind::Conflict, 409, "CONFLICT"),

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod gateway;
 mod guard;
 mod limits;
 mod request_id;
@@ -13,6 +14,7 @@ mod response;
 
 pub use auth::require_internal;
 pub use error::{ApiError, ErrorKind};
+pub use gateway::to_http_api_response;
 pub use guard::guard;
 pub use limits::{body_bytes, query_param, query_params};
 pub use request_id::{RequestId, request_id_of};
