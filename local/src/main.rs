@@ -104,6 +104,7 @@ fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
     eprintln!(
         "wechat-ha local server listening on http://{addr}\n\
          \x20 callback:  http://{addr}/wechat   (GET verify, POST messages; mode {mode})\n\
+         \x20 JS-SDK:    GET http://{addr}/jssdk/config?url=<page URL>\n\
          \x20 send API:  POST http://{addr}/messages/{{custom,template,subscribe}}  (Authorization: Bearer $INTERNAL_API_KEY{key_hint})\n\
          \x20 state:     {store}{mock}; send queue: {queue}\n\
          {account}\n\

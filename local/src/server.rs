@@ -13,6 +13,9 @@ use shared::routes;
 
 use crate::adapter::{RouteFn, from_route_response, serve};
 
+/// How often the local server renews the tokens (the template's schedule rate).
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 type RouteFuture<'a> = std::pin::Pin<Box<dyn Future<Output = shared::http::Response> + Send + 'a>>;
 
 fn callback_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
@@ -23,6 +26,10 @@ fn send_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
     Box::pin(routes::send::handle(deps, req))
 }
 
+fn jssdk_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(routes::jssdk::handle(deps, req))
+}
+
 /// The routes, as API Gateway maps them to functions.
 pub fn route_table() -> Vec<(&'static str, RouteFn)> {
     vec![
@@ -30,6 +37,7 @@ pub fn route_table() -> Vec<(&'static str, RouteFn)> {
         ("/messages/custom", send_route),
         ("/messages/template", send_route),
         ("/messages/subscribe", send_route),
+        ("/jssdk/config", jssdk_route),
     ]
 }
 
@@ -64,7 +72,21 @@ pub async fn run(deps: Arc<Deps>, addr: SocketAddr) -> std::io::Result<()> {
         })
         .await;
     });
+    let refresher = deps.wechat.is_some().then(|| {
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            // The role of the EventBridge schedule in template.yaml.
+            let mut every = tokio::time::interval(REFRESH_EVERY);
+            loop {
+                every.tick().await;
+                let _ = routes::token::refresh(&deps).await;
+            }
+        })
+    });
     let served = axum::serve(listener, app(deps)).await;
     worker.abort();
+    if let Some(refresher) = refresher {
+        refresher.abort();
+    }
     served
 }
