@@ -92,7 +92,7 @@ fn page_url(raw: &str, allowed_hosts: &[String]) -> Result<Page, ApiError> {
             origin: None,
         });
     }
-    if !allowed_hosts.iter().any(|allowed| *allowed == host) {
+    if !allowed_hosts.contains(&host) {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
             "this page's host is not allowed to use the JS-SDK here",
