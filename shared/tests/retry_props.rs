@@ -1,0 +1,178 @@
+//! Properties of the retry loop, on paused tokio time with random policies, deadlines, attempt
+//! durations and outcomes: no attempt starts without `min_attempt` left before the deadline, no
+//! call outlives its deadline, no backoff exceeds `max_delay`, attempts stay within
+//! `max_attempts` (+1 for a credential refresh). Backoff bounds alone are also checked inline in
+//! `resilience/backoff.rs`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shared::clock::{ManualClock, SharedClock};
+use shared::resilience::{
+    Attempt, AttemptTimedOut, BackoffKind, BreakerConfig, Classify, Deadline, Jitter, Outcome, Policy, PolicyConfig,
+    RetryConfig, execute,
+};
+use shared::store::SharedStore;
+use shared::store::memory::MemoryStore;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}")]
+struct Failure(Outcome);
+
+impl Classify for Failure {
+    fn classify(&self) -> Outcome {
+        self.0
+    }
+}
+
+impl From<AttemptTimedOut> for Failure {
+    fn from(_: AttemptTimedOut) -> Self {
+        Self(Outcome::Retryable)
+    }
+}
+
+fn any_outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        4 => Just(Outcome::Retryable),
+        2 => Just(Outcome::RetryableSlow),
+        1 => Just(Outcome::Success),
+        1 => Just(Outcome::NotRetryable),
+        1 => Just(Outcome::RefreshThenRetry),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    max_attempts: u32,
+    kind: BackoffKind,
+    jitter: Jitter,
+    base_ms: u64,
+    max_ms: u64,
+    min_attempt_ms: u64,
+    attempt_timeout_ms: Option<u64>,
+    deadline_ms: u64,
+    script: Vec<(Outcome, u64)>,
+}
+
+fn any_case() -> impl Strategy<Value = Case> {
+    (
+        1u32..=10,
+        prop_oneof![Just(BackoffKind::Constant), Just(BackoffKind::Linear), Just(BackoffKind::Exponential)],
+        prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)],
+        0u64..500,
+        0u64..2_000,
+        0u64..200,
+        proptest::option::of(1u64..1_000),
+        0u64..4_000,
+        proptest::collection::vec((any_outcome(), 0u64..800), 1..12),
+    )
+        .prop_map(|(max_attempts, kind, jitter, base_ms, extra_ms, min_attempt_ms, attempt_timeout_ms, deadline_ms, script)| Case {
+            max_attempts,
+            kind,
+            jitter,
+            base_ms,
+            max_ms: base_ms + extra_ms,
+            min_attempt_ms,
+            attempt_timeout_ms,
+            deadline_ms,
+            script,
+        })
+}
+
+/// Attempt start and end times (relative to the call's start) and the call's total duration.
+struct Run {
+    attempts: Vec<(Duration, Duration, Attempt)>,
+    total: Duration,
+}
+
+/// Logged by the operation: starts always, ends only for attempts that were not timed out.
+#[derive(Default)]
+struct Log {
+    starts: Vec<(Duration, Attempt)>,
+    ends: Vec<(u32, Duration)>,
+}
+
+fn run(case: &Case) -> Run {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    runtime.block_on(async {
+        let clock: SharedClock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let store: SharedStore = Arc::new(MemoryStore::new(Arc::clone(&clock)));
+        let retry = RetryConfig::builder()
+            .max_attempts(case.max_attempts)
+            .backoff(case.kind)
+            .jitter(case.jitter)
+            .base_delay(Duration::from_millis(case.base_ms))
+            .max_delay(Duration::from_millis(case.max_ms))
+            .min_attempt(Duration::from_millis(case.min_attempt_ms))
+            .attempt_timeout(case.attempt_timeout_ms.map(Duration::from_millis))
+            .budget_percent(100.0)
+            .budget_floor(100_000)
+            .build()
+            .unwrap();
+        let breaker = BreakerConfig::builder().minimum_calls(1_000_000).build().unwrap();
+        let config = PolicyConfig { retry, breaker, bulkhead: Default::default() };
+        let policy = Policy::standalone("prop", config, store, clock, Arc::new(()));
+        let start = Instant::now();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let script = case.script.clone();
+        let op = {
+            let log = Arc::clone(&log);
+            move |attempt: Attempt| {
+                let (outcome, took_ms) = script[(attempt.number as usize - 1).min(script.len() - 1)];
+                let log = Arc::clone(&log);
+                async move {
+                    log.lock().unwrap().starts.push((start.elapsed(), attempt));
+                    tokio::time::sleep(Duration::from_millis(took_ms)).await;
+                    log.lock().unwrap().ends.push((attempt.number, start.elapsed()));
+                    if outcome.is_success() { Ok(()) } else { Err(Failure(outcome)) }
+                }
+            }
+        };
+        let _ = execute(&policy, Deadline::after(Duration::from_millis(case.deadline_ms)), op).await;
+        let total = start.elapsed();
+        // A timed-out attempt never logs its end: it ended at its limit, min(timeout, time left).
+        let log = log.lock().unwrap();
+        let deadline = Duration::from_millis(case.deadline_ms);
+        let attempts = log
+            .starts
+            .iter()
+            .map(|(began, attempt)| {
+                let logged = log.ends.iter().find(|(n, _)| *n == attempt.number).map(|(_, end)| *end);
+                let limit = case.attempt_timeout_ms.map_or(Duration::MAX, Duration::from_millis).min(deadline.saturating_sub(*began));
+                (*began, logged.unwrap_or(*began + limit), *attempt)
+            })
+            .collect();
+        Run { attempts, total }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_attempt_starts_past_the_deadline_and_no_call_outlives_it(case in any_case()) {
+        let deadline = Duration::from_millis(case.deadline_ms);
+        let min_attempt = Duration::from_millis(case.min_attempt_ms);
+        let run = run(&case);
+        prop_assert!(run.total <= deadline, "call took {:?} with a {:?} deadline", run.total, deadline);
+        for (began, _, attempt) in &run.attempts {
+            prop_assert!(*began < deadline, "attempt {} started at {:?}, deadline {:?}", attempt.number, began, deadline);
+            prop_assert!(deadline - *began >= min_attempt, "attempt {} started with less than min_attempt left", attempt.number);
+        }
+    }
+
+    #[test]
+    fn backoff_between_attempts_never_exceeds_max_delay_and_attempts_are_bounded(case in any_case()) {
+        let run = run(&case);
+        let max = Duration::from_millis(case.max_ms);
+        for pair in run.attempts.windows(2) {
+            let gap = pair[1].0 - pair[0].1;
+            prop_assert!(gap <= max, "waited {:?} > max delay {:?}", gap, max);
+        }
+        prop_assert!(run.attempts.len() as u32 <= case.max_attempts + 1);
+        let refreshes = run.attempts.iter().filter(|(_, _, a)| a.refresh_credentials).count();
+        prop_assert!(refreshes <= 1, "credentials refreshed {} times", refreshes);
+    }
+}
