@@ -230,12 +230,7 @@ async fn a_poison_message_reaches_the_dlq_after_n_receives_and_its_batch_is_unaf
 #[tokio::test]
 async fn the_sample_sqs_batch_reports_only_its_poison_record() {
     let flow = flow(Arc::new(MemoryQueue::new(5)), None, &[]).await;
-    let json = std::fs::read_to_string(format!(
-        "{}/../events/send-worker-sqs-batch.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("sample batch");
-    let batch: SqsEvent = serde_json::from_str(&json).expect("SQS event");
+    let batch: SqsEvent = serde_json::from_value(event_json("send-worker-sqs-batch.json")).expect("SQS event");
     let response = send_worker::handle(&flow.deps, batch).await;
     let failed: Vec<&str> = response
         .batch_item_failures
