@@ -49,7 +49,11 @@ fn policy(store: SharedStore, flush_interval: Duration) -> Arc<Policy> {
             .expect("breaker config"),
         bulkhead: Default::default(),
     };
-    Registry::builder(store, clock).config("dep", config).build().expect("registry").policy("dep")
+    Registry::builder(store, clock)
+        .config("dep", config)
+        .build()
+        .expect("registry")
+        .policy("dep")
 }
 
 fn memory() -> SharedStore {
@@ -57,7 +61,10 @@ fn memory() -> SharedStore {
 }
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
 }
 
 /// Times `iters` guarded calls inside one `block_on` (so the runtime's entry cost is not counted).
@@ -79,7 +86,10 @@ fn guarded_call(c: &mut Criterion) {
             rt.block_on(async {
                 let start = Instant::now();
                 for n in 0..iters {
-                    let attempt = Attempt { number: n as u32, refresh_credentials: false };
+                    let attempt = Attempt {
+                        number: n as u32,
+                        refresh_credentials: false,
+                    };
                     let _ = black_box(operation(attempt).await);
                 }
                 start.elapsed()
@@ -87,9 +97,13 @@ fn guarded_call(c: &mut Criterion) {
         })
     });
     let coalesced = policy(memory(), Duration::from_millis(100));
-    group.bench_function("closed_coalesced", |b| b.iter_custom(|iters| time_calls(&rt, &coalesced, iters)));
+    group.bench_function("closed_coalesced", |b| {
+        b.iter_custom(|iters| time_calls(&rt, &coalesced, iters))
+    });
     let strict = policy(memory(), Duration::ZERO);
-    group.bench_function("closed_write_per_call", |b| b.iter_custom(|iters| time_calls(&rt, &strict, iters)));
+    group.bench_function("closed_write_per_call", |b| {
+        b.iter_custom(|iters| time_calls(&rt, &strict, iters))
+    });
     let open = policy(memory(), Duration::ZERO);
     rt.block_on(async {
         for _ in 0..100 {
@@ -97,11 +111,15 @@ fn guarded_call(c: &mut Criterion) {
         }
     });
     assert!(open.is_rejecting(), "the breaker must be open for this case");
-    group.bench_function("open_rejected", |b| b.iter_custom(|iters| time_calls(&rt, &open, iters)));
+    group.bench_function("open_rejected", |b| {
+        b.iter_custom(|iters| time_calls(&rt, &open, iters))
+    });
     let record = BreakerRecord::absent();
     let config = BreakerConfig::default();
     let now = SystemClock.now_ms();
-    group.bench_function("admit_decision", |b| b.iter(|| admit(black_box(&record), true, &config, black_box(now))));
+    group.bench_function("admit_decision", |b| {
+        b.iter(|| admit(black_box(&record), true, &config, black_box(now)))
+    });
     group.finish();
     report_store_operations(&rt);
 }
@@ -109,7 +127,10 @@ fn guarded_call(c: &mut Criterion) {
 /// Store operations per call at steady state (one instance, real clock, 20 000 calls).
 #[allow(clippy::print_stderr)]
 fn report_store_operations(rt: &Runtime) {
-    for (name, flush) in [("closed_coalesced", Duration::from_millis(100)), ("closed_write_per_call", Duration::ZERO)] {
+    for (name, flush) in [
+        ("closed_coalesced", Duration::from_millis(100)),
+        ("closed_write_per_call", Duration::ZERO),
+    ] {
         let (store, counts) = counting(memory());
         let policy = policy(store, flush);
         let calls = 20_000u64;

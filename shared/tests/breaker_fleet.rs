@@ -254,7 +254,8 @@ async fn fleet_record(store: &SharedStore) -> BreakerRecord {
 /// Every instance calls the failing dependency until its breaker rejects; returns the calls made.
 async fn trip(fleet: &[Arc<Policy>], dep: &Arc<Dependency>) -> u32 {
     let mut tasks = JoinSet::new();
-    for policy in fleet.iter().cloned() {
+    for policy in fleet {
+        let policy = Arc::clone(policy);
         let dep = Arc::clone(dep);
         tasks.spawn(async move {
             for _ in 0..200 {
@@ -314,7 +315,8 @@ async fn half_open_lets_exactly_n_probes_through_fleet_wide_then_every_instance_
 
     let rejected = Arc::new(AtomicU32::new(0));
     let mut tasks = JoinSet::new();
-    for policy in fleet.iter().cloned() {
+    for policy in &fleet {
+        let policy = Arc::clone(policy);
         let (dep, rejected) = (Arc::clone(&dep), Arc::clone(&rejected));
         tasks.spawn(async move {
             let result = execute(&policy, deadline(), |a| dep.call(a)).await;
@@ -369,7 +371,7 @@ async fn half_open_lets_exactly_n_probes_through_fleet_wide_then_every_instance_
     f.clock.advance(CACHE_TTL_MS);
     for policy in &fleet {
         assert!(
-            execute(&policy, deadline(), |a| dep.call(a)).await.is_ok(),
+            execute(policy, deadline(), |a| dep.call(a)).await.is_ok(),
             "closed within one cache TTL"
         );
         assert_eq!(policy.breaker().state(), State::Closed);
@@ -393,7 +395,8 @@ async fn full_outage_keeps_fleet_retries_within_the_budget(f: Fixture) {
     let fleet = fleet(&f.store, &f.clock, &observer, &config);
     let dep = Dependency::failing();
     let mut tasks = JoinSet::new();
-    for policy in fleet.iter().cloned() {
+    for policy in &fleet {
+        let policy = Arc::clone(policy);
         let dep = Arc::clone(&dep);
         tasks.spawn(async move {
             for _ in 0..25 {
@@ -571,9 +574,10 @@ impl Moto {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start moto_server");
+        let moto = Self { child, port }; // dropped (killed and reaped) if it never answers
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { child, port };
+                return moto;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -615,7 +619,10 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn killing_the_dynamodb_emulator_mid_run_fails_no_call_and_the_fleet_resyncs() {
     if !moto_installed() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but python3 cannot import moto[server]");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but python3 cannot import moto[server]"
+        );
         eprintln!("skipped: python3 cannot import moto[server] (pip install 'moto[server]')");
         return;
     }

@@ -59,8 +59,17 @@ struct Case {
 fn any_case() -> impl Strategy<Value = Case> {
     (
         1u32..=10,
-        prop_oneof![Just(BackoffKind::Constant), Just(BackoffKind::Linear), Just(BackoffKind::Exponential)],
-        prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)],
+        prop_oneof![
+            Just(BackoffKind::Constant),
+            Just(BackoffKind::Linear),
+            Just(BackoffKind::Exponential)
+        ],
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated)
+        ],
         0u64..500,
         0u64..2_000,
         0u64..200,
@@ -68,17 +77,29 @@ fn any_case() -> impl Strategy<Value = Case> {
         0u64..4_000,
         proptest::collection::vec((any_outcome(), 0u64..800), 1..12),
     )
-        .prop_map(|(max_attempts, kind, jitter, base_ms, extra_ms, min_attempt_ms, attempt_timeout_ms, deadline_ms, script)| Case {
-            max_attempts,
-            kind,
-            jitter,
-            base_ms,
-            max_ms: base_ms + extra_ms,
-            min_attempt_ms,
-            attempt_timeout_ms,
-            deadline_ms,
-            script,
-        })
+        .prop_map(
+            |(
+                max_attempts,
+                kind,
+                jitter,
+                base_ms,
+                extra_ms,
+                min_attempt_ms,
+                attempt_timeout_ms,
+                deadline_ms,
+                script,
+            )| Case {
+                max_attempts,
+                kind,
+                jitter,
+                base_ms,
+                max_ms: base_ms + extra_ms,
+                min_attempt_ms,
+                attempt_timeout_ms,
+                deadline_ms,
+                script,
+            },
+        )
 }
 
 /// Attempt start and end times (relative to the call's start) and the call's total duration.
@@ -95,7 +116,11 @@ struct Log {
 }
 
 fn run(case: &Case) -> Run {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let clock: SharedClock = Arc::new(ManualClock::new(1_700_000_000_000));
         let store: SharedStore = Arc::new(MemoryStore::new(Arc::clone(&clock)));
@@ -112,7 +137,11 @@ fn run(case: &Case) -> Run {
             .build()
             .unwrap();
         let breaker = BreakerConfig::builder().minimum_calls(1_000_000).build().unwrap();
-        let config = PolicyConfig { retry, breaker, bulkhead: Default::default() };
+        let config = PolicyConfig {
+            retry,
+            breaker,
+            bulkhead: Default::default(),
+        };
         let policy = Policy::standalone("prop", config, store, clock, Arc::new(()));
         let start = Instant::now();
         let log = Arc::new(Mutex::new(Log::default()));
@@ -126,7 +155,11 @@ fn run(case: &Case) -> Run {
                     log.lock().unwrap().starts.push((start.elapsed(), attempt));
                     tokio::time::sleep(Duration::from_millis(took_ms)).await;
                     log.lock().unwrap().ends.push((attempt.number, start.elapsed()));
-                    if outcome.is_success() { Ok(()) } else { Err(Failure(outcome)) }
+                    if outcome.is_success() {
+                        Ok(())
+                    } else {
+                        Err(Failure(outcome))
+                    }
                 }
             }
         };
@@ -140,7 +173,10 @@ fn run(case: &Case) -> Run {
             .iter()
             .map(|(began, attempt)| {
                 let logged = log.ends.iter().find(|(n, _)| *n == attempt.number).map(|(_, end)| *end);
-                let limit = case.attempt_timeout_ms.map_or(Duration::MAX, Duration::from_millis).min(deadline.saturating_sub(*began));
+                let limit = case
+                    .attempt_timeout_ms
+                    .map_or(Duration::MAX, Duration::from_millis)
+                    .min(deadline.saturating_sub(*began));
                 (*began, logged.unwrap_or(*began + limit), *attempt)
             })
             .collect();

@@ -190,7 +190,11 @@ async fn retry_stops_instead_of_sleeping_past_the_deadline() {
         ),
         "{err:?}"
     );
-    assert_eq!(start.elapsed(), Duration::from_millis(300), "attempts at 0, 100, 300 ms; 400 + 50 ms do not fit in 100 ms");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(300),
+        "attempts at 0, 100, 300 ms; 400 + 50 ms do not fit in 100 ms"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -359,7 +363,11 @@ async fn breaker_tripping_mid_call_stops_retrying_at_once_with_the_last_error() 
     );
     assert_eq!(start.elapsed(), Duration::ZERO, "no backoff sleep before failing over");
     assert_eq!(rig.policy.breaker().state(), State::Open);
-    assert_eq!(rig.observer.retries(), 0, "no retry started; its reservation goes back with the next write");
+    assert_eq!(
+        rig.observer.retries(),
+        0,
+        "no retry started; its reservation goes back with the next write"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -34,7 +34,7 @@ struct Inner {
     defaults: PolicyConfig,
     named: BTreeMap<String, PolicyConfig>,
     runtime: Option<Arc<RuntimeOverrides>>,
-    breakers: Mutex<HashMap<String, (Arc<Breaker>, Arc<Bulkhead>)>>,
+    breakers: Mutex<HashMap<String, Dependency>>,
     policies: Mutex<HashMap<(String, String), Arc<Policy>>>,
 }
 
@@ -135,6 +135,9 @@ impl RegistryBuilder {
     }
 }
 
+/// A dependency's breaker and bulkhead.
+type Dependency = (Arc<Breaker>, Arc<Bulkhead>);
+
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -167,7 +170,7 @@ impl Registry {
         Arc::clone(&self.dependency(name).0)
     }
 
-    fn dependency(&self, name: &str) -> (Arc<Breaker>, Arc<Bulkhead>) {
+    fn dependency(&self, name: &str) -> Dependency {
         let mut breakers = locked(&self.inner.breakers);
         let (breaker, bulkhead) = breakers.entry(name.to_owned()).or_insert_with(|| {
             let config = self.config_for(name);

@@ -151,13 +151,13 @@ impl RetryConfigBuilder {
                 format!("must be between 1 and 100, got {}", c.slow_multiplier),
             ));
         }
-        if let Some(limit) = c.attempt_timeout {
-            if limit.is_zero() || ms(limit) > 60_000 {
-                return Err(ConfigError::new(
-                    "attempt_timeout_ms",
-                    format!("must be between 1 and 60000, got {}", ms(limit)),
-                ));
-            }
+        if let Some(limit) = c.attempt_timeout
+            && (limit.is_zero() || ms(limit) > 60_000)
+        {
+            return Err(ConfigError::new(
+                "attempt_timeout_ms",
+                format!("must be between 1 and 60000, got {}", ms(limit)),
+            ));
         }
         if ms(c.min_attempt) > 60_000 {
             return Err(ConfigError::new(

@@ -163,7 +163,7 @@ impl BreakerConfigBuilder {
         within("minimum_calls", c.minimum_calls, 1, 1_000_000)?;
         within("window_ms", ms(c.window), 1_000, 3_600_000)?;
         within("buckets", c.buckets, 1, 60)?;
-        if ms(c.window) % u128::from(c.buckets) != 0 || ms(c.window) / u128::from(c.buckets) < 100 {
+        if !ms(c.window).is_multiple_of(u128::from(c.buckets)) || ms(c.window) / u128::from(c.buckets) < 100 {
             return Err(ConfigError::new(
                 "buckets",
                 format!(

@@ -63,14 +63,14 @@ impl Breaker {
                 Admission::Refresh => self.refresh(&config).await,
                 Admission::Transition(transition) => {
                     let probe = transition.takes_probe();
-                    if let Applied::Done(record, _) = self.run_transition(transition, &config).await {
-                        if probe {
-                            return Ok(Permit {
-                                kind: PermitKind::Probe {
-                                    version: record.version,
-                                },
-                            });
-                        }
+                    if let Applied::Done(record, _) = self.run_transition(transition, &config).await
+                        && probe
+                    {
+                        return Ok(Permit {
+                            kind: PermitKind::Probe {
+                                version: record.version,
+                            },
+                        });
                     }
                 }
                 Admission::TakeProbe { version } => {
@@ -187,10 +187,10 @@ impl Breaker {
                 config,
             )
             .await;
-        if let Applied::Done(record, _) = applied {
-            if let Some(close) = decision::after_record(PermitKind::Probe { version }, &record, config, now) {
-                self.run_transition(close, config).await;
-            }
+        if let Applied::Done(record, _) = applied
+            && let Some(close) = decision::after_record(PermitKind::Probe { version }, &record, config, now)
+        {
+            self.run_transition(close, config).await;
         }
     }
 
