@@ -3,8 +3,8 @@
 //!
 //! Every scenario runs on the in-memory store and — when `AWS_ENDPOINT_URL_DYNAMODB` points at a
 //! DynamoDB emulator (moto) — on `DynamoStore` with its own table. One extra test starts its own
-//! moto process (`scripts/moto_server.py`), kills it mid-run and starts it again (needs python3
-//! with `moto[server]`).
+//! moto process (`scripts/moto_server.py`, with `.venv-test`'s Python or `python3`), kills it
+//! mid-run and starts it again.
 //! Epoch time is a `ManualClock` the tests move; sleeps are real but tiny (1–5 ms backoffs).
 
 use std::sync::Arc;
@@ -566,9 +566,9 @@ struct Moto {
 impl Moto {
     /// Runs the project's `scripts/moto_server.py` (moto with DynamoDB requests serialized, as
     /// DynamoDB applies writes to one item; plain `moto_server` can let two conditional writes win).
-    async fn start(port: u16) -> Self {
+    async fn start(python: &str, port: u16) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto_server.py");
-        let child = std::process::Command::new("python3")
+        let child = std::process::Command::new(python)
             .args([script, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -600,13 +600,17 @@ impl Drop for Moto {
     }
 }
 
-fn moto_installed() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import moto.server, flask"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+/// A Python that can run moto's server: the test venv `scripts/test.sh` and CI create, else `python3`.
+fn moto_python() -> Option<String> {
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv-test/bin/python").to_owned();
+    [venv, "python3".to_owned()].into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", "import moto.server, flask"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    })
 }
 
 fn free_port() -> u16 {
@@ -618,16 +622,16 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn killing_the_dynamodb_emulator_mid_run_fails_no_call_and_the_fleet_resyncs() {
-    if !moto_installed() {
+    let Some(python) = moto_python() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but python3 cannot import moto[server]"
+            "CI=true but no Python with moto[server] was found"
         );
-        eprintln!("skipped: python3 cannot import moto[server] (pip install 'moto[server]')");
+        eprintln!("skipped: no Python with moto[server] (.venv-test or python3)");
         return;
-    }
+    };
     let port = free_port();
-    let mut moto = Moto::start(port).await;
+    let mut moto = Moto::start(&python, port).await;
     let clock = ManualClock::new(SystemClock.now_ms());
     let dynamo = dynamo_at(Some(&moto.url()), &clock).await;
     let table = dynamo.table().to_owned();
@@ -652,7 +656,7 @@ async fn killing_the_dynamodb_emulator_mid_run_fails_no_call_and_the_fleet_resyn
     moto.kill();
     run(3).await;
     assert!(observer.store_fallbacks() >= INSTANCES as u64);
-    let mut moto = Moto::start(port).await;
+    let mut moto = Moto::start(&python, port).await;
     create_table_if_missing(&client, &table)
         .await
         .expect("recreate the table in the fresh emulator");

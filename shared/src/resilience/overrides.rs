@@ -265,6 +265,16 @@ impl OverrideSet {
         Ok(set)
     }
 
+    /// Reads and parses a JSON file (see [`from_json`](Self::from_json)).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file when it cannot be read, or the bad name or setting.
+    pub fn from_json_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
+        Self::from_json(&text)
+    }
+
     /// Reads `RESILIENCE__{NAME}__{SETTING}` variables from `vars` (pass `std::env::vars()`).
     ///
     /// # Errors

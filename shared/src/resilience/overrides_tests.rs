@@ -113,3 +113,9 @@ fn later_sources_win_and_zero_attempt_timeout_means_none() {
     );
     assert!(setting_names().count() >= 27);
 }
+
+#[test]
+fn json_file_errors_name_the_file() {
+    let err = OverrideSet::from_json_file(std::path::Path::new("/nonexistent/resilience.json")).unwrap_err();
+    assert_eq!(err.field, "/nonexistent/resilience.json");
+}

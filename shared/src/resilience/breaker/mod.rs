@@ -6,9 +6,14 @@
 //! once, probes N times in total and recovers together.
 //!
 //! Costs, per guarded call: at most one store write — one unconditional `UpdateItem` that adds the
-//! outcome to the current window bucket and returns (`ALL_NEW`) state and window together; fast
-//! successes are coalesced per instance for at most `flush_interval`, so a busy instance writes
-//! far less than once per call. Reads: none while the instance writes (every answer refreshes its
+//! outcome to the current window bucket and returns (`ALL_NEW`) state and window together. Fast
+//! successes (not slow, no retry wanted) are coalesced per instance: they ride on the next write,
+//! which the first call after `flush_interval` (default 100 ms) makes at the latest, so a busy
+//! instance writes about ten times a second instead of once per call. Failures, slow calls and
+//! probes are always written at once, so trips are as prompt as with a write per call; the cost is
+//! that the fleet sees other instances' successes up to `flush_interval` late (a failure rate at
+//! most ~1 % high on a 10 s window) and an instance that goes idle keeps its last ones.
+//! `flush_interval = 0` writes every call. Reads: none while the instance writes (every answer refreshes its
 //! cached copy), else at most one per `cache_ttl`. An open breaker rejects with no store
 //! operation until its open period ends. Transitions add one conditional write each, committed by
 //! exactly one instance (the only one that emits the event); a half-open probe costs its permit
