@@ -398,3 +398,20 @@ async fn outage_time_outcomes_reach_the_fleet_window_after_resync() {
     let totals = fleet.window.totals(rig.clock.now_ms(), 0, &breaker.config());
     assert_eq!((totals.calls, totals.failures), (5, 3));
 }
+
+#[tokio::test]
+async fn a_vanished_breaker_item_is_adopted_as_closed_instead_of_wedging_the_instance() {
+    let rig = Rig::new();
+    let breaker = rig.breaker(config());
+    trip(&breaker).await;
+    rig.shared
+        .delete(&record::key("dep"), crate::store::Condition::Always)
+        .await
+        .unwrap();
+    rig.clock.advance(10_000);
+    assert!(
+        breaker.acquire().await.is_ok(),
+        "the lost race reads an absent item: closed"
+    );
+    assert_eq!(breaker.state(), State::Closed);
+}

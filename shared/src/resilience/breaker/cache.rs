@@ -36,6 +36,10 @@ pub struct Instance {
     pub pending: Pending,
     /// Set while the store is unreachable.
     pub degraded: Option<Degraded>,
+    /// Fleet-store requests issued so far.
+    issued: u64,
+    /// The request whose answer `record` is.
+    adopted: u64,
 }
 
 impl Instance {
@@ -64,14 +68,24 @@ impl Instance {
             && self.is_fresh(now, config)
     }
 
-    /// Adopts a record the fleet store returned. Returns `true` when this ends a degraded period.
-    /// An answer older than the cached record (lower version, from a slower concurrent call) is
-    /// ignored.
-    pub fn adopt_shared(&mut self, record: Arc<BreakerRecord>, now: i64) -> bool {
+    /// Numbers the next fleet-store request (answers are ordered by when they were asked).
+    pub fn next_request(&mut self) -> u64 {
+        self.issued += 1;
+        self.issued
+    }
+
+    /// Adopts a record the fleet store returned for request `request` (see [`next_request`]).
+    /// Returns `true` when this ends a degraded period. An answer to a request issued before the
+    /// one whose answer is cached (a slower concurrent call) is ignored; versions are not compared,
+    /// so an item that vanished or was recreated (version back to 0) is adopted, not refused.
+    ///
+    /// [`next_request`]: Self::next_request
+    pub fn adopt_shared(&mut self, record: Arc<BreakerRecord>, now: i64, request: u64) -> bool {
         let resynced = self.degraded.take().is_some();
-        if resynced || record.version >= self.record.version {
+        if resynced || request > self.adopted {
             self.record = record;
             self.fetched_at = Some(now);
+            self.adopted = request;
         }
         resynced
     }
@@ -130,57 +144,70 @@ mod tests {
     fn record_is_fresh_for_one_cache_ttl_after_the_store_answered() {
         let mut instance = Instance::default();
         assert!(!instance.is_fresh(0, &config()), "never fetched");
-        instance.adopt_shared(Arc::default(), 5_000);
+        let request = instance.next_request();
+        instance.adopt_shared(Arc::default(), 5_000, request);
         assert!(instance.is_fresh(5_999, &config()));
         assert!(!instance.is_fresh(6_000, &config()));
     }
 
     #[test]
-    fn older_answers_never_replace_a_newer_record() {
+    fn answers_to_earlier_requests_never_replace_a_later_one_but_a_vanished_item_is_adopted() {
         let mut instance = Instance::default();
-        let newer = Arc::new(BreakerRecord {
-            version: 4,
-            ..BreakerRecord::absent()
-        });
-        instance.adopt_shared(newer, 1);
+        let (first, second) = (instance.next_request(), instance.next_request());
+        instance.adopt_shared(
+            Arc::new(BreakerRecord {
+                version: 4,
+                ..BreakerRecord::absent()
+            }),
+            1,
+            second,
+        );
         instance.adopt_shared(
             Arc::new(BreakerRecord {
                 version: 3,
                 ..BreakerRecord::absent()
             }),
             2,
+            first,
         );
-        assert_eq!(instance.record.version, 4);
+        assert_eq!(
+            instance.record.version, 4,
+            "the slower, earlier request's answer is ignored"
+        );
+        let third = instance.next_request();
+        instance.adopt_shared(Arc::new(BreakerRecord::absent()), 3, third);
+        assert_eq!(instance.record.version, 0, "the item expired or was recreated: adopted");
     }
 
     #[test]
     fn degraded_instance_retries_the_store_after_the_interval_and_resyncs_unconditionally() {
         let mut instance = Instance::default();
-        instance.adopt_shared(
-            Arc::new(BreakerRecord {
-                version: 9,
-                ..BreakerRecord::absent()
-            }),
-            0,
-        );
+        let first = instance.next_request();
+        let nine = Arc::new(BreakerRecord {
+            version: 9,
+            ..BreakerRecord::absent()
+        });
+        instance.adopt_shared(nine, 0, first);
         assert!(instance.degrade(100, &config()));
         assert!(!instance.degrade(200, &config()), "already degraded");
         assert!(!instance.store_due(1_100));
         assert!(instance.store_due(1_200));
-        assert!(instance.adopt_shared(
-            Arc::new(BreakerRecord {
-                version: 2,
-                ..BreakerRecord::absent()
-            }),
-            1_300
-        ));
+        let two = Arc::new(BreakerRecord {
+            version: 2,
+            ..BreakerRecord::absent()
+        });
+        assert!(
+            instance.adopt_shared(two, 1_300, first),
+            "ends the degraded period, whatever the order"
+        );
         assert_eq!(instance.record.version, 2, "the fleet's record wins after an outage");
     }
 
     #[test]
     fn successes_coalesce_only_shortly_after_a_write() {
         let mut instance = Instance::default();
-        instance.adopt_shared(Arc::default(), 0);
+        let request = instance.next_request();
+        instance.adopt_shared(Arc::default(), 0, request);
         assert!(!instance.can_coalesce(10, &config()), "nothing written yet");
         instance.last_write_at = Some(10);
         assert!(instance.can_coalesce(109, &config()));

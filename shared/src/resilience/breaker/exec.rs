@@ -60,15 +60,16 @@ impl Breaker {
     /// One update on the fleet store. Outages and undecodable items are errors (→ fallback).
     pub(super) async fn try_shared(&self, update: Update, config: &BreakerConfig) -> Result<Applied, StoreError> {
         let now = self.now();
+        let request = self.lock().next_request();
         match within(config.store_timeout, self.store.update(&self.key, update)).await {
             Ok(attrs) => {
                 let record = Arc::new(BreakerRecord::from_item(Some(&attrs))?);
-                self.adopt_shared(Arc::clone(&record), now);
+                self.adopt_shared(Arc::clone(&record), now, request);
                 Ok(Applied::Done(record, Scope::Fleet))
             }
             Err(StoreError::ConditionFailed { current }) => {
                 let record = Arc::new(BreakerRecord::from_item(current.as_ref())?);
-                self.adopt_shared(Arc::clone(&record), now);
+                self.adopt_shared(Arc::clone(&record), now, request);
                 Ok(Applied::Lost(record, Scope::Fleet))
             }
             Err(error) => Err(error),
@@ -91,9 +92,9 @@ impl Breaker {
         }
     }
 
-    /// Adopts a fleet record; reports the end of a degraded period.
-    pub(super) fn adopt_shared(&self, record: Arc<BreakerRecord>, now: i64) {
-        let resynced = self.lock().adopt_shared(record, now);
+    /// Adopts a fleet record answering `request`; reports the end of a degraded period.
+    pub(super) fn adopt_shared(&self, record: Arc<BreakerRecord>, now: i64, request: u64) {
+        let resynced = self.lock().adopt_shared(record, now, request);
         if resynced {
             self.emit(Event::StoreResynced { breaker: &self.name });
         }
@@ -102,9 +103,10 @@ impl Breaker {
     /// Reads the fleet record (cache refresh); on failure the instance degrades.
     pub(super) async fn refresh(&self, config: &BreakerConfig) {
         let now = self.now();
+        let request = self.lock().next_request();
         let read = within(config.store_timeout, self.store.get(&self.key)).await;
         match read.and_then(|item| BreakerRecord::from_item(item.as_ref())) {
-            Ok(record) => self.adopt_shared(Arc::new(record), now),
+            Ok(record) => self.adopt_shared(Arc::new(record), now, request),
             Err(error) => self.degrade("read", &error, config).await,
         }
     }

@@ -212,9 +212,10 @@ impl Breaker {
         let config = self.config();
         for _ in 0..MAX_ROUNDS {
             let now = self.now();
+            let request = self.lock().next_request();
             let item = within(config.store_timeout, self.store.get(&self.key)).await?;
             let record = Arc::new(BreakerRecord::from_item(item.as_ref())?);
-            self.adopt_shared(Arc::clone(&record), now);
+            self.adopt_shared(Arc::clone(&record), now, request);
             if record.state == to {
                 return Ok(self.snapshot());
             }
