@@ -51,6 +51,11 @@ impl Env {
         self.0.insert(name.to_owned(), value.into());
     }
 
+    /// Every variable as `(name, value)` pairs.
+    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone()))
+    }
+
     /// The variable's value, `None` when unset or empty.
     pub fn optional(&self, name: &str) -> Option<&str> {
         self.0

@@ -10,6 +10,8 @@
 //! | `WECHAT_TOKEN_LEASE_MS` | 10000 | refresh lease (500–60000) |
 //! | `WECHAT_CONNECT_TIMEOUT_MS` | 1000 | TCP/TLS connect timeout (50–10000) |
 //! | `WECHAT_POLICY_<API>` | — | per-API policy overrides, see [`super::api`] |
+//! | `RESILIENCE_CONFIG_FILE` | — | JSON resilience overrides (`{"name": {"setting": value}}`) |
+//! | `RESILIENCE__{NAME}__{SETTING}` | — | one resilience override (later wins over the file) |
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use super::guard::{domain_breaker_name, policy_name};
 use super::secret::SecretSource;
 use super::token::{TokenConfig, TokenMode};
 use crate::config::{ConfigError, Env};
+use crate::resilience::OverrideSet;
 use crate::resilience::retry::RetryConfig;
 use crate::resilience::{BreakerConfig, PolicyConfig, RegistryBuilder};
 
@@ -49,6 +52,10 @@ pub struct ClientSettings {
     pub api_breaker: BreakerConfig,
     /// Breaker settings of the per-domain breakers (`wechat.domain.{host}`).
     pub domain_breaker: BreakerConfig,
+    /// Resilience overrides applied over the defaults above, in order (later wins): the JSON file
+    /// `RESILIENCE_CONFIG_FILE`, then `RESILIENCE__{NAME}__{SETTING}` variables. Runtime
+    /// overrides from the store (`config#breaker`) win over both.
+    pub overrides: Vec<OverrideSet>,
 }
 
 impl ClientSettings {
@@ -64,6 +71,7 @@ impl ClientSettings {
             connect_timeout: Duration::from_secs(1),
             api_breaker: BreakerConfig::default(),
             domain_breaker: BreakerConfig::default(),
+            overrides: Vec::new(),
         }
     }
 
@@ -105,6 +113,9 @@ impl ClientSettings {
                 },
             );
         }
+        for overrides in &self.overrides {
+            builder = builder.overrides(overrides.clone());
+        }
         for base in &self.api_bases {
             let breaker = self.domain_breaker.clone();
             builder = builder.config(
@@ -144,8 +155,21 @@ impl ClientSettings {
             connect_timeout,
             api_breaker: BreakerConfig::default(),
             domain_breaker: BreakerConfig::default(),
+            overrides: overrides(env)?,
         })
     }
+}
+
+fn overrides(env: &Env) -> Result<Vec<OverrideSet>, ConfigError> {
+    let mut sets = Vec::new();
+    if let Some(path) = env.optional("RESILIENCE_CONFIG_FILE") {
+        let file = OverrideSet::from_json_file(std::path::Path::new(path))
+            .map_err(|e| ConfigError::new("RESILIENCE_CONFIG_FILE", e.to_string()))?;
+        sets.push(file);
+    }
+    let vars = OverrideSet::from_env(env.pairs()).map_err(|e| ConfigError::new("RESILIENCE__*", e.to_string()))?;
+    sets.push(vars);
+    Ok(sets)
 }
 
 fn parse_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
@@ -209,5 +233,37 @@ mod tests {
             ClientSettings::from_env(&bad).map_err(|e| e.var).err(),
             Some("WECHAT_API_BASE")
         );
+    }
+
+    #[test]
+    fn resilience_overrides_from_the_environment_reach_the_registry() {
+        let env = Env::from_pairs([
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("RESILIENCE__WECHAT_MESSAGE__FAILURE_RATE_THRESHOLD", "60"),
+        ]);
+        let settings = ClientSettings::from_env(&env).expect("valid");
+        let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::ManualClock::new(0));
+        let store: crate::store::SharedStore =
+            std::sync::Arc::new(crate::store::memory::MemoryStore::new(clock.clone()));
+        let registry = settings
+            .register(crate::resilience::Registry::builder(store, clock))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(registry.breaker("wechat.message").config().failure_rate_threshold, 60.0);
+        assert_ne!(registry.breaker("wechat.token").config().failure_rate_threshold, 60.0);
+    }
+
+    #[test]
+    fn an_unknown_resilience_setting_fails_naming_the_variable() {
+        let env = Env::from_pairs([
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("RESILIENCE__X__NOPE", "1"),
+        ]);
+        let error = ClientSettings::from_env(&env).unwrap_err();
+        assert_eq!(error.var, "RESILIENCE__*");
+        assert!(error.problem.contains("RESILIENCE__X__NOPE"), "{error}");
     }
 }
