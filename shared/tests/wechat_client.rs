@@ -12,7 +12,7 @@ use shared::resilience::deadline::Deadline;
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
 use shared::wechat::{Api, ClientSettings, SecretSource, WechatClient, WechatError};
-use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, Fault, MockConfig, MockHandle, MockServer};
+use wechat_mock::{BlackHole, DEFAULT_APPID, DEFAULT_SECRET, Fault, MockConfig, MockHandle, MockServer};
 
 const STABLE: &str = "/cgi-bin/stable_token";
 const CUSTOM: &str = "/cgi-bin/message/custom/send";
@@ -161,6 +161,29 @@ async fn primary_refusing_connections_fails_over_to_the_second_domain() {
     assert_eq!(world.mock.calls_on("api2", CUSTOM), 1);
     assert_eq!(world.mock.calls_on("api2", TICKET), 1);
     assert_eq!(world.mock.messages()[0].domain, "api2");
+}
+
+#[tokio::test]
+async fn a_black_holed_primary_times_out_connecting_and_the_send_fails_over() {
+    let world = World::new().await;
+    let hole = BlackHole::bind().await.expect("black hole");
+    let mut settings = world.settings();
+    settings.api_bases = vec![hole.base_url(), world.mock.base_url("api2")];
+    settings.connect_timeout = Duration::from_millis(100);
+    let client = world.client_with(&settings);
+    let started = Instant::now();
+    client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect("a connect timeout means nothing was sent: on to api2");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(world.mock.calls_on("api2", STABLE), 1);
+    assert_eq!(world.mock.calls_on("api2", CUSTOM), 1);
+    assert_eq!(world.mock.messages().len(), 1);
 }
 
 #[tokio::test]

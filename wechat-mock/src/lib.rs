@@ -8,7 +8,8 @@
 //!
 //! Several "domains" (e.g. `api` and `api2`) are separate listeners sharing one state, so a test
 //! can make one refuse connections ([`MockHandle::set_domain_down`]) while the other answers, and
-//! counters tell which domain got each call. Faults ([`Fault`]) fail the next N calls per path and
+//! counters tell which domain got each call. A [`BlackHole`] is a port whose connections never
+//! complete (a domain whose packets are dropped). Faults ([`Fault`]) fail the next N calls per path and
 //! domain with an errcode, an HTTP status, a delay or a dropped connection. Everything is also
 //! reachable over HTTP under `/__mock/...` (see [`control`]).
 //!
@@ -21,6 +22,7 @@
 //! ```
 
 mod api;
+mod blackhole;
 mod config;
 pub mod control;
 mod faults;
@@ -36,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use blackhole::BlackHole;
 pub use config::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, TimeSource};
 pub use faults::{Fault, FaultKind};
 pub use handle::MockHandle;

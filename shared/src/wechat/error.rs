@@ -113,10 +113,11 @@ impl WechatError {
         let is_connect = err.is_connect();
         let is_timeout = err.is_timeout();
         let message = error_chain(&err.without_url());
-        if is_timeout {
-            Self::Timeout { domain }
-        } else if is_connect {
+        // A connect timeout is both: it must stay `Connect` (nothing was sent, fail over at once).
+        if is_connect {
             Self::Connect { domain, message }
+        } else if is_timeout {
+            Self::Timeout { domain }
         } else {
             Self::Network { domain, message }
         }
