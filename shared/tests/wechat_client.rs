@@ -9,6 +9,7 @@ use serde_json::json;
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use shared::config::Secret;
 use shared::resilience::deadline::Deadline;
+use shared::resilience::{BreakerConfig, Registry, State};
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
 use shared::wechat::{Api, ClientSettings, SecretSource, WechatClient, WechatError};
@@ -65,6 +66,39 @@ impl World {
     fn client(&self) -> WechatClient {
         self.client_with(&self.settings())
     }
+
+    /// A client over a registry the test can inspect (breaker states and windows).
+    fn client_and_registry(&self, settings: &ClientSettings) -> (WechatClient, Registry) {
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        let registry = settings
+            .register(Registry::builder(self.store.clone(), clock.clone()))
+            .expect("valid settings")
+            .build()
+            .expect("registry");
+        let client = WechatClient::with_registry(
+            settings,
+            Secret::new(DEFAULT_SECRET),
+            &registry,
+            self.store.clone(),
+            clock,
+        )
+        .expect("client");
+        (client, registry)
+    }
+}
+
+/// A breaker that opens after `minimum_calls` failures for 10 s and closes after one good probe;
+/// every outcome is written at once.
+fn fast_breaker(minimum_calls: u32) -> BreakerConfig {
+    BreakerConfig::builder()
+        .minimum_calls(minimum_calls)
+        .failure_rate_threshold(50.0)
+        .open_duration(Duration::from_secs(10))
+        .half_open_probes(1)
+        .half_open_successes(1)
+        .flush_interval(Duration::ZERO)
+        .build()
+        .expect("valid breaker config")
 }
 
 fn deadline() -> Deadline {
@@ -199,6 +233,103 @@ async fn primary_answering_5xx_moves_idempotent_retries_to_the_second_domain() {
 }
 
 #[tokio::test]
+async fn a_send_answered_503_by_the_primary_is_delivered_once_via_the_second_domain() {
+    let world = World::new().await;
+    let client = world.client();
+    assert!(!world.settings().policies.get(Api::CustomSend).idempotent);
+    client.access_token(deadline()).await.expect("token");
+    world
+        .mock
+        .inject(Fault::status(503).on_domain("api").on_path(CUSTOM).times(u32::MAX));
+    client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect("503 means not processed: retried on api2");
+    assert_eq!(world.mock.calls_on("api", CUSTOM), 1);
+    assert_eq!(world.mock.calls_on("api2", CUSTOM), 1);
+    let delivered = world.mock.messages();
+    assert_eq!((delivered.len(), delivered[0].domain.as_str()), (1, "api2"));
+}
+
+#[tokio::test]
+async fn calls_refused_by_every_domain_breaker_are_not_failures_of_the_message_breaker() {
+    let world = World::new().await;
+    let mut settings = world.settings();
+    settings.domain_breaker = fast_breaker(2);
+    settings.api_breaker = fast_breaker(20);
+    let (client, registry) = world.client_and_registry(&settings);
+    client.access_token(deadline()).await.expect("token");
+    world.mock.set_domain_down("api", true).await.expect("down");
+    world.mock.set_domain_down("api2", true).await.expect("down");
+    // The outage: connections reset or refused until both domain breakers open.
+    let mut outage = Ok(Default::default());
+    for i in 0..10 {
+        outage = client.send_custom(&text(&format!("o{i}")), deadline()).await;
+        if matches!(outage, Err(WechatError::CircuitOpen(_))) {
+            break;
+        }
+    }
+    assert!(matches!(outage, Err(WechatError::CircuitOpen(_))), "{outage:?}");
+    let message = registry.breaker("wechat.message");
+    let failures = message.snapshot().window.failures;
+    for i in 0..20 {
+        let refused = client.send_custom(&text(&format!("r{i}")), deadline()).await;
+        assert!(matches!(refused, Err(WechatError::CircuitOpen(_))), "{refused:?}");
+    }
+    assert_eq!(
+        message.snapshot().window.failures,
+        failures,
+        "refusals by the domain breakers are not the API's failures"
+    );
+    assert_eq!(message.state(), State::Closed);
+
+    world.mock.set_domain_down("api", false).await.expect("up");
+    world.mock.set_domain_down("api2", false).await.expect("up");
+    world.clock.advance(10_001); // the domains' open period is over
+    client
+        .send_custom(&text("back"), deadline())
+        .await
+        .expect("the message breaker never opened: the send goes through");
+    assert_eq!(world.mock.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_is_not_charged_to_the_message_api() {
+    let world = World::new().await;
+    let mut settings = world.settings();
+    let mut custom = settings.policies.get(Api::CustomSend);
+    custom.timeout = Duration::from_millis(300);
+    settings.policies.set(Api::CustomSend, custom);
+    let (client, registry) = world.client_and_registry(&settings);
+    world.mock.inject(Fault::delay_ms(700).on_path(STABLE).times(1));
+    client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect("the token takes longer than a send attempt may, but is fetched before it");
+    let message = registry.breaker("wechat.message").snapshot();
+    assert_eq!(message.window.failures, 0, "{message:?}");
+    assert_eq!(world.mock.calls(CUSTOM), 1);
+}
+
+#[tokio::test]
+async fn a_token_rejected_by_getticket_costs_two_ticket_calls_not_three() {
+    let world = World::new().await;
+    let client = world.client();
+    client.access_token(deadline()).await.expect("token");
+    world.mock.invalidate_tokens(DEFAULT_APPID);
+    client
+        .jsapi_ticket(deadline())
+        .await
+        .expect("ticket with a refreshed token");
+    assert_eq!(
+        world.mock.calls(TICKET),
+        2,
+        "rejected once, then asked once with the fresh token"
+    );
+    assert_eq!(world.mock.calls(STABLE), 2);
+}
+
+#[tokio::test]
 async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
     let world = World::new().await;
     let mut settings = world.settings();
@@ -211,10 +342,8 @@ async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
         .flush_interval(Duration::ZERO)
         .build()
         .expect("valid breaker config");
-    // An operator marked custom sends as safe to repeat, so a 5xx is retried (on the next domain).
-    let mut custom = settings.policies.get(Api::CustomSend);
-    custom.idempotent = true;
-    settings.policies.set(Api::CustomSend, custom);
+    // Custom sends keep their default (not idempotent): a 503 was not processed, so it is retried
+    // on the next domain anyway.
     let client = world.client_with(&settings);
     client.access_token(deadline()).await.expect("token");
 

@@ -1,10 +1,21 @@
 //! The per-API policy table: every WeChat API we call, its path, and how it is guarded.
 //!
-//! Defaults follow WeChat semantics (`wechat-protocol.md` §1.6): token and ticket fetches are safe
-//! to repeat, so transport failures and 5xx retry; message sends are not (a 5xx or a timeout may
-//! have delivered the message), so they retry only when nothing was sent (connection refused,
-//! breaker open) or WeChat said "busy" (-1, 45011). Each API's policy can be overridden without a
-//! rebuild through `WECHAT_POLICY_<API>` (e.g. `WECHAT_POLICY_CUSTOM_SEND=timeout_ms=2000,max_attempts=2`).
+//! Defaults follow WeChat semantics (`wechat-protocol.md` §1.6). What a failure means for a retry
+//! (or a move to the next domain, which is where a retry goes after a domain failure):
+//!
+//! | failure | processed? | idempotent API (token, ticket) | send |
+//! |---|---|---|---|
+//! | connection not made (refused, connect timeout) | no | next domain at once | next domain at once |
+//! | HTTP 503, HTTP 429 | no (unavailable / throttled) | retry (429: slower) | retry (429: slower) |
+//! | timeout, broken connection, HTTP 500/502/504, bad JSON | maybe | retry | never (may be delivered) |
+//! | errcode -1, 45011 | no (busy) | retry | retry |
+//! | 40001/40014/42001 | no | — (the caller refreshes) | one more call with a fresh token |
+//! | 45009 | no | token endpoints blocked until the daily reset | this API blocked until the reset |
+//! | other errcodes | no | never | never |
+//!
+//! Each API's policy can be overridden without a rebuild through `WECHAT_POLICY_<API>` (e.g.
+//! `WECHAT_POLICY_CUSTOM_SEND=timeout_ms=2000,max_attempts=2`); `idempotent=true` on a send makes
+//! the "maybe processed" row retry too.
 
 use std::time::Duration;
 
@@ -65,6 +76,11 @@ impl Api {
     /// Whether the request has a JSON body (POST) or not (GET).
     pub const fn is_post(self) -> bool {
         !matches!(self, Self::Token | Self::Ticket)
+    }
+
+    /// Whether this is a message send (own daily quota per API, see `quota.rs`).
+    pub const fn is_send(self) -> bool {
+        matches!(self, Self::CustomSend | Self::TemplateSend | Self::SubscribeSend)
     }
 
     /// The override variable.

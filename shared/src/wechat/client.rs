@@ -20,7 +20,6 @@ use crate::config::Secret;
 use crate::resilience::deadline::Deadline;
 use crate::resilience::{Registry, TracingObserver};
 use crate::store::SharedStore;
-use std::sync::Mutex;
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -51,17 +50,18 @@ impl Core {
         self.policies.get(api)
     }
 
-    /// `call` under its API's policy, with failover, no token.
+    /// `call` under its API's policy, with failover. A rejected token (40001 / 40014 / 42001)
+    /// is returned, not retried: resending the same token cannot help, the caller refreshes.
     pub async fn call(&self, call: &Call<'_>, deadline: Deadline) -> Result<Value, WechatError> {
         let policy = self.policy(call.api);
         let cursor = Cursor::default();
         let (policy, cursor) = (&policy, &cursor);
         self.guards
-            .run(call.api, deadline, |_attempt| async move {
+            .run(call.api, policy.idempotent, deadline, |_attempt| async move {
                 self.domains
                     .attempt(&self.transport, &self.guards, call, policy.timeout, deadline, cursor)
                     .await
-                    .map_err(|error| Attempted::call(error, policy.idempotent))
+                    .map_err(|error| Attempted::new(error, call.api, policy.idempotent))
             })
             .await
     }
@@ -164,8 +164,10 @@ impl WechatClient {
         &self.tokens
     }
 
-    /// Calls `api` with the access token, under the API's policy: a rejected token (40001 /
-    /// 40014 / 42001) is invalidated by compare-and-set and the call retried once with a fresh one.
+    /// Calls `api` with the access token, under the API's policy. A rejected token (40001 /
+    /// 40014 / 42001) is invalidated by compare-and-set and the call made once more with a fresh
+    /// one. Getting the token happens outside the API's policy: a slow or failing token endpoint
+    /// is never charged to this API's breaker or attempt limit.
     ///
     /// # Errors
     /// The last attempt's [`WechatError`] (typed errcode, transport, breaker or deadline).
@@ -175,38 +177,29 @@ impl WechatClient {
         body: Option<&Value>,
         deadline: Deadline,
     ) -> Result<Value, WechatError> {
-        let policy = self.core.policy(api);
-        let cursor = Cursor::default();
-        // The token of the attempt WeChat rejected, invalidated when `execute` grants the one retry.
-        let rejected: Mutex<Option<Secret>> = Mutex::new(None);
-        let (policy, cursor, core, rejected) = (&policy, &cursor, &*self.core, &rejected);
-        core.guards
-            .run(api, deadline, |attempt| async move {
-                let stale = take(rejected);
-                if let Some(stale) = stale.filter(|_| attempt.refresh_credentials) {
-                    self.tokens.invalidate(TokenKind::AccessToken, &stale).await;
-                }
-                let token = self.tokens.access_token(deadline).await.map_err(Attempted::token)?;
-                let call = Call {
-                    api,
-                    query: vec![("access_token", token.clone())],
-                    body,
-                };
-                let result = core
-                    .domains
-                    .attempt(&core.transport, &core.guards, &call, policy.timeout, deadline, cursor)
-                    .await;
-                result.map_err(|error| {
-                    if error.is_token_invalid() {
-                        *rejected.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
-                    }
-                    Attempted::call(error, policy.idempotent)
-                })
-            })
-            .await
+        let token = self.tokens.access_token(deadline).await?;
+        match self.call_once(api, body, &token, deadline).await {
+            Err(error) if error.is_token_invalid() => {
+                self.tokens.invalidate(TokenKind::AccessToken, &token).await;
+                let fresh = self.tokens.access_token(deadline).await?;
+                self.call_once(api, body, &fresh, deadline).await
+            }
+            other => other,
+        }
     }
-}
 
-fn take(slot: &Mutex<Option<Secret>>) -> Option<Secret> {
-    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    async fn call_once(
+        &self,
+        api: Api,
+        body: Option<&Value>,
+        token: &Secret,
+        deadline: Deadline,
+    ) -> Result<Value, WechatError> {
+        let call = Call {
+            api,
+            query: vec![("access_token", token.clone())],
+            body,
+        };
+        self.core.call(&call, deadline).await
+    }
 }

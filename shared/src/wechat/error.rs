@@ -74,10 +74,14 @@ impl WechatError {
         }
     }
 
-    /// Whether the request certainly never reached WeChat (safe to send elsewhere, even a
-    /// non-idempotent message).
+    /// Whether WeChat certainly did not process the request (safe to send again or elsewhere,
+    /// even a non-idempotent message): no connection, a breaker refusal, HTTP 503 (unavailable)
+    /// or 429 (throttled).
     pub fn is_not_sent(&self) -> bool {
-        matches!(self, Self::Connect { .. } | Self::CircuitOpen(_))
+        matches!(
+            self,
+            Self::Connect { .. } | Self::CircuitOpen(_) | Self::Http { status: 503 | 429, .. }
+        )
     }
 
     /// Whether the domain itself looks unhealthy (counts against the domain's breaker):
@@ -96,13 +100,14 @@ impl WechatError {
     }
 
     /// Whether retrying after backoff may succeed, for a call that is safe to repeat
-    /// (`idempotent`) or not (then only failures where nothing was sent, or WeChat said "busy").
+    /// (`idempotent`) or not (then only failures where nothing was processed — no connection,
+    /// HTTP 503 / 429 — or WeChat said "busy").
     pub fn is_retryable(&self, idempotent: bool) -> bool {
         match self {
             Self::Api(api) => api.class() == ErrcodeClass::Retryable,
-            Self::Connect { .. } => true,
+            Self::Connect { .. } | Self::Http { status: 503 | 429, .. } => true,
             Self::Network { .. } | Self::Timeout { .. } => idempotent,
-            Self::Http { status, .. } => idempotent && (*status >= 500 || *status == 429),
+            Self::Http { status, .. } => idempotent && (*status >= 500 || *status == 408),
             _ => false,
         }
     }
@@ -147,12 +152,17 @@ mod tests {
     }
 
     #[test]
-    fn non_idempotent_calls_retry_only_when_nothing_was_sent_or_wechat_was_busy() {
+    fn non_idempotent_calls_retry_only_when_nothing_was_processed_or_wechat_was_busy() {
         let timeout = WechatError::Timeout { domain: "a".into() };
         let http = WechatError::Http {
             domain: "a".into(),
+            status: 502,
+        };
+        let unavailable = WechatError::Http {
+            domain: "a".into(),
             status: 503,
         };
+        assert!(unavailable.is_retryable(false) && unavailable.is_not_sent());
         let refused = WechatError::Connect {
             domain: "a".into(),
             message: "refused".into(),

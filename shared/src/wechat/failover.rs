@@ -1,9 +1,11 @@
 //! Domain failover: one attempt walks the API domains in order, skipping those whose breaker is
-//! open and moving on after a connection failure (nothing was sent), all inside one deadline.
+//! open and moving on after a connection failure (refused or connect timeout: nothing was sent),
+//! all inside one deadline.
 //!
-//! A failure after the request may have been sent (timeout, 5xx, broken connection) ends the
-//! attempt; the retry policy decides whether to try again, and the next attempt of the same call
-//! starts at the following domain, so a primary answering 5xx is not asked twice in a row.
+//! Any other domain failure (timeout, HTTP 5xx, broken connection) ends the attempt; the retry
+//! policy decides whether to try again (`api.rs`: HTTP 503 for every API, the ambiguous ones only
+//! for idempotent APIs), and the next attempt of the same call starts at the following domain, so
+//! a primary answering 503 is not asked twice in a row and a send reaches the second domain.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -1,8 +1,9 @@
 //! Typed send APIs: customer-service, template and subscribe messages, taking WeChat's own JSON.
 //!
-//! None of these is idempotent: a timeout or a 5xx may have delivered the message, so by default
-//! they are retried only when nothing was sent (connection refused, breaker open) or WeChat said
-//! "busy" (-1 / 45011). The body is passed through untouched.
+//! None of these is idempotent: a timeout or an ambiguous 5xx (500/502/504) may have delivered
+//! the message, so by default they are retried only when nothing was processed (no connection,
+//! HTTP 503 / 429) or WeChat said "busy" (-1 / 45011). 45009 blocks the one API until WeChat's
+//! daily reset ([`WechatError::QuotaExhausted`]). The body is passed through untouched.
 
 use serde::Deserialize;
 use serde_json::Value;
