@@ -1,14 +1,17 @@
 //! Properties of the retry loop, on paused tokio time with random policies, deadlines, attempt
 //! durations and outcomes: no attempt starts without `min_attempt` left before the deadline, no
 //! call outlives its deadline, no backoff exceeds `max_delay`, attempts stay within
-//! `max_attempts` (+1 for a credential refresh). Backoff bounds alone are also checked inline in
-//! `resilience/backoff.rs`.
+//! `max_attempts` (+1 for a credential refresh). The same holds when every store write takes 80 ms
+//! (no backoff sleep ends past `deadline − min_attempt`, and the call returns by its deadline).
+//! Backoff bounds alone are also checked inline in `resilience/backoff.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use shared::clock::{ManualClock, SharedClock};
+use shared::resilience::events::{Event, Observer};
+use shared::resilience::testing::SlowStore;
 use shared::resilience::{
     Attempt, AttemptTimedOut, BackoffKind, BreakerConfig, Classify, Deadline, Jitter, Outcome, Policy, PolicyConfig,
     RetryConfig, execute,
@@ -102,10 +105,34 @@ fn any_case() -> impl Strategy<Value = Case> {
         )
 }
 
-/// Attempt start and end times (relative to the call's start) and the call's total duration.
+/// Attempt start and end times (relative to the call's start), when each backoff sleep ends, and
+/// the call's total duration.
 struct Run {
     attempts: Vec<(Duration, Duration, Attempt)>,
+    sleeps_end: Vec<Duration>,
     total: Duration,
+}
+
+/// Logs when each announced backoff sleep will end (event time + delay).
+#[derive(Debug)]
+struct SleepLog {
+    start: Instant,
+    ends: Mutex<Vec<Duration>>,
+}
+
+impl Observer for SleepLog {
+    fn on_event(&self, event: &Event<'_>) {
+        if let Event::Retry { delay, .. } = event {
+            self.ends.lock().unwrap().push(self.start.elapsed() + *delay);
+        }
+    }
+}
+
+/// How late the store answers (the breaker's store timeout stays at its 100 ms default).
+#[derive(Debug, Clone, Copy, Default)]
+struct StoreDelays {
+    read_ms: u64,
+    write_ms: u64,
 }
 
 /// Logged by the operation: starts always, ends only for attempts that were not timed out.
@@ -116,6 +143,10 @@ struct Log {
 }
 
 fn run(case: &Case) -> Run {
+    run_on(case, StoreDelays::default())
+}
+
+fn run_on(case: &Case, delays: StoreDelays) -> Run {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -123,7 +154,11 @@ fn run(case: &Case) -> Run {
         .unwrap();
     runtime.block_on(async {
         let clock: SharedClock = Arc::new(ManualClock::new(1_700_000_000_000));
-        let store: SharedStore = Arc::new(MemoryStore::new(Arc::clone(&clock)));
+        let memory: SharedStore = Arc::new(MemoryStore::new(Arc::clone(&clock)));
+        let slow = SlowStore::new(memory);
+        slow.set_reads(Duration::from_millis(delays.read_ms));
+        slow.set_writes(Duration::from_millis(delays.write_ms));
+        let store: SharedStore = Arc::new(slow);
         let retry = RetryConfig::builder()
             .max_attempts(case.max_attempts)
             .backoff(case.kind)
@@ -142,8 +177,12 @@ fn run(case: &Case) -> Run {
             breaker,
             bulkhead: Default::default(),
         };
-        let policy = Policy::standalone("prop", config, store, clock, Arc::new(()));
         let start = Instant::now();
+        let sleeps = Arc::new(SleepLog {
+            start,
+            ends: Mutex::default(),
+        });
+        let policy = Policy::standalone("prop", config, store, clock, sleeps.clone());
         let log = Arc::new(Mutex::new(Log::default()));
         let script = case.script.clone();
         let op = {
@@ -180,7 +219,12 @@ fn run(case: &Case) -> Run {
                 (*began, logged.unwrap_or(*began + limit), *attempt)
             })
             .collect();
-        Run { attempts, total }
+        let sleeps_end = sleeps.ends.lock().unwrap().clone();
+        Run {
+            attempts,
+            sleeps_end,
+            total,
+        }
     })
 }
 
@@ -211,4 +255,29 @@ proptest! {
         let refreshes = run.attempts.iter().filter(|(_, _, a)| a.refresh_credentials).count();
         prop_assert!(refreshes <= 1, "credentials refreshed {} times", refreshes);
     }
+
+    #[test]
+    fn with_80_ms_store_writes_no_attempt_or_sleep_ends_past_the_deadline(
+        case in any_case(), read_ms in 0u64..40,
+    ) {
+        let deadline = Duration::from_millis(case.deadline_ms);
+        let min_attempt = Duration::from_millis(case.min_attempt_ms);
+        let run = run_on(&case, StoreDelays { read_ms, write_ms: 80 });
+        prop_assert!(run.total <= deadline + EPSILON, "call took {:?} with a {:?} deadline", run.total, deadline);
+        for (began, _, attempt) in &run.attempts {
+            prop_assert!(
+                *began < deadline && deadline - *began >= min_attempt,
+                "attempt {} started at {:?}, deadline {:?}, min_attempt {:?}", attempt.number, began, deadline, min_attempt
+            );
+        }
+        for end in &run.sleeps_end {
+            prop_assert!(
+                *end + min_attempt <= deadline,
+                "a backoff sleep ends at {:?}, after deadline {:?} - min_attempt {:?}", end, deadline, min_attempt
+            );
+        }
+    }
 }
+
+/// Scheduling slack allowed past the deadline (paused time fires timers exactly; none is needed).
+const EPSILON: Duration = Duration::from_millis(1);

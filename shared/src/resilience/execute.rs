@@ -5,21 +5,27 @@
 //!    dependency cannot take every task of the instance. Full → `Rejected(BulkheadFull)`.
 //! 2. **Per attempt:** if less than `min_attempt` is left before the deadline, stop
 //!    (`DeadlineExceeded`); then the **breaker** permit (open / no probe left → `Rejected`, with
-//!    the previous attempt's error if any); then the operation under the **per-attempt timeout**
-//!    (`min(attempt_timeout, time left)`).
+//!    the previous attempt's error if any) and, before the first attempt, the runtime overrides.
+//!    Both may wait on the store, so `min_attempt` is checked again: no room left → the permit
+//!    is handed back unused (nothing recorded, a probe returns to its round), `DeadlineExceeded`.
+//!    Then the operation under the **per-attempt timeout** (`min(attempt_timeout, time left)`).
 //! 3. **Classify and plan** the outcome ([`RetryState::plan`]); **record** it on the breaker —
 //!    one store write that, when a budgeted retry is planned, also reserves it in the fleet's
 //!    **retry budget**. Refused → `BudgetExhausted`. If the breaker now rejects, stop at once
 //!    (`Rejected`) instead of sleeping: the caller can fail over to another domain right away.
-//! 4. **Sleep** the backoff (the plan guarantees it ends with `min_attempt` still left), loop.
+//! 4. **Sleep** the rest of the backoff, counted from the attempt's end (the plan guarantees
+//!    that ends with `min_attempt` still left). If the store writes outlasted the backoff and
+//!    `min_attempt` no longer fits, stop (`DeadlineExceeded`). Loop.
 //!
-//! Only this module loops and sleeps; every decision comes from the pure parts.
+//! Every store call (breaker, runtime overrides) is cut short at the deadline, so `execute`
+//! returns by the deadline. Only this module loops and sleeps; every decision comes from the pure
+//! parts.
 
 use std::future::Future;
 
 use tokio::time::Instant;
 
-use super::breaker::{Observation, RetryGrant, RetryTicket};
+use super::breaker::{AcquireError, Observation, RetryGrant, RetryTicket};
 use super::classify::{Classify, Outcome};
 use super::deadline::Deadline;
 use super::error::{AttemptTimedOut, ExecuteError};
@@ -69,21 +75,30 @@ where
                 last,
             });
         }
-        let permit = match breaker.acquire().await {
+        let permit = match breaker.acquire_within(&deadline).await {
             Ok(permit) => permit,
-            Err(reason) => {
+            Err(refused) => {
                 release(policy, ticket.take()).await;
-                return Err(ExecuteError::Rejected {
-                    reason,
-                    attempts: state.attempts(),
-                    last,
+                let attempts = state.attempts();
+                return Err(match refused {
+                    AcquireError::Rejected(reason) => ExecuteError::Rejected { reason, attempts, last },
+                    AcquireError::DeadlineExceeded => ExecuteError::DeadlineExceeded { attempts, last },
                 });
             }
         };
-        ticket = None; // the reserved retry is being made
         if state.attempts() == 0 {
-            policy.sync_runtime().await;
+            policy.sync_runtime(&deadline).await;
         }
+        if !deadline.can_start(config.min_attempt()) {
+            // The store took the time: hand the permit back unused rather than fail it at once.
+            breaker.release(permit, &deadline).await;
+            release(policy, ticket.take()).await;
+            return Err(ExecuteError::DeadlineExceeded {
+                attempts: state.attempts(),
+                last,
+            });
+        }
+        ticket = None; // the reserved retry is being made
         let attempt = state.begin_attempt();
         let limit = config
             .attempt_timeout()
@@ -93,20 +108,17 @@ where
             Ok(result) => result,
             Err(_) => Err(E::from(AttemptTimedOut { after: limit })),
         };
-        let elapsed = started.elapsed();
+        let ended = Instant::now();
+        let elapsed = ended.duration_since(started);
         let outcome = result.as_ref().map_or_else(Classify::classify, |_| Outcome::Success);
         let plan = state.plan(&config, outcome, &deadline);
         let retry = matches!(plan, Plan::Retry { budgeted: true, .. }).then(|| config.budget());
-        let grant = breaker
-            .record(
-                permit,
-                Observation {
-                    outcome,
-                    elapsed,
-                    retry,
-                },
-            )
-            .await;
+        let observation = Observation {
+            outcome,
+            elapsed,
+            retry,
+        };
+        let grant = breaker.record_within(permit, observation, &deadline).await;
         let error = match result {
             Ok(value) => return Ok(value),
             Err(error) => error,
@@ -141,14 +153,24 @@ where
                 last: Some(error),
             });
         }
+        // The plan left `min_attempt` after `ended + delay`; the record write used part of the delay.
+        let wake = ended + delay;
+        let now = Instant::now();
+        if !deadline.can_start(wake.saturating_duration_since(now) + config.min_attempt()) {
+            release(policy, ticket.take()).await;
+            return Err(ExecuteError::DeadlineExceeded {
+                attempts,
+                last: Some(error),
+            });
+        }
         policy.observer().on_event(&Event::Retry {
             policy: policy.name(),
             attempt: attempts + 1,
-            delay,
+            delay: wake.saturating_duration_since(now),
             outcome,
         });
         last = Some(error);
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep_until(wake).await;
     }
 }
 

@@ -394,3 +394,109 @@ async fn full_bulkhead_rejects_without_calling() {
     gate.notify_one();
     assert_eq!(holder.await.unwrap().unwrap(), 1);
 }
+
+/// A policy over a store whose conditional writes (transitions, probe permits) answer in 80 ms.
+fn slow_transitions(retry: RetryConfig) -> (Rig, ManualClock, SharedStore) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let shared_clock: SharedClock = Arc::new(clock.clone());
+    let memory: SharedStore = Arc::new(MemoryStore::new(Arc::clone(&shared_clock)));
+    let slow = crate::resilience::testing::SlowStore::new(Arc::clone(&memory));
+    slow.set_writes(Duration::from_millis(80));
+    slow.conditional_writes_only(true);
+    let observer = Arc::new(CountingObserver::new());
+    let config = PolicyConfig {
+        retry,
+        breaker: BreakerConfig::builder()
+            .minimum_calls(1)
+            .half_open_probes(2)
+            .flush_interval(Duration::ZERO)
+            .build()
+            .unwrap(),
+        bulkhead: BulkheadConfig::default(),
+    };
+    let policy = Policy::standalone("dep", config, Arc::new(slow), shared_clock, observer.clone());
+    let rig = Rig {
+        policy,
+        observer,
+        calls: Arc::new(AtomicU32::new(0)),
+    };
+    (rig, clock, memory)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_left_without_time_by_a_slow_transition_is_handed_back_not_failed() {
+    let (rig, clock, store) = slow_transitions(retry(1));
+    let _ = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Transient)])).await;
+    assert_eq!(rig.policy.breaker().snapshot().trips, 1, "tripped");
+    clock.advance(10_000);
+    let hangs = |_| async { std::future::pending::<Result<u32, TestError>>().await };
+    let start = tokio::time::Instant::now();
+    // 100 ms: the half-open transition answers after 80 ms, leaving 20 ms < min_attempt (50 ms).
+    let err = execute(&rig.policy, Deadline::after(Duration::from_millis(100)), hangs)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExecuteError::DeadlineExceeded {
+                attempts: 0,
+                last: None
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(start.elapsed() <= Duration::from_millis(100), "{:?}", start.elapsed());
+    let snapshot = rig.policy.breaker().snapshot();
+    assert_eq!(
+        snapshot.state,
+        State::HalfOpen,
+        "not reopened by a failure that never happened"
+    );
+    assert_eq!(snapshot.trips, 1, "no doubled open period");
+    let item = store
+        .get(&crate::resilience::breaker::record::key("dep"))
+        .await
+        .unwrap();
+    let fleet = crate::resilience::breaker::record::BreakerRecord::from_item(item.as_ref()).unwrap();
+    assert_eq!(
+        (fleet.state, fleet.trips, fleet.probes_left),
+        (State::HalfOpen, 1, 2),
+        "the probe went back to its round"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn store_waits_never_push_a_call_or_a_backoff_past_the_deadline() {
+    let config = retry(3)
+        .to_builder()
+        .min_attempt(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let clock: SharedClock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let slow = crate::resilience::testing::SlowStore::new(Arc::new(MemoryStore::new(Arc::clone(&clock))));
+    slow.set_writes(Duration::from_millis(80));
+    let observer = Arc::new(CountingObserver::new());
+    let policy_config = PolicyConfig {
+        retry: config,
+        ..PolicyConfig::default()
+    };
+    let policy = Policy::standalone("dep", policy_config, Arc::new(slow), clock, observer.clone());
+    let calls = Arc::new(AtomicU32::new(0));
+    let op = {
+        let calls = Arc::clone(&calls);
+        move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err::<u32, _>(TestError::Transient))
+        }
+    };
+    let start = tokio::time::Instant::now();
+    // Attempt 1 fails at 0 ms; the plan (100 ms + 50 ms ≤ 160 ms) fits, but the outcome write
+    // answers at 80 ms: the backoff still ends at 100 ms, attempt 2 at 100 ms, its write ends at
+    // 180 ms — past the 160 ms deadline, cut at 160 ms.
+    let err = execute(&policy, Deadline::after(Duration::from_millis(160)), op)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExecuteError::DeadlineExceeded { .. }), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(start.elapsed() <= Duration::from_millis(160), "{:?}", start.elapsed());
+}

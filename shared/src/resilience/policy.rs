@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use super::breaker::{Breaker, BreakerConfig};
 use super::bulkhead::{Bulkhead, BulkheadConfig};
+use super::deadline::Deadline;
 use super::events::SharedObserver;
 use super::retry::RetryConfig;
 use super::runtime::RuntimeHook;
@@ -122,10 +123,11 @@ impl Policy {
         splitmix(self.seeds.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
     }
 
-    /// Picks up runtime overrides (at most one store read per refresh interval per registry).
-    pub(crate) async fn sync_runtime(&self) {
+    /// Picks up runtime overrides (at most one store read per refresh interval per registry),
+    /// waiting on the store no later than `deadline`.
+    pub(crate) async fn sync_runtime(&self, deadline: &Deadline) {
         if let Some(hook) = &self.runtime {
-            hook.sync(self).await;
+            hook.sync(self, deadline).await;
         }
     }
 }

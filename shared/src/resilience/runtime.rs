@@ -11,7 +11,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::breaker::config::duration_ms;
-use super::breaker::shared::within;
+use super::breaker::shared::{Unanswered, within_deadline};
+use super::deadline::Deadline;
 use super::events::{Event, SharedObserver};
 use super::overrides::{DEFAULT_NAME, Overrides, normalize};
 use super::policy::{Policy, PolicyConfig};
@@ -56,21 +57,29 @@ impl RuntimeOverrides {
         }
     }
 
-    /// Re-reads the items if the interval has passed (one caller at a time; others go on).
-    pub async fn refresh_if_due(&self) {
+    /// Re-reads the items if the interval has passed (one caller at a time; others go on). The
+    /// read is cut short by `deadline`; a read the deadline cut is left to the next caller.
+    pub async fn refresh_if_due(&self, deadline: Option<&Deadline>) {
         let now = self.clock.now_ms();
         let next = self.next_at.load(Ordering::Acquire);
+        let claimed = now + self.every_ms;
         if now < next
             || self
                 .next_at
-                .compare_exchange(next, now + self.every_ms, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(next, claimed, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
         {
             return;
         }
-        let items = match within(self.timeout, self.store.query(CONFIG_PK)).await {
+        let items = match within_deadline(self.timeout, deadline, self.store.query(CONFIG_PK)).await {
             Ok(items) => items,
-            Err(error) => {
+            Err(Unanswered::Deadline) => {
+                let _ = self
+                    .next_at
+                    .compare_exchange(claimed, next, Ordering::AcqRel, Ordering::Acquire);
+                return;
+            }
+            Err(Unanswered::Store(error)) => {
                 self.observer.on_event(&Event::StoreFallback {
                     breaker: CONFIG_PK,
                     operation: "config",
@@ -134,8 +143,8 @@ impl RuntimeHook {
         }
     }
 
-    pub(crate) async fn sync(&self, policy: &Policy) {
-        self.source.refresh_if_due().await;
+    pub(crate) async fn sync(&self, policy: &Policy, deadline: &Deadline) {
+        self.source.refresh_if_due(Some(deadline)).await;
         let generation = self.source.generation();
         if self.applied.swap(generation, Ordering::AcqRel) == generation {
             return;

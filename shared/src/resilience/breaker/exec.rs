@@ -1,35 +1,68 @@
-//! Where a decision runs: the fleet store under its timeout, or — when that fails — the
-//! instance's local fallback copy. The only code of the breaker that awaits the store.
+//! Where a decision runs: the fleet store under its timeout (cut short by the caller's deadline),
+//! or — when the store fails — the instance's local fallback copy. The only code of the breaker
+//! that awaits the store.
+//!
+//! A store call the caller's deadline cuts short is not a store failure: the instance does not
+//! fall back; the call's outcome counts wait for the next write (like coalesced successes).
 
 use std::sync::Arc;
 
 use super::config::BreakerConfig;
 use super::decision::Transition;
 use super::record::BreakerRecord;
-use super::shared::{transition_update, within};
+use super::shared::{Unanswered, transition_update, within_deadline};
 use super::window::Counts;
 use super::{Breaker, Event, Scope};
+use crate::resilience::deadline::Deadline;
 use crate::store::{StoreError, Update};
 
-/// The result of running one conditional update.
+/// One breaker operation's context: the configuration in force and the caller's deadline, which
+/// caps every store call the operation makes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Op<'a> {
+    pub config: &'a BreakerConfig,
+    pub deadline: Option<&'a Deadline>,
+}
+
+impl<'a> Op<'a> {
+    pub(super) fn new(config: &'a BreakerConfig, deadline: Option<&'a Deadline>) -> Self {
+        Self { config, deadline }
+    }
+
+    /// Runs one store call under the store timeout and the deadline.
+    pub(super) async fn call<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, Unanswered> {
+        within_deadline(self.config.store_timeout, self.deadline, operation).await
+    }
+}
+
+/// Where the local fallback applies an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// The fleet store.
+    Fleet,
+    /// The local copy; `reseeded` when this very failure started a fallback period (the copy was
+    /// just seeded from the last fleet record).
+    Local { reseeded: bool },
+}
+
+/// The result of running one update.
 #[derive(Debug)]
 pub(super) enum Applied {
     /// The update committed; the record as it is after.
     Done(Arc<BreakerRecord>, Scope),
     /// The condition failed; the record as it is (already adopted by the instance).
     Lost(Arc<BreakerRecord>, Scope),
+    /// The caller's deadline ended the fleet store call: outcome unknown; the cached record.
+    Cut(Arc<BreakerRecord>),
 }
 
 impl Applied {
     pub(super) fn record(&self) -> &Arc<BreakerRecord> {
         match self {
-            Self::Done(record, _) | Self::Lost(record, _) => record,
-        }
-    }
-
-    pub(super) fn scope(&self) -> Scope {
-        match self {
-            Self::Done(_, scope) | Self::Lost(_, scope) => *scope,
+            Self::Done(record, _) | Self::Lost(record, _) | Self::Cut(record) => record,
         }
     }
 }
@@ -39,36 +72,41 @@ impl Breaker {
         self.clock.now_ms()
     }
 
-    /// Runs `make()` on the fleet store when `shared_first`, falling back to the local copy if the
-    /// store fails; straight on the local copy otherwise.
+    /// Runs `make(Target::Fleet)` on the fleet store when `shared_first`, falling back to the
+    /// local copy (`make(Target::Local)`) if the store fails; straight on the local copy otherwise.
     pub(super) async fn apply(
         &self,
         operation: &'static str,
         shared_first: bool,
-        make: impl Fn() -> Update,
-        config: &BreakerConfig,
+        make: impl Fn(Target) -> Update,
+        op: &Op<'_>,
     ) -> Applied {
+        let mut reseeded = false;
         if shared_first {
-            match self.try_shared(make(), config).await {
+            match self.try_shared(make(Target::Fleet), op).await {
                 Ok(applied) => return applied,
-                Err(error) => self.degrade(operation, &error, config).await,
+                Err(Unanswered::Deadline) => return Applied::Cut(Arc::clone(&self.lock().record)),
+                Err(Unanswered::Store(error)) => reseeded = self.degrade(operation, &error, op.config).await,
             }
         }
-        self.apply_local(make()).await
+        self.apply_local(make(Target::Local { reseeded })).await
     }
 
     /// One update on the fleet store. Outages and undecodable items are errors (→ fallback).
-    pub(super) async fn try_shared(&self, update: Update, config: &BreakerConfig) -> Result<Applied, StoreError> {
+    pub(super) async fn try_shared(&self, update: Update, op: &Op<'_>) -> Result<Applied, Unanswered> {
         let now = self.now();
         let request = self.lock().next_request();
-        match within(config.store_timeout, self.store.update(&self.key, update)).await {
+        let decode = |item: Option<&crate::store::Attrs>| {
+            BreakerRecord::from_item(item).map(Arc::new).map_err(Unanswered::Store)
+        };
+        match op.call(self.store.update(&self.key, update)).await {
             Ok(attrs) => {
-                let record = Arc::new(BreakerRecord::from_item(Some(&attrs))?);
+                let record = decode(Some(&attrs))?;
                 self.adopt_shared(Arc::clone(&record), now, request);
                 Ok(Applied::Done(record, Scope::Fleet))
             }
-            Err(StoreError::ConditionFailed { current }) => {
-                let record = Arc::new(BreakerRecord::from_item(current.as_ref())?);
+            Err(Unanswered::Store(StoreError::ConditionFailed { current })) => {
+                let record = decode(current.as_ref())?;
                 self.adopt_shared(Arc::clone(&record), now, request);
                 Ok(Applied::Lost(record, Scope::Fleet))
             }
@@ -100,20 +138,28 @@ impl Breaker {
         }
     }
 
-    /// Reads the fleet record (cache refresh); on failure the instance degrades.
-    pub(super) async fn refresh(&self, config: &BreakerConfig) {
+    /// Reads the fleet record (cache refresh); on failure the instance degrades. `false` when the
+    /// caller's deadline ended the read (nothing learned, nothing degraded).
+    pub(super) async fn refresh(&self, op: &Op<'_>) -> bool {
         let now = self.now();
         let request = self.lock().next_request();
-        let read = within(config.store_timeout, self.store.get(&self.key)).await;
-        match read.and_then(|item| BreakerRecord::from_item(item.as_ref())) {
+        let read = op
+            .call(self.store.get(&self.key))
+            .await
+            .and_then(|item| BreakerRecord::from_item(item.as_ref()).map_err(Unanswered::Store));
+        match read {
             Ok(record) => self.adopt_shared(Arc::new(record), now, request),
-            Err(error) => self.degrade("read", &error, config).await,
+            Err(Unanswered::Deadline) => return false,
+            Err(Unanswered::Store(error)) => {
+                self.degrade("read", &error, op.config).await;
+            }
         }
+        true
     }
 
     /// The store failed: log and count it, decide locally until the store is due again, and seed
-    /// the local copy from the last fleet record when a degraded period starts.
-    pub(super) async fn degrade(&self, operation: &'static str, error: &StoreError, config: &BreakerConfig) {
+    /// the local copy from the last fleet record when a degraded period starts (then `true`).
+    pub(super) async fn degrade(&self, operation: &'static str, error: &StoreError, config: &BreakerConfig) -> bool {
         let now = self.now();
         let seed = {
             let mut instance = self.lock();
@@ -124,13 +170,15 @@ impl Breaker {
             operation,
             error,
         });
+        let reseeded = seed.is_some();
         if let Some(record) = seed {
             self.local.seed(&self.key, &record).await;
         }
+        reseeded
     }
 
     /// Commits `transition` (fleet store first when due); only the winner emits the event.
-    pub(super) async fn run_transition(&self, transition: Transition, config: &BreakerConfig) -> Applied {
+    pub(super) async fn run_transition(&self, transition: Transition, op: &Op<'_>) -> Applied {
         let now = self.now();
         let (shared_first, known) = {
             let instance = self.lock();
@@ -145,8 +193,8 @@ impl Breaker {
             .apply(
                 "transition",
                 shared_first,
-                || transition_update(&transition, &known, config),
-                config,
+                |_| transition_update(&transition, &known, op.config),
+                op,
             )
             .await;
         if let Applied::Done(record, scope) = &applied {

@@ -1,36 +1,21 @@
-//! The call-facing protocol: `acquire` a permit, `record` the outcome, and operators' `force`.
+//! The call-facing protocol: `acquire` a permit, `record` the outcome, or `release` it unused —
+//! each optionally bounded by the caller's deadline (every store call is cut short by it).
 
 use std::sync::Arc;
 
-use super::config::BreakerConfig;
-use super::decision::{self, Admission, PermitKind, Transition};
-use super::exec::Applied;
-use super::record::BreakerRecord;
-use super::shared::{Pending, add_pending, probe_success_update, record_update, take_probe_update, within};
-use super::state::{IllegalTransition, State};
+use super::decision::{self, Admission, PermitKind};
+use super::exec::{Applied, Op};
+use super::shared::{
+    Pending, add_pending, probe_success_update, record_update, return_probe_update, take_probe_update,
+};
 use super::window::{Counts, bucket_start};
-use super::{Breaker, BreakerSnapshot, Observation, Permit, RetryGrant, RetryTicket};
+use super::{AcquireError, Breaker, Observation, Permit, RetryGrant, RetryTicket, Scope};
+use crate::resilience::deadline::Deadline;
 use crate::resilience::error::Rejection;
 use crate::resilience::events::Event;
-use crate::store::StoreError;
 
 /// Rounds of decide → write → adopt the winner's record before giving up on a contended breaker.
-const MAX_ROUNDS: usize = 4;
-
-/// Why an operator's transition failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ForceError {
-    /// The transition table does not allow it from the current state.
-    #[error(transparent)]
-    Illegal(#[from] IllegalTransition),
-    /// The fleet store failed (operator transitions never fall back to local state).
-    #[error("state store failed: {0}")]
-    Store(#[from] StoreError),
-    /// Other instances kept changing the breaker.
-    #[error("breaker kept changing; try again")]
-    Contended,
-}
+pub(super) const MAX_ROUNDS: usize = 4;
 
 impl Breaker {
     /// Asks for permission to make one call.
@@ -43,49 +28,69 @@ impl Breaker {
     /// The [`Rejection`] when the call must not be made.
     pub async fn acquire(&self) -> Result<Permit, Rejection> {
         let config = self.config();
+        match self.acquire_with(&Op::new(&config, None)).await {
+            Ok(permit) => Ok(permit),
+            Err(AcquireError::Rejected(reason)) => Err(reason),
+            // Only a deadline cuts a store call short, and there is none here.
+            Err(AcquireError::DeadlineExceeded) => Err(Rejection::HalfOpen),
+        }
+    }
+
+    /// [`acquire`](Self::acquire), with every store call cut short by `deadline`.
+    ///
+    /// # Errors
+    /// [`AcquireError::Rejected`] when the call must not be made; [`AcquireError::DeadlineExceeded`]
+    /// when the deadline ended a store call the decision needed (no permit is held; a probe permit
+    /// taken by a write whose answer was cut expires with its round).
+    pub async fn acquire_within(&self, deadline: &Deadline) -> Result<Permit, AcquireError> {
+        let config = self.config();
+        self.acquire_with(&Op::new(&config, Some(deadline))).await
+    }
+
+    async fn acquire_with(&self, op: &Op<'_>) -> Result<Permit, AcquireError> {
         for _ in 0..MAX_ROUNDS {
             let now = self.now();
             let (admission, shared_first) = {
                 let instance = self.lock();
-                let fresh = instance.is_fresh(now, &config);
+                let fresh = instance.is_fresh(now, op.config);
                 (
-                    decision::admit(&instance.record, fresh, &config, now),
+                    decision::admit(&instance.record, fresh, op.config, now),
                     instance.store_due(now),
                 )
             };
-            match admission {
-                Admission::Allow => {
-                    return Ok(Permit {
-                        kind: PermitKind::Normal,
-                    });
+            let granted = match admission {
+                Admission::Allow => Some(PermitKind::Normal),
+                Admission::Reject(reason) => return Err(AcquireError::Rejected(self.reject(reason))),
+                Admission::Refresh => {
+                    if !self.refresh(op).await {
+                        return Err(AcquireError::DeadlineExceeded);
+                    }
+                    None
                 }
-                Admission::Reject(reason) => return Err(self.reject(reason)),
-                Admission::Refresh => self.refresh(&config).await,
                 Admission::Transition(transition) => {
                     let probe = transition.takes_probe();
-                    if let Applied::Done(record, _) = self.run_transition(transition, &config).await
-                        && probe
-                    {
-                        return Ok(Permit {
-                            kind: PermitKind::Probe {
-                                version: record.version,
-                            },
-                        });
+                    match self.run_transition(transition, op).await {
+                        Applied::Done(record, _) if probe => Some(PermitKind::Probe {
+                            version: record.version,
+                        }),
+                        Applied::Cut(_) => return Err(AcquireError::DeadlineExceeded),
+                        Applied::Done(..) | Applied::Lost(..) => None,
                     }
                 }
                 Admission::TakeProbe { version } => {
-                    let applied = self
-                        .apply("probe", shared_first, || take_probe_update(version, now), &config)
-                        .await;
-                    if let Applied::Done(..) = applied {
-                        return Ok(Permit {
-                            kind: PermitKind::Probe { version },
-                        });
+                    let update = |_| take_probe_update(version, now);
+                    match self.apply("probe", shared_first, update, op).await {
+                        Applied::Done(..) => Some(PermitKind::Probe { version }),
+                        Applied::Cut(_) => return Err(AcquireError::DeadlineExceeded),
+                        Applied::Lost(..) => None,
                     }
                 }
+            };
+            if let Some(kind) = granted {
+                return Ok(Permit { kind });
             }
         }
-        Err(self.reject(Rejection::HalfOpen))
+        Err(AcquireError::Rejected(self.reject(Rejection::HalfOpen)))
     }
 
     fn reject(&self, reason: Rejection) -> Rejection {
@@ -100,29 +105,43 @@ impl Breaker {
     /// retry request against the budget (the reservation rides on this very write).
     pub async fn record(&self, permit: Permit, observation: Observation) -> RetryGrant {
         let config = self.config();
+        self.record_with(permit, observation, &Op::new(&config, None)).await
+    }
+
+    /// [`record`](Self::record), with every store call cut short by `deadline`. When the deadline
+    /// ends the outcome write, the outcome waits for the instance's next write and a requested
+    /// retry is granted provisionally (the caller, out of time, hands the ticket back).
+    pub async fn record_within(&self, permit: Permit, observation: Observation, deadline: &Deadline) -> RetryGrant {
+        let config = self.config();
+        self.record_with(permit, observation, &Op::new(&config, Some(deadline)))
+            .await
+    }
+
+    async fn record_with(&self, permit: Permit, observation: Observation, op: &Op<'_>) -> RetryGrant {
+        let config = op.config;
         let now = self.now();
         let failed = observation.outcome.is_breaker_failure();
         let slow = config.is_slow(observation.elapsed);
         if let PermitKind::Probe { version } = permit.kind {
-            self.record_probe(version, failed || slow, &config, now).await;
+            self.record_probe(version, failed || slow, op, now).await;
             // A failed probe reopened the breaker: the retry will meet the open breaker.
             return match observation.retry {
                 Some(_) => RetryGrant::Granted(RetryTicket { bucket: None }),
                 None => RetryGrant::NotRequested,
             };
         }
-        let bucket = bucket_start(now, &config);
+        let bucket = bucket_start(now, config);
         let this = Counts {
             retries: i64::from(observation.retry.is_some()),
             ..Counts::call(failed, slow)
         };
         let (shared_first, counts, stale) = {
             let mut instance = self.lock();
-            if this == Counts::call(false, false) && instance.can_coalesce(now, &config) {
+            if this == Counts::call(false, false) && instance.can_coalesce(now, config) {
                 instance.add_pending(bucket, this);
                 return RetryGrant::NotRequested;
             }
-            let stale = instance.record.window.stale_names(now, &config);
+            let stale = instance.record.window.stale_names(now, config);
             if instance.store_due(now) {
                 let mut counts = instance.take_pending();
                 add_pending(&mut counts, bucket, this);
@@ -132,27 +151,30 @@ impl Breaker {
                 (false, Pending::from([(bucket, this)]), stale)
             }
         };
-        let applied = self
-            .apply(
-                "record",
-                shared_first,
-                || record_update(&counts, &stale, &config, now),
-                &config,
-            )
-            .await;
+        let update = |_| record_update(&counts, &stale, config, now);
+        let applied = self.apply("record", shared_first, update, op).await;
+        let scope = match &applied {
+            Applied::Done(_, scope) | Applied::Lost(_, scope) => *scope,
+            Applied::Cut(_) => {
+                self.lock().restore_pending(counts);
+                return match observation.retry {
+                    None => RetryGrant::NotRequested,
+                    Some(_) => RetryGrant::Granted(RetryTicket { bucket: Some(bucket) }),
+                };
+            }
+        };
         let record = Arc::clone(applied.record());
-        let scope = applied.scope();
         if shared_first {
             let mut instance = self.lock();
             match scope {
-                super::Scope::Fleet => instance.last_write_at = Some(now),
-                super::Scope::Local => instance.restore_pending(counts),
+                Scope::Fleet => instance.last_write_at = Some(now),
+                Scope::Local => instance.restore_pending(counts),
             }
         }
         let grant = match observation.retry {
             None => RetryGrant::NotRequested,
             Some(budget) => {
-                let totals = record.window.totals(now, record.window_from, &config);
+                let totals = record.window.totals(now, record.window_from, config);
                 if budget.allows(totals.calls, totals.retries - 1) {
                     RetryGrant::Granted(RetryTicket { bucket: Some(bucket) })
                 } else {
@@ -161,37 +183,47 @@ impl Breaker {
                 }
             }
         };
-        if let Some(transition) = decision::after_record(PermitKind::Normal, &record, &config, now) {
-            self.run_transition(transition, &config).await;
+        if let Some(transition) = decision::after_record(PermitKind::Normal, &record, config, now) {
+            self.run_transition(transition, op).await;
         }
         grant
     }
 
-    async fn record_probe(&self, version: i64, failed: bool, config: &BreakerConfig, now: i64) {
+    async fn record_probe(&self, version: i64, failed: bool, op: &Op<'_>, now: i64) {
         let (shared_first, cached, stale) = {
             let instance = self.lock();
-            let stale = instance.record.window.stale_names(now, config);
+            let stale = instance.record.window.stale_names(now, op.config);
             (instance.store_due(now), Arc::clone(&instance.record), stale)
         };
         if failed {
-            if let Some(reopen) = decision::after_failed_probe(version, &cached, config, now) {
-                self.run_transition(reopen, config).await;
+            if let Some(reopen) = decision::after_failed_probe(version, &cached, op.config, now) {
+                self.run_transition(reopen, op).await;
             }
             return;
         }
-        let applied = self
-            .apply(
-                "probe",
-                shared_first,
-                || probe_success_update(version, &stale, config, now),
-                config,
-            )
-            .await;
-        if let Applied::Done(record, _) = applied
-            && let Some(close) = decision::after_record(PermitKind::Probe { version }, &record, config, now)
+        let update = |_| probe_success_update(version, &stale, op.config, now);
+        if let Applied::Done(record, _) = self.apply("probe", shared_first, update, op).await
+            && let Some(close) = decision::after_record(PermitKind::Probe { version }, &record, op.config, now)
         {
-            self.run_transition(close, config).await;
+            self.run_transition(close, op).await;
         }
+    }
+
+    /// Hands back a permit whose call will not be made (no time left for it): nothing is recorded.
+    /// A probe permit goes back to its round (a conditional increment, cut short by `deadline`; if
+    /// that cannot be done in time, the permit expires with the round).
+    pub async fn release(&self, permit: Permit, deadline: &Deadline) {
+        let PermitKind::Probe { version } = permit.kind else {
+            return;
+        };
+        let config = self.config();
+        let now = self.now();
+        let shared_first = self.lock().store_due(now);
+        let update = |_| return_probe_update(version, now);
+        // Lost (the round ended) or cut: nothing more to hand back.
+        let _ = self
+            .apply("probe", shared_first, update, &Op::new(&config, Some(deadline)))
+            .await;
     }
 
     /// Hands back a granted retry that will not be made (deadline, breaker now open), so the
@@ -200,40 +232,5 @@ impl Breaker {
         if let Some(bucket) = ticket.bucket {
             self.refund(bucket).await;
         }
-    }
-
-    /// An operator's transition to `to` (`Closed`, `ForcedOpen` or `Disabled`), committed in the
-    /// fleet store (never only locally). Already in `to`: nothing to do.
-    ///
-    /// # Errors
-    /// [`ForceError::Illegal`] for transitions the table refuses, [`ForceError::Store`] when the
-    /// store fails, [`ForceError::Contended`] when other instances keep winning.
-    pub async fn force(&self, to: State) -> Result<BreakerSnapshot, ForceError> {
-        let config = self.config();
-        for _ in 0..MAX_ROUNDS {
-            let now = self.now();
-            let request = self.lock().next_request();
-            let item = within(config.store_timeout, self.store.get(&self.key)).await?;
-            let record = Arc::new(BreakerRecord::from_item(item.as_ref())?);
-            self.adopt_shared(Arc::clone(&record), now, request);
-            if record.state == to {
-                return Ok(self.snapshot());
-            }
-            let transition = Transition::operator(&record, to, now)?;
-            let known = record.window.names();
-            let update = super::shared::transition_update(&transition, &known, &config);
-            if let Applied::Done(after, scope) = self.try_shared(update, &config).await? {
-                self.emit(Event::Transition {
-                    breaker: &self.name,
-                    from: transition.from,
-                    to,
-                    version: after.version,
-                    trips: after.trips,
-                    scope,
-                });
-                return Ok(self.snapshot());
-            }
-        }
-        Err(ForceError::Contended)
     }
 }

@@ -29,7 +29,11 @@
 //! Layout: `decision` (pure: record + config + now → decision), `window` (pure bucket math),
 //! `state` (states and the transition table), `record` (item codec), `shared` (decisions as
 //! store updates), `exec` (runs them on the fleet store or the fallback), `guard` (acquire /
-//! record / force), `cache` (per-instance view), `local` (outage fallback).
+//! record / release), `operator` (force), `cache` (per-instance view), `local` (outage fallback).
+//!
+//! Deadlines: `acquire_within`, `record_within` and `release` cut every store call short at the
+//! caller's deadline (a cut is not a store failure: no fallback), so a guarded call never waits
+//! on the store past its deadline.
 
 pub mod cache;
 pub mod config;
@@ -37,6 +41,7 @@ pub mod decision;
 mod exec;
 mod guard;
 pub mod local;
+mod operator;
 pub mod record;
 pub mod shared;
 pub mod state;
@@ -47,7 +52,7 @@ use std::time::Duration;
 
 pub use config::{BreakerConfig, BreakerConfigBuilder};
 pub use decision::PermitKind;
-pub use guard::ForceError;
+pub use operator::ForceError;
 pub use state::{IllegalTransition, State};
 pub use window::{Counts, Verdict};
 
@@ -92,6 +97,15 @@ impl Permit {
     pub const fn is_probe(&self) -> bool {
         matches!(self.kind, PermitKind::Probe { .. })
     }
+}
+
+/// Why [`Breaker::acquire_within`] gave no permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// The breaker refused the call.
+    Rejected(super::error::Rejection),
+    /// The caller's deadline ended a store call the decision needed.
+    DeadlineExceeded,
 }
 
 /// What happened to one call.

@@ -18,6 +18,7 @@ use super::record::{GRANTED_UNTIL, OPEN_UNTIL, PROBE_OK, PROBES_LEFT, STATE, TRI
 #[cfg(doc)]
 use super::window::Window;
 use super::window::{Counts, attr_name, bucket_start, window_start};
+use crate::resilience::deadline::Deadline;
 use crate::store::{CmpOp, Condition, EXPIRES_AT, StoreError, Update};
 
 /// How long an unused breaker item lives (seconds).
@@ -40,6 +41,40 @@ pub async fn within<T>(
             limit.as_millis()
         )))
     })
+}
+
+/// Why a store call bounded by a caller's deadline gave no answer.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// The store failed or exceeded its own timeout: an outage (the breaker falls back).
+    Store(StoreError),
+    /// The caller's deadline came first, or had already passed (then the call was not started).
+    /// Not the store's fault; a started write may or may not have been applied.
+    Deadline,
+}
+
+/// Runs a store operation under `timeout`, cut short by `deadline` when that comes first; an
+/// operation is never started once `deadline` has passed.
+///
+/// # Errors
+/// [`Unanswered::Store`] for a store error or the store timeout, [`Unanswered::Deadline`] when
+/// the deadline ended the wait.
+pub async fn within_deadline<T>(
+    timeout: Duration,
+    deadline: Option<&Deadline>,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, Unanswered> {
+    let left = deadline.map_or(timeout, Deadline::remaining);
+    if left.is_zero() {
+        return Err(Unanswered::Deadline);
+    }
+    if left >= timeout {
+        return within(timeout, operation).await.map_err(Unanswered::Store);
+    }
+    match tokio::time::timeout(left, operation).await {
+        Ok(answer) => answer.map_err(Unanswered::Store),
+        Err(_) => Err(Unanswered::Deadline),
+    }
 }
 
 /// `version = expected`, where an absent `version` means 0.
@@ -101,6 +136,12 @@ pub fn take_probe_update(version: i64, now_ms: i64) -> Update {
         .and(Condition::compare(PROBES_LEFT, CmpOp::Gt, 0))
         .and(Condition::compare(GRANTED_UNTIL, CmpOp::Gt, now_ms));
     with_ttl(Update::new().add(PROBES_LEFT, -1).when(condition), now_ms)
+}
+
+/// A probe permit of round `version` handed back unused, if the round is still live.
+pub fn return_probe_update(version: i64, now_ms: i64) -> Update {
+    let condition = version_is(version).and(Condition::compare(GRANTED_UNTIL, CmpOp::Gt, now_ms));
+    with_ttl(Update::new().add(PROBES_LEFT, 1).when(condition), now_ms)
 }
 
 /// A transition, conditional on `version`. Closing also drops the `known` bucket attributes (of

@@ -1,0 +1,75 @@
+//! Operators' transitions (`force`): committed in the fleet store only, never decided locally.
+
+use std::sync::Arc;
+
+use super::decision::Transition;
+use super::exec::{Applied, Op};
+use super::guard::MAX_ROUNDS;
+use super::record::BreakerRecord;
+use super::shared::{Unanswered, transition_update};
+use super::state::{IllegalTransition, State};
+use super::{Breaker, BreakerSnapshot, Event};
+use crate::store::StoreError;
+
+/// Why an operator's transition failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForceError {
+    /// The transition table does not allow it from the current state.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    /// The fleet store failed (operator transitions never fall back to local state).
+    #[error("state store failed: {0}")]
+    Store(#[from] StoreError),
+    /// Other instances kept changing the breaker.
+    #[error("breaker kept changing; try again")]
+    Contended,
+}
+
+impl From<Unanswered> for ForceError {
+    fn from(unanswered: Unanswered) -> Self {
+        match unanswered {
+            Unanswered::Store(error) => Self::Store(error),
+            // `force` runs without a deadline; kept total rather than panicking.
+            Unanswered::Deadline => Self::Store(StoreError::Unavailable("deadline passed".into())),
+        }
+    }
+}
+
+impl Breaker {
+    /// An operator's transition to `to` (`Closed`, `ForcedOpen` or `Disabled`), committed in the
+    /// fleet store (never only locally). Already in `to`: nothing to do.
+    ///
+    /// # Errors
+    /// [`ForceError::Illegal`] for transitions the table refuses, [`ForceError::Store`] when the
+    /// store fails, [`ForceError::Contended`] when other instances keep winning.
+    pub async fn force(&self, to: State) -> Result<BreakerSnapshot, ForceError> {
+        let config = self.config();
+        let op = Op::new(&config, None);
+        for _ in 0..MAX_ROUNDS {
+            let now = self.now();
+            let request = self.lock().next_request();
+            let item = op.call(self.store.get(&self.key)).await?;
+            let record = Arc::new(BreakerRecord::from_item(item.as_ref())?);
+            self.adopt_shared(Arc::clone(&record), now, request);
+            if record.state == to {
+                return Ok(self.snapshot());
+            }
+            let transition = Transition::operator(&record, to, now)?;
+            let known = record.window.names();
+            let update = transition_update(&transition, &known, &config);
+            if let Applied::Done(after, scope) = self.try_shared(update, &op).await? {
+                self.emit(Event::Transition {
+                    breaker: &self.name,
+                    from: transition.from,
+                    to,
+                    version: after.version,
+                    trips: after.trips,
+                    scope,
+                });
+                return Ok(self.snapshot());
+            }
+        }
+        Err(ForceError::Contended)
+    }
+}
