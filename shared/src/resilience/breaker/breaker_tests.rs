@@ -415,3 +415,36 @@ async fn a_vanished_breaker_item_is_adopted_as_closed_instead_of_wedging_the_ins
     );
     assert_eq!(breaker.state(), State::Closed);
 }
+
+#[tokio::test]
+async fn slow_calls_during_an_outage_count_once_each_in_the_local_window() {
+    let rig = Rig::new();
+    let flaky = Arc::new(FlakyStore::new(Arc::clone(&rig.shared), Duration::ZERO));
+    let breaker = rig.breaker_on(flaky.clone(), config().to_builder().minimum_calls(20).build().unwrap());
+    call(&breaker, Outcome::Success).await.unwrap();
+    flaky.set(Health::Down);
+    for _ in 0..6 {
+        let permit = breaker.acquire().await.unwrap();
+        rig.clock.advance(1_500); // longer than the cache TTL: each records after the store is due again
+        breaker.record(permit, observed(Outcome::Retryable)).await;
+    }
+    let local = breaker.snapshot();
+    assert!(local.degraded);
+    assert_eq!(
+        (local.window.calls, local.window.failures),
+        (7, 6),
+        "each outage-time call once in the local window (it was 1 + 21)"
+    );
+    assert_eq!(local.state, State::Closed, "7 calls < minimum 20: no local trip");
+    flaky.set(Health::Up);
+    rig.clock.advance(1_000); // the store is due again; the first success has left the window
+    call(&breaker, Outcome::Success).await.unwrap();
+    let item = rig.shared.get(&record::key("dep")).await.unwrap();
+    let fleet = BreakerRecord::from_item(item.as_ref()).unwrap();
+    let totals = fleet.window.totals(rig.clock.now_ms(), 0, &breaker.config());
+    assert_eq!(
+        (totals.calls, totals.failures),
+        (7, 6),
+        "and once each in the fleet window"
+    );
+}

@@ -34,6 +34,9 @@ pub struct Instance {
     /// Outcome counts not yet in the fleet window (coalesced successes, outage-time outcomes,
     /// refunds of refused retry reservations), by bucket start.
     pub pending: Pending,
+    /// The part of `pending` already applied to the local fallback copy (outage-time outcomes):
+    /// a failed fleet write applies only the rest locally, so no outcome counts twice there.
+    pub applied_locally: Pending,
     /// Set while the store is unreachable.
     pub degraded: Option<Degraded>,
     /// Fleet-store requests issued so far.
@@ -82,6 +85,9 @@ impl Instance {
     /// [`next_request`]: Self::next_request
     pub fn adopt_shared(&mut self, record: Arc<BreakerRecord>, now: i64, request: u64) -> bool {
         let resynced = self.degraded.take().is_some();
+        if resynced {
+            self.applied_locally.clear(); // the local copy is discarded; the next outage reseeds it
+        }
         if resynced || request > self.adopted {
             self.record = record;
             self.fetched_at = Some(now);
@@ -106,24 +112,34 @@ impl Instance {
             }
             None => {
                 self.degraded = Some(Degraded { since: now, retry_at });
+                self.applied_locally.clear(); // the caller seeds a fresh local copy
                 true
             }
         }
     }
 
-    /// Takes every pending count (for a write that will carry them).
-    pub fn take_pending(&mut self) -> Pending {
-        mem::take(&mut self.pending)
+    /// Takes every pending count (for a write that will carry them), with the part of them
+    /// already applied to the local copy.
+    pub fn take_pending(&mut self) -> (Pending, Pending) {
+        (mem::take(&mut self.pending), mem::take(&mut self.applied_locally))
     }
 
-    /// Puts counts back (their write failed).
-    pub fn restore_pending(&mut self, counts: Pending) {
+    /// Puts counts back after their fleet write failed: `counts` wait again, of which `local`
+    /// are (now) in the local copy.
+    pub fn restore_pending(&mut self, counts: Pending, local: Pending) {
         merge_pending(&mut self.pending, counts);
+        merge_pending(&mut self.applied_locally, local);
     }
 
-    /// Adds one bucket's counts to `pending`.
+    /// Adds one bucket's counts to `pending` (not applied locally).
     pub fn add_pending(&mut self, start: i64, counts: Counts) {
         add_pending(&mut self.pending, start, counts);
+    }
+
+    /// Adds one bucket's counts to `pending`, as also applied to the local copy.
+    pub fn add_pending_local(&mut self, start: i64, counts: Counts) {
+        add_pending(&mut self.pending, start, counts);
+        add_pending(&mut self.applied_locally, start, counts);
     }
 }
 
@@ -214,8 +230,9 @@ mod tests {
         assert!(!instance.can_coalesce(110, &config()));
         instance.add_pending(0, Counts::call(false, false));
         instance.add_pending(0, Counts::call(false, false));
-        let taken = instance.take_pending();
-        assert_eq!(taken[&0].calls, 2);
-        assert!(instance.pending.is_empty());
+        instance.add_pending_local(0, Counts::call(true, false));
+        let (taken, local) = instance.take_pending();
+        assert_eq!((taken[&0].calls, local[&0].calls), (3, 1));
+        assert!(instance.pending.is_empty() && instance.applied_locally.is_empty());
     }
 }

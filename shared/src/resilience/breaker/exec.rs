@@ -213,16 +213,19 @@ impl Breaker {
     /// Hands back a refused or abandoned retry reservation made in bucket `bucket`: with the next
     /// fleet write, and at once on the local copy while degraded.
     pub(super) async fn refund(&self, bucket: i64) {
+        let refund = Counts {
+            retries: -1,
+            ..Counts::default()
+        };
         let degraded = {
             let mut instance = self.lock();
-            instance.add_pending(
-                bucket,
-                Counts {
-                    retries: -1,
-                    ..Counts::default()
-                },
-            );
-            instance.degraded.is_some()
+            let degraded = instance.degraded.is_some();
+            if degraded {
+                instance.add_pending_local(bucket, refund);
+            } else {
+                instance.add_pending(bucket, refund);
+            }
+            degraded
         };
         if degraded {
             let name = super::window::attr_name("r_", bucket);

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::decision::{self, Admission, PermitKind};
-use super::exec::{Applied, Op};
+use super::exec::{Applied, Op, Target};
 use super::shared::{
-    Pending, add_pending, probe_success_update, record_update, return_probe_update, take_probe_update,
+    Pending, add_pending, probe_success_update, record_update, return_probe_update, take_probe_update, without,
 };
 use super::window::{Counts, bucket_start};
 use super::{AcquireError, Breaker, Observation, Permit, RetryGrant, RetryTicket, Scope};
@@ -135,7 +135,8 @@ impl Breaker {
             retries: i64::from(observation.retry.is_some()),
             ..Counts::call(failed, slow)
         };
-        let (shared_first, counts, stale) = {
+        // `counts` go to the fleet; `local` is the part of them the local copy already holds.
+        let (shared_first, counts, local, stale) = {
             let mut instance = self.lock();
             if this == Counts::call(false, false) && instance.can_coalesce(now, config) {
                 instance.add_pending(bucket, this);
@@ -143,20 +144,23 @@ impl Breaker {
             }
             let stale = instance.record.window.stale_names(now, config);
             if instance.store_due(now) {
-                let mut counts = instance.take_pending();
+                let (mut counts, local) = instance.take_pending();
                 add_pending(&mut counts, bucket, this);
-                (true, counts, stale)
+                (true, counts, local, stale)
             } else {
-                instance.add_pending(bucket, this);
-                (false, Pending::from([(bucket, this)]), stale)
+                instance.add_pending_local(bucket, this);
+                (false, Pending::from([(bucket, this)]), Pending::new(), stale)
             }
         };
-        let update = |_| record_update(&counts, &stale, config, now);
+        let update = |target| match target {
+            Target::Local { reseeded: false } => record_update(&without(&counts, &local), &stale, config, now),
+            Target::Fleet | Target::Local { reseeded: true } => record_update(&counts, &stale, config, now),
+        };
         let applied = self.apply("record", shared_first, update, op).await;
         let scope = match &applied {
             Applied::Done(_, scope) | Applied::Lost(_, scope) => *scope,
             Applied::Cut(_) => {
-                self.lock().restore_pending(counts);
+                self.lock().restore_pending(counts, local);
                 return match observation.retry {
                     None => RetryGrant::NotRequested,
                     Some(_) => RetryGrant::Granted(RetryTicket { bucket: Some(bucket) }),
@@ -168,7 +172,7 @@ impl Breaker {
             let mut instance = self.lock();
             match scope {
                 Scope::Fleet => instance.last_write_at = Some(now),
-                Scope::Local => instance.restore_pending(counts),
+                Scope::Local => instance.restore_pending(counts.clone(), counts),
             }
         }
         let grant = match observation.retry {

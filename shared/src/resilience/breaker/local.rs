@@ -4,7 +4,9 @@
 //! record it saw and runs the very same updates and decisions against it, so the breaker keeps
 //! counting, tripping and probing on instance-local state (and the retry budget becomes a
 //! per-instance budget). Outcomes of that period also wait in the instance's pending counts and
-//! reach the fleet window with the first write after the store is back. Scope: per instance.
+//! reach the fleet window with the first write after the store is back. Each is applied to this
+//! copy once: when a retried fleet write fails again, only the pending counts the copy does not
+//! hold yet are applied (`Instance::applied_locally`). Scope: per instance.
 
 use super::record::BreakerRecord;
 use crate::clock::SharedClock;

@@ -178,6 +178,21 @@ pub fn add_pending(pending: &mut Pending, start: i64, counts: Counts) {
     }
 }
 
+/// `counts` without `part` (a subset of it).
+pub fn without(counts: &Pending, part: &Pending) -> Pending {
+    let mut rest = counts.clone();
+    for (start, c) in part {
+        let negated = Counts {
+            calls: -c.calls,
+            failures: -c.failures,
+            slow: -c.slow,
+            retries: -c.retries,
+        };
+        add_pending(&mut rest, *start, negated);
+    }
+    rest
+}
+
 /// Merges `other` into `pending`.
 pub fn merge_pending(pending: &mut Pending, other: Pending) {
     for (start, counts) in other {
