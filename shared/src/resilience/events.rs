@@ -2,7 +2,10 @@
 //! exhaustion and store fallbacks.
 //!
 //! Only the instance whose conditional write committed a transition emits it, after the write
-//! and outside any lock, so the fleet reports each transition exactly once. Implementations:
+//! and outside any lock, so the fleet reports each transition exactly once. When that write's
+//! answer was lost (timeout, deadline), the writer falls back (a `Local` event) and emits the
+//! `Fleet` event once its next fleet answer shows the transition with its writer tag (`owner`);
+//! only a lost-answer transition the fleet moves past before that answer goes unreported. Implementations:
 //! `()` (no-op), [`TracingObserver`] (structured logs under [`EVENT_TARGET`]) and
 //! [`CountingObserver`] (counters and a transition log, for tests and metrics).
 

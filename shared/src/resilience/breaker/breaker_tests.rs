@@ -8,7 +8,7 @@ use super::*;
 use crate::clock::{Clock, ManualClock};
 use crate::resilience::error::Rejection;
 use crate::resilience::events::CountingObserver;
-use crate::resilience::testing::{CountingStore, FlakyStore, Health, YieldingStore, counting};
+use crate::resilience::testing::{CountingStore, FlakyStore, Health, SlowStore, YieldingStore, counting};
 use crate::store::memory::MemoryStore;
 
 const T0: i64 = 1_700_000_000_000;
@@ -447,4 +447,35 @@ async fn slow_calls_during_an_outage_count_once_each_in_the_local_window() {
         (7, 6),
         "and once each in the fleet window"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transition_whose_answer_was_lost_is_reported_once_by_its_writer() {
+    let rig = Rig::new();
+    let slow = Arc::new(SlowStore::new(Arc::clone(&rig.shared)));
+    slow.set_writes(Duration::from_millis(500)); // applied at once, answered past the 100 ms timeout
+    slow.conditional_writes_only(true);
+    let writer = rig.breaker_on(slow, config());
+    let other = rig.breaker(config());
+    trip(&writer).await;
+    let count = |scope| rig.observer.count_transitions(State::Closed, State::Open, scope);
+    assert_eq!(
+        (count(Scope::Local), count(Scope::Fleet)),
+        (1, 0),
+        "the writer fell back"
+    );
+    let item = rig.shared.get(&record::key("dep")).await.unwrap();
+    let fleet = BreakerRecord::from_item(item.as_ref()).unwrap();
+    assert_eq!((fleet.state, fleet.version), (State::Open, 1), "but the trip committed");
+    rig.clock.advance(1_000); // the store is due again
+    assert!(writer.acquire().await.is_err(), "still open");
+    assert_eq!(
+        count(Scope::Fleet),
+        1,
+        "the writer's next answer reveals its committed trip"
+    );
+    rig.clock.advance(1_000);
+    assert!(writer.acquire().await.is_err() && other.acquire().await.is_err());
+    assert_eq!(count(Scope::Fleet), 1, "once, and by no other instance");
+    assert!(!writer.snapshot().degraded);
 }

@@ -9,6 +9,7 @@ use std::mem;
 use std::sync::Arc;
 
 use super::config::{BreakerConfig, duration_ms};
+use super::decision::Transition;
 use super::record::BreakerRecord;
 use super::shared::{Pending, add_pending, merge_pending};
 use super::window::Counts;
@@ -20,6 +21,18 @@ pub struct Degraded {
     pub since: i64,
     /// When the store is tried again.
     pub retry_at: i64,
+}
+
+/// A transition this instance wrote on the fleet store whose answer never came (store failure or
+/// deadline): it may have committed. The first fleet answer to a later request settles it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unconfirmed {
+    /// The transition.
+    pub transition: Transition,
+    /// The writer tag its update set (`owner`).
+    pub tag: String,
+    /// Requests up to this one may have been answered before the write landed.
+    after_request: u64,
 }
 
 /// A breaker's per-instance state.
@@ -39,6 +52,10 @@ pub struct Instance {
     pub applied_locally: Pending,
     /// Set while the store is unreachable.
     pub degraded: Option<Degraded>,
+    /// A transition whose fleet write went unanswered, until an answer settles it.
+    pub unconfirmed: Option<Unconfirmed>,
+    /// Transition tags issued so far.
+    tags: u64,
     /// Fleet-store requests issued so far.
     issued: u64,
     /// The request whose answer `record` is.
@@ -94,6 +111,35 @@ impl Instance {
             self.adopted = request;
         }
         resynced
+    }
+
+    /// A fresh writer tag for a transition: `{owner}#{n}`.
+    pub fn next_tag(&mut self, owner: &str) -> String {
+        self.tags += 1;
+        format!("{owner}#{}", self.tags)
+    }
+
+    /// Remembers a transition whose fleet write (tagged `tag`) went unanswered.
+    pub fn note_unconfirmed(&mut self, transition: Transition, tag: String) {
+        self.unconfirmed = Some(Unconfirmed {
+            transition,
+            tag,
+            after_request: self.issued,
+        });
+    }
+
+    /// Whether an unconfirmed transition waits for a store answer that is due now.
+    pub fn confirmation_due(&self, now: i64) -> bool {
+        self.unconfirmed.is_some() && self.store_due(now)
+    }
+
+    /// Settles the unconfirmed transition with the fleet's answer `record` to `request`: returns
+    /// it when the answer shows it committed (its tag at its version), drops it otherwise — it
+    /// never landed, or the fleet already moved past it and it can no longer be told.
+    pub fn settle(&mut self, record: &BreakerRecord, request: u64) -> Option<Transition> {
+        let pending = self.unconfirmed.take_if(|u| request > u.after_request)?;
+        (record.version == pending.transition.new_version() && record.owner == pending.tag)
+            .then_some(pending.transition)
     }
 
     /// Adopts a record from the local fallback store.
@@ -217,6 +263,40 @@ mod tests {
             "ends the degraded period, whatever the order"
         );
         assert_eq!(instance.record.version, 2, "the fleet's record wins after an outage");
+    }
+
+    #[test]
+    fn an_unanswered_transition_is_settled_by_the_first_later_answer_only() {
+        let mut instance = Instance::default();
+        let before = instance.next_request();
+        let record = BreakerRecord::absent();
+        let trip = Transition::operator(&record, crate::resilience::breaker::State::ForcedOpen, 0).unwrap();
+        let tag = instance.next_tag("me");
+        instance.note_unconfirmed(trip.clone(), tag.clone());
+        let committed = BreakerRecord {
+            version: 1,
+            owner: tag,
+            ..BreakerRecord::absent()
+        };
+        assert_eq!(
+            instance.settle(&committed, before),
+            None,
+            "an earlier request proves nothing"
+        );
+        assert!(instance.confirmation_due(0));
+        let later = instance.next_request();
+        assert_eq!(instance.settle(&committed, later), Some(trip.clone()));
+        assert_eq!(instance.settle(&committed, later), None, "reported once");
+        let tag = instance.next_tag("me");
+        instance.note_unconfirmed(trip, tag);
+        let someone_else = BreakerRecord {
+            version: 1,
+            owner: "other#1".into(),
+            ..BreakerRecord::absent()
+        };
+        let later = instance.next_request();
+        assert_eq!(instance.settle(&someone_else, later), None, "not ours: dropped");
+        assert!(instance.unconfirmed.is_none());
     }
 
     #[test]

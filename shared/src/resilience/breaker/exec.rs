@@ -3,7 +3,10 @@
 //! that awaits the store.
 //!
 //! A store call the caller's deadline cuts short is not a store failure: the instance does not
-//! fall back; the call's outcome counts wait for the next write (like coalesced successes).
+//! fall back; the call's outcome counts wait for the next write (like coalesced successes), and a
+//! transition whose answer was cut or lost is settled by the next answer ([`Unconfirmed`]).
+//!
+//! [`Unconfirmed`]: super::cache::Unconfirmed
 
 use std::sync::Arc;
 
@@ -130,11 +133,26 @@ impl Breaker {
         }
     }
 
-    /// Adopts a fleet record answering `request`; reports the end of a degraded period.
+    /// Adopts a fleet record answering `request`; reports the end of a degraded period, and a
+    /// transition of this instance whose answer was lost if the record shows it committed.
     pub(super) fn adopt_shared(&self, record: Arc<BreakerRecord>, now: i64, request: u64) {
-        let resynced = self.lock().adopt_shared(record, now, request);
+        let (resynced, revealed) = {
+            let mut instance = self.lock();
+            let revealed = instance.settle(&record, request);
+            (instance.adopt_shared(Arc::clone(&record), now, request), revealed)
+        };
         if resynced {
             self.emit(Event::StoreResynced { breaker: &self.name });
+        }
+        if let Some(transition) = revealed {
+            self.emit(Event::Transition {
+                breaker: &self.name,
+                from: transition.from,
+                to: transition.to,
+                version: record.version,
+                trips: record.trips,
+                scope: Scope::Fleet,
+            });
         }
     }
 
@@ -177,26 +195,25 @@ impl Breaker {
         reseeded
     }
 
-    /// Commits `transition` (fleet store first when due); only the winner emits the event.
+    /// Commits `transition` (fleet store first when due); only the winner emits the event. A
+    /// fleet write left unanswered is remembered until an answer shows whether it committed.
     pub(super) async fn run_transition(&self, transition: Transition, op: &Op<'_>) -> Applied {
         let now = self.now();
-        let (shared_first, known) = {
-            let instance = self.lock();
+        let (shared_first, known, tag) = {
+            let mut instance = self.lock();
             let known = if transition.reset_window {
                 instance.record.window.names()
             } else {
                 Vec::new()
             };
-            (instance.store_due(now), known)
+            (instance.store_due(now), known, instance.next_tag(&self.owner))
         };
-        let applied = self
-            .apply(
-                "transition",
-                shared_first,
-                |_| transition_update(&transition, &known, op.config),
-                op,
-            )
-            .await;
+        let update = |_| transition_update(&transition, &known, op.config, &tag);
+        let applied = self.apply("transition", shared_first, update, op).await;
+        let answered = matches!(applied, Applied::Done(_, Scope::Fleet) | Applied::Lost(_, Scope::Fleet));
+        if shared_first && !answered {
+            self.lock().note_unconfirmed(transition.clone(), tag.clone());
+        }
         if let Applied::Done(record, scope) = &applied {
             self.emit(Event::Transition {
                 breaker: &self.name,

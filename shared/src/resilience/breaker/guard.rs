@@ -50,14 +50,17 @@ impl Breaker {
     async fn acquire_with(&self, op: &Op<'_>) -> Result<Permit, AcquireError> {
         for _ in 0..MAX_ROUNDS {
             let now = self.now();
-            let (admission, shared_first) = {
+            let (admission, shared_first, confirm) = {
                 let instance = self.lock();
                 let fresh = instance.is_fresh(now, op.config);
                 (
                     decision::admit(&instance.record, fresh, op.config, now),
                     instance.store_due(now),
+                    instance.confirmation_due(now),
                 )
             };
+            // A transition of ours went unanswered: read once, whatever the state, to settle it.
+            let admission = if confirm { Admission::Refresh } else { admission };
             let granted = match admission {
                 Admission::Allow => Some(PermitKind::Normal),
                 Admission::Reject(reason) => return Err(AcquireError::Rejected(self.reject(reason))),

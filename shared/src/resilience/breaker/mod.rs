@@ -17,7 +17,11 @@
 //! cached copy), else at most one per `cache_ttl`. An open breaker rejects with no store
 //! operation until its open period ends. Transitions add one conditional write each, committed by
 //! exactly one instance (the only one that emits the event); a half-open probe costs its permit
-//! (a conditional decrement) plus its result.
+//! (a conditional decrement) plus its result. A transition write whose answer is lost (timeout,
+//! deadline) may still have committed: each transition tags the item with its writer (`owner`),
+//! and the writer's next fleet answer — a read forced as soon as the store is due again — emits
+//! the fleet event if the tag is there (the local fallback's `Local` event was emitted already).
+//! Not reported: a lost-answer transition the fleet moved past before that answer.
 //!
 //! Store failure: every store call runs under `store_timeout`. On any failure the breaker
 //! continues on a local copy of the item (see [`local`]) and tries the store again after
@@ -71,6 +75,8 @@ use crate::store::{Key, SharedStore};
 #[derive(Debug)]
 pub struct Breaker {
     name: Arc<str>,
+    /// This breaker object's random id: the prefix of its transitions' writer tags.
+    owner: Arc<str>,
     key: Key,
     store: SharedStore,
     clock: SharedClock,
@@ -170,6 +176,7 @@ impl Breaker {
     ) -> Self {
         Self {
             name: Arc::from(name),
+            owner: Arc::from(format!("{:016x}", rand::random::<u64>())),
             key: key(name),
             local: LocalFallback::new(Arc::clone(&clock)),
             store,

@@ -57,8 +57,17 @@ impl Breaker {
             }
             let transition = Transition::operator(&record, to, now)?;
             let known = record.window.names();
-            let update = transition_update(&transition, &known, &config);
-            if let Applied::Done(after, scope) = self.try_shared(update, &op).await? {
+            let tag = self.lock().next_tag(&self.owner);
+            let update = transition_update(&transition, &known, &config, &tag);
+            let applied = match self.try_shared(update, &op).await {
+                Ok(applied) => applied,
+                Err(error) => {
+                    // It may have committed: the next answer (the operator's retry) tells.
+                    self.lock().note_unconfirmed(transition, tag);
+                    return Err(error.into());
+                }
+            };
+            if let Applied::Done(after, scope) = applied {
                 self.emit(Event::Transition {
                     breaker: &self.name,
                     from: transition.from,

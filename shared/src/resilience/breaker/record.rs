@@ -26,6 +26,9 @@ pub const PROBE_OK: &str = "probe_ok";
 pub const GRANTED_UNTIL: &str = "granted_until";
 /// `window_from`: epoch ms before which window buckets are ignored (set on closing).
 pub const WINDOW_FROM: &str = "window_from";
+/// `owner`: the tag of the last transition's writer (`{instance id}#{n}`), so a writer whose
+/// answer was lost can tell later that its transition committed.
+pub const OWNER: &str = "owner";
 
 /// The store key of breaker `name`.
 pub fn key(name: &str) -> Key {
@@ -53,6 +56,8 @@ pub struct BreakerRecord {
     pub window_from: i64,
     /// The window's buckets.
     pub window: Window,
+    /// The last transition's writer tag (empty when unknown).
+    pub owner: String,
 }
 
 impl Default for BreakerRecord {
@@ -74,6 +79,7 @@ impl BreakerRecord {
             granted_until: 0,
             window_from: 0,
             window: Window::default(),
+            owner: String::new(),
         }
     }
 
@@ -98,6 +104,7 @@ impl BreakerRecord {
             granted_until: num(GRANTED_UNTIL),
             window_from: num(WINDOW_FROM),
             window: Window::from_attrs(attrs),
+            owner: attrs.str_attr(OWNER).unwrap_or_default().to_owned(),
         })
     }
 
@@ -115,6 +122,9 @@ impl BreakerRecord {
             (WINDOW_FROM, self.window_from),
         ] {
             attrs.insert(name.into(), AttrValue::N(value));
+        }
+        if !self.owner.is_empty() {
+            attrs.insert(OWNER.into(), AttrValue::from(self.owner.as_str()));
         }
         for (start, counts) in self.window.buckets() {
             for (prefix, n) in counts.by_prefix() {
@@ -151,6 +161,7 @@ mod tests {
             granted_until: 5_000,
             window_from: 900,
             window: Window::default(),
+            owner: "a1b2#3".into(),
         };
         record.window.add(2_000, Counts::call(true, false));
         let attrs = record.to_attrs();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::config::BreakerConfig;
 use super::decision::Transition;
-use super::record::{GRANTED_UNTIL, OPEN_UNTIL, PROBE_OK, PROBES_LEFT, STATE, TRIPS, VERSION, WINDOW_FROM};
+use super::record::{GRANTED_UNTIL, OPEN_UNTIL, OWNER, PROBE_OK, PROBES_LEFT, STATE, TRIPS, VERSION, WINDOW_FROM};
 #[cfg(doc)]
 use super::window::Window;
 use super::window::{Counts, attr_name, bucket_start, window_start};
@@ -144,12 +144,13 @@ pub fn return_probe_update(version: i64, now_ms: i64) -> Update {
     with_ttl(Update::new().add(PROBES_LEFT, 1).when(condition), now_ms)
 }
 
-/// A transition, conditional on `version`. Closing also drops the `known` bucket attributes (of
-/// the cached record, see [`Window::names`]) and the current bucket's, and starts the window
-/// afresh at `at_ms`.
-pub fn transition_update(transition: &Transition, known: &[String], config: &BreakerConfig) -> Update {
+/// A transition, conditional on `version`, tagged with its writer's `tag`. Closing also drops the
+/// `known` bucket attributes (of the cached record, see [`Window::names`]) and the current
+/// bucket's, and starts the window afresh at `at_ms`.
+pub fn transition_update(transition: &Transition, known: &[String], config: &BreakerConfig, tag: &str) -> Update {
     let t = transition;
     let mut update = Update::new()
+        .set(OWNER, tag)
         .set(STATE, t.to.as_str())
         .set(VERSION, t.new_version())
         .set(OPEN_UNTIL, t.open_until)
@@ -249,12 +250,13 @@ mod tests {
         let record = BreakerRecord::from_item(store.get(&key).await.unwrap().as_ref()).unwrap();
         let trip = Transition::operator(&record, State::ForcedOpen, 50_100).unwrap();
         let after = store
-            .update(&key, transition_update(&trip, &record.window.names(), &config()))
+            .update(&key, transition_update(&trip, &record.window.names(), &config(), "i#1"))
             .await
             .unwrap();
         assert_eq!(after.str_attr(STATE), Some("forced_open"));
+        assert_eq!(after.str_attr(OWNER), Some("i#1"), "tagged with its writer");
         let again = store
-            .update(&key, transition_update(&trip, &record.window.names(), &config()))
+            .update(&key, transition_update(&trip, &record.window.names(), &config(), "i#1"))
             .await;
         assert!(
             matches!(again, Err(StoreError::ConditionFailed { current: Some(_) })),
@@ -263,7 +265,10 @@ mod tests {
         let forced = BreakerRecord::from_item(Some(&after)).unwrap();
         let close = Transition::operator(&forced, State::Closed, 50_200).unwrap();
         let closed = store
-            .update(&key, transition_update(&close, &forced.window.names(), &config()))
+            .update(
+                &key,
+                transition_update(&close, &forced.window.names(), &config(), "i#2"),
+            )
             .await
             .unwrap();
         assert_eq!(closed.num_attr(VERSION), Some(2));
