@@ -181,6 +181,34 @@ async fn ip_whitelist_error_on_the_token_endpoint_is_reported_and_not_retried() 
 }
 
 #[tokio::test]
+async fn a_configuration_error_is_answered_fleet_wide_without_calling_wechat_for_a_minute() {
+    let world = World::new().await;
+    world.mock.inject(Fault::errcode(40164).on_path(STABLE).times(10));
+    let (a, b) = (world.client(), world.client());
+    for client in [&a, &b, &a] {
+        let err = client
+            .send_custom(&text("o1"), deadline())
+            .await
+            .expect_err("not whitelisted");
+        assert_eq!(err.errcode(), Some(40164));
+    }
+    assert_eq!(world.mock.calls(STABLE), 1, "one token request for the whole fleet");
+    let logs = String::from_utf8(logs().0.lock().expect("lock").clone()).expect("utf-8");
+    assert!(
+        logs.contains("CONFIGURATION ERROR") && logs.contains("fixed egress IP"),
+        "{logs}"
+    );
+    world.clock.advance(60_001);
+    let err = b
+        .send_custom(&text("o2"), deadline())
+        .await
+        .expect_err("still not whitelisted");
+    assert_eq!(err.errcode(), Some(40164));
+    assert_eq!(world.mock.calls(STABLE), 2, "asked again once the block ended");
+    assert_eq!(world.mock.calls(CUSTOM), 0);
+}
+
+#[tokio::test]
 async fn primary_refusing_connections_fails_over_to_the_second_domain() {
     let world = World::new().await;
     let client = world.client();
@@ -447,7 +475,50 @@ async fn token_endpoint_down_keeps_calls_working_with_the_cached_token() {
             .expect("served with the cached token");
     }
     assert_eq!(world.mock.messages().len(), 4);
-    assert!(client.token_stats().stale_served >= 1);
+    eventually("the background refresh fails and the token is served stale", || {
+        client.token_stats().stale_served >= 1
+    })
+    .await;
+}
+
+/// Waits (real time, at most 5 s) until `done` holds: for work a background refresh finishes.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(5), "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_never_delays_sends_while_a_valid_token_is_cached() {
+    let world = World::new().await;
+    let client = world.client();
+    client.send_custom(&text("warm"), deadline()).await.expect("warm");
+    let old = client.access_token(deadline()).await.expect("token");
+    world.clock.advance(7_200_000 - 200_000); // due for refresh, valid for 200 s more
+    world.mock.inject(Fault::delay_ms(1_500).on_path(STABLE).times(1));
+    let started = Instant::now();
+    let sends = (0..5).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let budget = Deadline::after(Duration::from_millis(1_000)); // shorter than the token hang
+            client.send_custom(&text(&format!("u{i}")), budget).await
+        })
+    });
+    for send in sends {
+        send.await.expect("joined").expect("sent with the cached token");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "sends waited for the refresh: {:?}",
+        started.elapsed()
+    );
+    eventually("the one refresh lands", || client.token_stats().upstream_fetches == 2).await;
+    assert_eq!(world.mock.calls(STABLE), 2, "exactly one refresh");
+    let new = client.access_token(deadline()).await.expect("token");
+    assert_ne!(new, old);
+    assert_eq!(world.mock.current_token(DEFAULT_APPID).as_deref(), Some(new.expose()));
 }
 
 #[tokio::test]

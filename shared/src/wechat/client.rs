@@ -180,7 +180,7 @@ impl WechatClient {
         let token = self.tokens.access_token(deadline).await?;
         match self.call_once(api, body, &token, deadline).await {
             Err(error) if error.is_token_invalid() => {
-                self.tokens.invalidate(TokenKind::AccessToken, &token).await;
+                self.tokens.invalidate(TokenKind::AccessToken, &token, deadline).await;
                 let fresh = self.tokens.access_token(deadline).await?;
                 self.call_once(api, body, &fresh, deadline).await
             }

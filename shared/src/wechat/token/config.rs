@@ -22,6 +22,12 @@ pub struct TokenConfig {
     pub store_retry_after: Duration,
     /// After a failed refresh, keep serving a still-valid token this long before trying again (default 5 s).
     pub refresh_backoff: Duration,
+    /// How long a caller that holds a still-valid token waits for the refresh it triggered before
+    /// being served that token (default 0: at once; the refresh runs on as its own task).
+    pub refresh_wait: Duration,
+    /// After a configuration error (40164 IP whitelist, 40013 AppID, 40125 AppSecret), answer it
+    /// without calling WeChat for this long, fleet-wide (default 60 s).
+    pub config_error_backoff: Duration,
     /// Fleet-wide `force_refresh` allowance per Beijing day (WeChat: 20).
     pub force_per_day: u32,
     /// Minimum spacing of forced refreshes (WeChat: 30 s).
@@ -38,6 +44,8 @@ impl Default for TokenConfig {
             store_timeout: Duration::from_secs(1),
             store_retry_after: Duration::from_secs(5),
             refresh_backoff: Duration::from_secs(5),
+            refresh_wait: Duration::ZERO,
+            config_error_backoff: Duration::from_secs(60),
             force_per_day: 20,
             force_spacing: Duration::from_secs(30),
         }

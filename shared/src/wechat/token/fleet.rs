@@ -1,12 +1,25 @@
 //! The token items' store operations: read, take the refresh lease, publish, invalidate by
-//! compare-and-set. Each runs under a timeout; a timeout counts as an outage.
+//! compare-and-set. Each runs under `min(store timeout, time left before the caller's deadline)`;
+//! the store timeout firing counts as an outage, the caller's deadline does not.
 
 use std::time::Duration;
 
 use super::record::{
     EXPIRES_AT_MS, FETCHED_AT_MS, LEASE_OWNER, LEASE_UNTIL, Record, Token, TokenKind, VALUE, VERSION, key,
 };
+use crate::resilience::deadline::Deadline;
 use crate::store::{Attrs, CmpOp, Condition, Key, SharedStore, StoreError, Update};
+
+/// Why a token store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FleetError {
+    /// The store failed or exceeded its own timeout: an outage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The caller's deadline came first: says nothing about the store.
+    #[error("the caller's deadline passed before the token store answered")]
+    Deadline,
+}
 
 /// Outcome of trying to take the refresh lease.
 #[derive(Debug)]
@@ -42,22 +55,32 @@ impl FleetTokens {
         &self.appid
     }
 
-    /// Runs a store call under the timeout.
-    pub async fn bounded<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, call).await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(format!(
+    /// Runs a store call under `min(timeout, time left before deadline)`.
+    pub async fn bounded<T>(
+        &self,
+        deadline: Deadline,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, FleetError> {
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return Err(FleetError::Deadline);
+        }
+        match tokio::time::timeout(self.timeout.min(left), call).await {
+            Ok(result) => result.map_err(FleetError::Store),
+            Err(_) if left < self.timeout => Err(FleetError::Deadline),
+            Err(_) => Err(FleetError::Store(StoreError::Unavailable(format!(
                 "store call exceeded {:?}",
                 self.timeout
-            )))
-        })
+            )))),
+        }
     }
 
     fn key(&self, kind: TokenKind) -> Key {
         key(&self.appid, kind)
     }
 
-    pub async fn read(&self, kind: TokenKind) -> Result<Record, StoreError> {
-        let item = self.bounded(self.store.get(&self.key(kind))).await?;
+    pub async fn read(&self, kind: TokenKind, deadline: Deadline) -> Result<Record, FleetError> {
+        let item = self.bounded(deadline, self.store.get(&self.key(kind))).await?;
         Ok(Record::from_item(item.as_ref()))
     }
 
@@ -68,7 +91,8 @@ impl FleetTokens {
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
-    ) -> Result<Lease, StoreError> {
+        deadline: Deadline,
+    ) -> Result<Lease, FleetError> {
         let free = Condition::AttrAbsent(LEASE_UNTIL.into())
             .or(Condition::compare(LEASE_UNTIL, CmpOp::Le, now_ms))
             .or(Condition::equals(LEASE_OWNER, owner));
@@ -76,16 +100,24 @@ impl FleetTokens {
             .set(LEASE_OWNER, owner)
             .set(LEASE_UNTIL, now_ms + lease_ms)
             .when(free);
-        match self.bounded(self.store.update(&self.key(kind), update)).await {
+        match self.bounded(deadline, self.store.update(&self.key(kind), update)).await {
             Ok(item) => Ok(Lease::Won(Record::from_attrs(&item))),
-            Err(StoreError::ConditionFailed { current }) => Ok(Lease::Lost(Record::from_item(current.as_ref()))),
+            Err(FleetError::Store(StoreError::ConditionFailed { current })) => {
+                Ok(Lease::Lost(Record::from_item(current.as_ref())))
+            }
             Err(err) => Err(err),
         }
     }
 
     /// Publishes a fresh token and releases the lease, if we still hold it.
     /// `Ok(false)` when the lease was taken over meanwhile (nothing written).
-    pub async fn publish(&self, kind: TokenKind, owner: &str, token: &Token) -> Result<bool, StoreError> {
+    pub async fn publish(
+        &self,
+        kind: TokenKind,
+        owner: &str,
+        token: &Token,
+        deadline: Deadline,
+    ) -> Result<bool, FleetError> {
         let update = Update::new()
             .set(VALUE, token.value.expose())
             .set(EXPIRES_AT_MS, token.expires_at_ms)
@@ -94,12 +126,17 @@ impl FleetTokens {
             .remove(LEASE_OWNER)
             .remove(LEASE_UNTIL)
             .when(Condition::equals(LEASE_OWNER, owner));
-        Self::applied(self.bounded(self.store.update(&self.key(kind), update)).await)
+        Self::applied(self.bounded(deadline, self.store.update(&self.key(kind), update)).await)
     }
 
     /// Writes a token without a lease (recovery after a store outage): only when the stored
     /// one expires earlier, so a stale instance never replaces a newer token.
-    pub async fn publish_if_newer(&self, kind: TokenKind, token: &Token) -> Result<bool, StoreError> {
+    pub async fn publish_if_newer(
+        &self,
+        kind: TokenKind,
+        token: &Token,
+        deadline: Deadline,
+    ) -> Result<bool, FleetError> {
         let older = Condition::AttrAbsent(EXPIRES_AT_MS.into()).or(Condition::compare(
             EXPIRES_AT_MS,
             CmpOp::Lt,
@@ -111,32 +148,32 @@ impl FleetTokens {
             .set(FETCHED_AT_MS, token.fetched_at_ms)
             .add(VERSION, 1)
             .when(older);
-        Self::applied(self.bounded(self.store.update(&self.key(kind), update)).await)
+        Self::applied(self.bounded(deadline, self.store.update(&self.key(kind), update)).await)
     }
 
     /// Gives the lease back (the refresh failed or was not needed).
-    pub async fn release(&self, kind: TokenKind, owner: &str) -> Result<bool, StoreError> {
+    pub async fn release(&self, kind: TokenKind, owner: &str, deadline: Deadline) -> Result<bool, FleetError> {
         let update = Update::new()
             .remove(LEASE_OWNER)
             .remove(LEASE_UNTIL)
             .when(Condition::equals(LEASE_OWNER, owner));
-        Self::applied(self.bounded(self.store.update(&self.key(kind), update)).await)
+        Self::applied(self.bounded(deadline, self.store.update(&self.key(kind), update)).await)
     }
 
     /// Marks `bad` as expired — only if it is still the stored value, so an instance holding a
     /// stale token never wipes a fresh one. `Ok(false)` when the value had already changed.
-    pub async fn invalidate(&self, kind: TokenKind, bad: &str) -> Result<bool, StoreError> {
+    pub async fn invalidate(&self, kind: TokenKind, bad: &str, deadline: Deadline) -> Result<bool, FleetError> {
         let update = Update::new()
             .set(EXPIRES_AT_MS, 0_i64)
             .add(VERSION, 1)
             .when(Condition::equals(VALUE, bad));
-        Self::applied(self.bounded(self.store.update(&self.key(kind), update)).await)
+        Self::applied(self.bounded(deadline, self.store.update(&self.key(kind), update)).await)
     }
 
-    fn applied(result: Result<Attrs, StoreError>) -> Result<bool, StoreError> {
+    fn applied(result: Result<Attrs, FleetError>) -> Result<bool, FleetError> {
         match result {
             Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(FleetError::Store(StoreError::ConditionFailed { .. })) => Ok(false),
             Err(err) => Err(err),
         }
     }
@@ -149,6 +186,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::config::Secret;
+    use crate::resilience::testing::{FlakyStore, Health};
     use crate::store::memory::MemoryStore;
 
     fn fleet() -> FleetTokens {
@@ -157,6 +195,10 @@ mod tests {
             "wx1",
             Duration::from_secs(1),
         )
+    }
+
+    fn dl() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
     }
 
     fn token(value: &str, expires_at_ms: i64) -> Token {
@@ -171,22 +213,25 @@ mod tests {
     async fn only_one_owner_holds_the_lease_until_it_expires() {
         let fleet = fleet();
         let kind = TokenKind::AccessToken;
-        assert!(matches!(fleet.try_lease(kind, "a", 0, 1_000).await, Ok(Lease::Won(_))));
         assert!(matches!(
-            fleet.try_lease(kind, "b", 500, 1_000).await,
+            fleet.try_lease(kind, "a", 0, 1_000, dl()).await,
+            Ok(Lease::Won(_))
+        ));
+        assert!(matches!(
+            fleet.try_lease(kind, "b", 500, 1_000, dl()).await,
             Ok(Lease::Lost(_))
         ));
         assert!(
-            matches!(fleet.try_lease(kind, "b", 1_000, 1_000).await, Ok(Lease::Won(_))),
+            matches!(fleet.try_lease(kind, "b", 1_000, 1_000, dl()).await, Ok(Lease::Won(_))),
             "expired lease is taken over"
         );
         assert_eq!(
-            fleet.publish(kind, "a", &token("x", 9)).await.ok(),
+            fleet.publish(kind, "a", &token("x", 9), dl()).await.ok(),
             Some(false),
             "lost lease publishes nothing"
         );
-        assert_eq!(fleet.publish(kind, "b", &token("y", 9)).await.ok(), Some(true));
-        let record = fleet.read(kind).await.expect("read");
+        assert_eq!(fleet.publish(kind, "b", &token("y", 9), dl()).await.ok(), Some(true));
+        let record = fleet.read(kind, dl()).await.expect("read");
         assert_eq!((record.version, record.lease_owner), (1, None));
     }
 
@@ -194,20 +239,26 @@ mod tests {
     async fn invalidation_is_a_compare_and_set_on_the_value() {
         let fleet = fleet();
         let kind = TokenKind::AccessToken;
-        assert!(matches!(fleet.try_lease(kind, "a", 0, 1_000).await, Ok(Lease::Won(_))));
-        fleet.publish(kind, "a", &token("fresh", 9_000)).await.expect("publish");
-        assert_eq!(fleet.invalidate(kind, "stale").await.ok(), Some(false));
+        assert!(matches!(
+            fleet.try_lease(kind, "a", 0, 1_000, dl()).await,
+            Ok(Lease::Won(_))
+        ));
+        fleet
+            .publish(kind, "a", &token("fresh", 9_000), dl())
+            .await
+            .expect("publish");
+        assert_eq!(fleet.invalidate(kind, "stale", dl()).await.ok(), Some(false));
         assert_eq!(
             fleet
-                .read(kind)
+                .read(kind, dl())
                 .await
                 .expect("read")
                 .usable(1)
                 .map(|t| t.value.expose().to_owned()),
             Some("fresh".into())
         );
-        assert_eq!(fleet.invalidate(kind, "fresh").await.ok(), Some(true));
-        assert!(fleet.read(kind).await.expect("read").usable(1).is_none());
+        assert_eq!(fleet.invalidate(kind, "fresh", dl()).await.ok(), Some(true));
+        assert!(fleet.read(kind, dl()).await.expect("read").usable(1).is_none());
     }
 
     #[tokio::test]
@@ -215,12 +266,34 @@ mod tests {
         let fleet = fleet();
         let kind = TokenKind::JsapiTicket;
         assert_eq!(
-            fleet.publish_if_newer(kind, &token("late", 9_000)).await.ok(),
+            fleet.publish_if_newer(kind, &token("late", 9_000), dl()).await.ok(),
             Some(true)
         );
         assert_eq!(
-            fleet.publish_if_newer(kind, &token("early", 5_000)).await.ok(),
+            fleet.publish_if_newer(kind, &token("early", 5_000), dl()).await.ok(),
             Some(false)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_call_never_outlasts_the_callers_deadline_and_that_is_no_outage() {
+        let clock = Arc::new(ManualClock::new(0));
+        let flaky = Arc::new(FlakyStore::new(
+            Arc::new(MemoryStore::new(clock)),
+            Duration::from_secs(60),
+        ));
+        flaky.set(Health::Stalled);
+        let fleet = FleetTokens::new(flaky, "wx1", Duration::from_secs(10));
+        let started = tokio::time::Instant::now();
+        let cut = fleet
+            .read(TokenKind::AccessToken, Deadline::after(Duration::from_millis(200)))
+            .await;
+        assert!(matches!(cut, Err(FleetError::Deadline)), "{cut:?}");
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
+        let outage = fleet
+            .read(TokenKind::AccessToken, Deadline::after(Duration::from_secs(30)))
+            .await;
+        assert!(matches!(outage, Err(FleetError::Store(_))), "{outage:?}");
+        assert_eq!(started.elapsed(), Duration::from_millis(10_200));
     }
 }

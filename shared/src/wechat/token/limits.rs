@@ -1,17 +1,24 @@
 //! Fleet-wide limits around the token endpoint: the forced-refresh allowance (WeChat allows 20
-//! `force_refresh` calls a day, 30 s apart) and the 45009 quota block until the daily reset.
+//! `force_refresh` calls a day, 30 s apart), the 45009 quota block until the daily reset, and the
+//! configuration-error block (40164, 40013, 40125: answered without calling WeChat for a while).
 //!
-//! Both live in the account's token partition (`token#{appid}` / `force_refresh` and `quota`), so
-//! every instance sees them; each also has an instance-local twin used while the store is down.
+//! All live in the account's token partition (`token#{appid}` / `force_refresh` and
+//! `quota#{kind}`), so every instance sees them; each also has an instance-local twin used while
+//! the store is down. Both blocks share one item per endpoint, read once per fetch attempt.
 
-use super::fleet::FleetTokens;
+use super::fleet::{FleetError, FleetTokens};
 use super::record::{TokenKind, partition};
+use crate::resilience::deadline::Deadline;
 use crate::store::{AttrsExt, CmpOp, Condition, Key, StoreError, Update};
+use crate::wechat::errcode::ApiError;
 
 const DAY: &str = "day";
 const COUNT: &str = "count";
 const LAST_MS: &str = "last_ms";
 const BLOCKED_UNTIL_MS: &str = "blocked_until_ms";
+const CONFIG_ERRCODE: &str = "config_errcode";
+const CONFIG_ERRMSG: &str = "config_errmsg";
+const CONFIG_UNTIL_MS: &str = "config_until_ms";
 
 const BEIJING_OFFSET_MS: i64 = 8 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -38,6 +45,7 @@ pub(crate) struct ForceLimit {
 pub(crate) struct LocalLimits {
     force: Option<(i64, u32, i64)>,
     blocked_until_ms: [i64; 2],
+    config: [Option<(ApiError, i64)>; 2],
 }
 
 impl LocalLimits {
@@ -62,6 +70,15 @@ impl LocalLimits {
         let until = self.blocked_until_ms[kind.index()];
         (until > now_ms).then_some(until)
     }
+
+    pub fn block_config(&mut self, kind: TokenKind, error: ApiError, until_ms: i64) {
+        self.config[kind.index()] = Some((error, until_ms));
+    }
+
+    /// The configuration error to answer with instead of calling WeChat, while its block lasts.
+    pub fn config_error(&self, kind: TokenKind, now_ms: i64) -> Option<(ApiError, i64)> {
+        self.config[kind.index()].clone().filter(|(_, until)| *until > now_ms)
+    }
 }
 
 fn check_force(count: u32, last: Option<i64>, now_ms: i64, limit: ForceLimit) -> Result<(), String> {
@@ -85,7 +102,8 @@ pub(crate) async fn take_force(
     fleet: &FleetTokens,
     now_ms: i64,
     limit: ForceLimit,
-) -> Result<Result<(), String>, StoreError> {
+    deadline: Deadline,
+) -> Result<Result<(), String>, FleetError> {
     let key = Key::new(partition(fleet.appid()), "force_refresh");
     let day = beijing_day(now_ms);
     let spaced =
@@ -95,9 +113,9 @@ pub(crate) async fn take_force(
             .and(Condition::compare(COUNT, CmpOp::Lt, i64::from(limit.per_day)))
             .and(spaced.clone()),
     );
-    let current = match fleet.bounded(fleet.store().update(&key, same_day)).await {
+    let current = match fleet.bounded(deadline, fleet.store().update(&key, same_day)).await {
         Ok(_) => return Ok(Ok(())),
-        Err(StoreError::ConditionFailed { current }) => current,
+        Err(FleetError::Store(StoreError::ConditionFailed { current })) => current,
         Err(err) => return Err(err),
     };
     let stored_day = current.as_ref().and_then(|c| c.num_attr(DAY));
@@ -116,9 +134,11 @@ pub(crate) async fn take_force(
         .set(COUNT, 1_i64)
         .set(LAST_MS, now_ms)
         .when(new_day.and(spaced));
-    match fleet.bounded(fleet.store().update(&key, start)).await {
+    match fleet.bounded(deadline, fleet.store().update(&key, start)).await {
         Ok(_) => Ok(Ok(())),
-        Err(StoreError::ConditionFailed { .. }) => Ok(Err("forced refreshes too close together".to_owned())),
+        Err(FleetError::Store(StoreError::ConditionFailed { .. })) => {
+            Ok(Err("forced refreshes too close together".to_owned()))
+        }
         Err(err) => Err(err),
     }
 }
@@ -128,28 +148,67 @@ fn quota_key(fleet: &FleetTokens, kind: TokenKind) -> Key {
     Key::new(partition(fleet.appid()), format!("quota#{}", kind.as_str()))
 }
 
-/// The fleet-wide quota block, if one is in force at `now_ms`.
-pub(crate) async fn quota_blocked_until(
+/// What the fleet recorded against one endpoint, as far as it is still in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Blocks {
+    /// 45009: no call before this (epoch ms).
+    pub quota_until_ms: Option<i64>,
+    /// A configuration error to answer with, and until when (epoch ms).
+    pub config: Option<(ApiError, i64)>,
+}
+
+/// The blocks in force at `now_ms` (one read).
+pub(crate) async fn read_blocks(
     fleet: &FleetTokens,
     kind: TokenKind,
     now_ms: i64,
-) -> Result<Option<i64>, StoreError> {
+    deadline: Deadline,
+) -> Result<Blocks, FleetError> {
     let key = quota_key(fleet, kind);
-    let item = fleet.bounded(fleet.store().get(&key)).await?;
-    Ok(item
-        .and_then(|i| i.num_attr(BLOCKED_UNTIL_MS))
-        .filter(|until| *until > now_ms))
+    let Some(item) = fleet.bounded(deadline, fleet.store().get(&key)).await? else {
+        return Ok(Blocks::default());
+    };
+    let quota_until_ms = item.num_attr(BLOCKED_UNTIL_MS).filter(|until| *until > now_ms);
+    let config = match (item.num_attr(CONFIG_ERRCODE), item.num_attr(CONFIG_UNTIL_MS)) {
+        (Some(errcode), Some(until)) if until > now_ms => {
+            let errmsg = item.str_attr(CONFIG_ERRMSG).unwrap_or_default().to_owned();
+            Some((ApiError { errcode, errmsg }, until))
+        }
+        _ => None,
+    };
+    Ok(Blocks { quota_until_ms, config })
 }
 
-/// Blocks the token endpoint fleet-wide until `until_ms` (45009 seen).
-pub(crate) async fn block_quota(fleet: &FleetTokens, kind: TokenKind, until_ms: i64) -> Result<(), StoreError> {
+/// Blocks the endpoint fleet-wide until `until_ms` (45009 seen).
+pub(crate) async fn block_quota(
+    fleet: &FleetTokens,
+    kind: TokenKind,
+    until_ms: i64,
+    deadline: Deadline,
+) -> Result<(), FleetError> {
+    let update = Update::new().set(BLOCKED_UNTIL_MS, until_ms);
     let key = quota_key(fleet, kind);
     fleet
-        .bounded(
-            fleet
-                .store()
-                .update(&key, Update::new().set(BLOCKED_UNTIL_MS, until_ms)),
-        )
+        .bounded(deadline, fleet.store().update(&key, update))
+        .await
+        .map(|_| ())
+}
+
+/// Makes the fleet answer `error` instead of calling the endpoint until `until_ms`.
+pub(crate) async fn block_config(
+    fleet: &FleetTokens,
+    kind: TokenKind,
+    error: &ApiError,
+    until_ms: i64,
+    deadline: Deadline,
+) -> Result<(), FleetError> {
+    let update = Update::new()
+        .set(CONFIG_ERRCODE, error.errcode)
+        .set(CONFIG_ERRMSG, error.errmsg.as_str())
+        .set(CONFIG_UNTIL_MS, until_ms);
+    let key = quota_key(fleet, kind);
+    fleet
+        .bounded(deadline, fleet.store().update(&key, update))
         .await
         .map(|_| ())
 }
@@ -167,6 +226,10 @@ mod tests {
         per_day: 2,
         spacing_ms: 30_000,
     };
+
+    fn dl() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
 
     fn fleet() -> FleetTokens {
         FleetTokens::new(
@@ -188,27 +251,31 @@ mod tests {
     async fn forced_refreshes_are_spaced_and_counted_per_day_fleet_wide() {
         let fleet = fleet();
         let day_start = next_daily_reset_ms(0);
-        assert_eq!(take_force(&fleet, day_start, LIMIT).await.expect("store"), Ok(()));
+        assert_eq!(take_force(&fleet, day_start, LIMIT, dl()).await.expect("store"), Ok(()));
         assert!(
-            take_force(&fleet, day_start + 10_000, LIMIT)
+            take_force(&fleet, day_start + 10_000, LIMIT, dl())
                 .await
                 .expect("store")
                 .is_err(),
             "too soon"
         );
         assert_eq!(
-            take_force(&fleet, day_start + 30_000, LIMIT).await.expect("store"),
+            take_force(&fleet, day_start + 30_000, LIMIT, dl())
+                .await
+                .expect("store"),
             Ok(())
         );
         assert!(
-            take_force(&fleet, day_start + 90_000, LIMIT)
+            take_force(&fleet, day_start + 90_000, LIMIT, dl())
                 .await
                 .expect("store")
                 .is_err(),
             "daily limit"
         );
         assert_eq!(
-            take_force(&fleet, day_start + DAY_MS, LIMIT).await.expect("store"),
+            take_force(&fleet, day_start + DAY_MS, LIMIT, dl())
+                .await
+                .expect("store"),
             Ok(()),
             "next day"
         );
@@ -225,23 +292,41 @@ mod tests {
         assert_eq!(local.blocked_until(TokenKind::AccessToken, 50), Some(100));
         assert_eq!(local.blocked_until(TokenKind::AccessToken, 100), None);
         assert_eq!(local.blocked_until(TokenKind::JsapiTicket, 50), None);
+        let bad_secret = ApiError {
+            errcode: 40125,
+            errmsg: "invalid appsecret".into(),
+        };
+        local.block_config(TokenKind::AccessToken, bad_secret.clone(), 200);
+        assert_eq!(local.config_error(TokenKind::AccessToken, 199), Some((bad_secret, 200)));
+        assert_eq!(local.config_error(TokenKind::AccessToken, 200), None);
     }
 
     #[tokio::test]
-    async fn quota_block_is_seen_by_the_fleet_until_it_passes() {
+    async fn blocks_are_seen_by_the_fleet_until_they_pass() {
         let fleet = fleet();
         let kind = TokenKind::AccessToken;
-        block_quota(&fleet, kind, 5_000).await.expect("store");
+        block_quota(&fleet, kind, 5_000, dl()).await.expect("store");
+        let whitelist = ApiError {
+            errcode: 40164,
+            errmsg: "invalid ip".into(),
+        };
+        block_config(&fleet, kind, &whitelist, 3_000, dl())
+            .await
+            .expect("store");
+        let seen = read_blocks(&fleet, kind, 2_999, dl()).await.expect("store");
+        assert_eq!(seen.quota_until_ms, Some(5_000));
+        assert_eq!(seen.config, Some((whitelist, 3_000)));
+        let later = read_blocks(&fleet, kind, 3_000, dl()).await.expect("store");
+        assert_eq!((later.quota_until_ms, later.config), (Some(5_000), None));
         assert_eq!(
-            quota_blocked_until(&fleet, kind, 4_999).await.expect("store"),
-            Some(5_000)
+            read_blocks(&fleet, kind, 5_000, dl()).await.expect("store"),
+            Blocks::default()
         );
-        assert_eq!(quota_blocked_until(&fleet, kind, 5_000).await.expect("store"), None);
         assert_eq!(
-            quota_blocked_until(&fleet, TokenKind::JsapiTicket, 0)
+            read_blocks(&fleet, TokenKind::JsapiTicket, 0, dl())
                 .await
                 .expect("store"),
-            None
+            Blocks::default()
         );
     }
 }

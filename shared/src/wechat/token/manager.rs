@@ -7,28 +7,33 @@
 //! conditional write — fetches a new one and publishes it. The others keep using the still-valid
 //! token, or poll briefly within their deadline when there is none. A dead holder's lease expires.
 //!
+//! A caller never waits for a refresh while it holds a still-valid token: the refresh (store
+//! read, lease, fetch, publish) runs as its own task with its own deadline (the lease), one per
+//! instance and kind at a time ([`lookup`](super::lookup)); callers without a valid token wait for
+//! that same task within their deadline.
+//!
 //! Degraded modes: when the refresh fails (endpoint down, breaker open, quota), a still-valid token
 //! is served until its real expiry; when the store fails, the instance falls back to its local cache
 //! and refreshes on its own — logged and counted, never surfaced to the user.
 //!
-//! State scope: the cache, the back-off marks and [`TokenStats`] are per instance; the token
-//! items, the lease, the forced-refresh allowance and the quota block are per fleet (store).
+//! State scope: the cache, the back-off marks, the in-flight refresh and [`TokenStats`] are per
+//! instance (shared by clones); the token items, the lease, the forced-refresh allowance and the
+//! quota and configuration-error blocks are per fleet (store).
 
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use tokio::time::Instant;
-
 use super::config::{TokenConfig, ms};
-use super::fleet::{FleetTokens, Lease};
+use super::fleet::{FleetError, FleetTokens};
 use super::limits::{ForceLimit, LocalLimits};
-use super::record::{Freshness, Record, Token, TokenKind};
+use super::lookup::Inflight;
+use super::record::{Freshness, Token, TokenKind};
 use super::source::{TokenMode, TokenSource};
 use super::stats::{Stats, TokenStats};
 use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::resilience::deadline::Deadline;
-use crate::store::{SharedStore, StoreError};
+use crate::store::SharedStore;
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
@@ -46,8 +51,9 @@ pub(super) struct Local {
     pub limits: LocalLimits,
 }
 
-/// The fleet-wide token manager of one WeChat account. Cheap to share behind an `Arc`.
-#[derive(Debug)]
+/// The fleet-wide token manager of one WeChat account. Clones share every piece of state (the
+/// background refresh holds one); cheap to clone or to share behind an `Arc`.
+#[derive(Debug, Clone)]
 pub struct TokenManager {
     pub(super) fleet: FleetTokens,
     pub(super) owner: String,
@@ -55,9 +61,9 @@ pub struct TokenManager {
     pub(super) mode: TokenMode,
     pub(super) source: Arc<dyn TokenSource>,
     pub(super) clock: SharedClock,
-    pub(super) local: Mutex<Local>,
-    refresh_locks: [tokio::sync::Mutex<()>; 2],
-    pub(super) stats: Stats,
+    pub(super) local: Arc<Mutex<Local>>,
+    pub(super) inflight: Arc<Inflight>,
+    pub(super) stats: Arc<Stats>,
 }
 
 impl TokenManager {
@@ -78,9 +84,9 @@ impl TokenManager {
             mode,
             source,
             clock,
-            local: Mutex::new(Local::default()),
-            refresh_locks: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
-            stats: Stats::default(),
+            local: Arc::default(),
+            inflight: Arc::default(),
+            stats: Arc::default(),
         }
     }
 
@@ -95,26 +101,39 @@ impl TokenManager {
         self.fleet.appid()
     }
 
-    /// A valid access token.
+    /// A valid access token. Never waits for a refresh while a still-valid one is cached
+    /// (see [`TokenConfig::refresh_wait`]).
     ///
     /// # Errors
     /// [`WechatError::Api`] for configuration errors no retry fixes (40164, 40013, 40125),
     /// [`WechatError::QuotaExhausted`] after 45009, [`WechatError::DeadlineExceeded`] when no token
     /// appeared in time, or the upstream failure when there is no valid token to fall back on.
     pub async fn access_token(&self, deadline: Deadline) -> Result<Secret, WechatError> {
-        self.get(TokenKind::AccessToken, deadline).await.map(|t| t.value)
+        let wait = self.config.refresh_wait;
+        self.get(TokenKind::AccessToken, deadline, wait).await.map(|t| t.value)
     }
 
     /// A valid jsapi ticket (same errors as [`Self::access_token`]).
     pub async fn jsapi_ticket(&self, deadline: Deadline) -> Result<Secret, WechatError> {
-        self.get(TokenKind::JsapiTicket, deadline).await.map(|t| t.value)
+        let wait = self.config.refresh_wait;
+        self.get(TokenKind::JsapiTicket, deadline, wait).await.map(|t| t.value)
+    }
+
+    /// Makes sure `kind` is fresh: when it is due, refreshes it (or waits for the refresh under
+    /// way) within `deadline`, even while a still-valid one is cached — for the scheduled refresh,
+    /// which exists to refresh before any request path finds the token due.
+    ///
+    /// # Errors
+    /// As [`Self::access_token`]; a failed refresh with a still-valid token cached is not an error.
+    pub async fn refresh_if_due(&self, kind: TokenKind, deadline: Deadline) -> Result<(), WechatError> {
+        self.get(kind, deadline, deadline.remaining()).await.map(|_| ())
     }
 
     /// Drops `rejected` (WeChat answered 40001 / 40014 / 42001 for it) here and in the store —
     /// in the store only if it is still the stored value, so a fresh token is never wiped. The
     /// next [`Self::access_token`] then refreshes (normally; forced only if WeChat insists on the
-    /// rejected value).
-    pub async fn invalidate(&self, kind: TokenKind, rejected: &Secret) {
+    /// rejected value). The store write is bounded by `deadline`.
+    pub async fn invalidate(&self, kind: TokenKind, rejected: &Secret, deadline: Deadline) {
         self.stats.bump(&self.stats.invalidations);
         {
             let mut local = self.lock();
@@ -128,7 +147,7 @@ impl TokenManager {
         if !self.store_usable() {
             return;
         }
-        match self.fleet.invalidate(kind, rejected.expose()).await {
+        match self.fleet.invalidate(kind, rejected.expose(), deadline).await {
             Ok(true) => {
                 tracing::info!(target: LOG, appid = self.appid(), kind = kind.as_str(), "invalidated rejected token")
             }
@@ -181,113 +200,16 @@ impl TokenManager {
         self.now() >= self.lock().store_after_ms
     }
 
-    pub(super) fn store_failed(&self, err: &StoreError) {
+    /// A store call failed: an outage sends this instance to its local cache for a while; the
+    /// caller's deadline running out says nothing about the store.
+    pub(super) fn store_failed(&self, err: &FleetError) {
+        if let FleetError::Deadline = err {
+            tracing::debug!(target: LOG, "token store call cut short by the caller's deadline");
+            return;
+        }
         self.stats.bump(&self.stats.store_fallbacks);
         tracing::warn!(target: LOG, error = %err, "token store unavailable; using the instance-local token cache");
         let until = self.now() + ms(self.config.store_retry_after);
         self.lock().store_after_ms = until;
-    }
-
-    /// The credential of `kind`, from the local cache, the store, or a refresh.
-    pub(super) async fn get(&self, kind: TokenKind, deadline: Deadline) -> Result<Token, WechatError> {
-        let fresh = self.freshness();
-        if let Some(token) = self.local_token(kind).filter(|t| t.is_fresh(self.now(), fresh)) {
-            self.stats.bump(&self.stats.cache_hits);
-            return Ok(token);
-        }
-        // One refresh attempt per instance and kind at a time; the others wait for its result.
-        let lock = &self.refresh_locks[kind.index()];
-        let _guard = tokio::time::timeout_at(deadline.instant(), lock.lock())
-            .await
-            .map_err(|_| WechatError::DeadlineExceeded)?;
-        if let Some(token) = self.local_token(kind).filter(|t| t.is_fresh(self.now(), fresh)) {
-            self.stats.bump(&self.stats.cache_hits);
-            return Ok(token);
-        }
-        loop {
-            if !self.store_usable() {
-                return self.refresh_locally(kind, deadline).await;
-            }
-            let now = self.now();
-            let record = match self.fleet.read(kind).await {
-                Ok(record) => record,
-                Err(err) => {
-                    self.store_failed(&err);
-                    return self.refresh_locally(kind, deadline).await;
-                }
-            };
-            if let Some(token) = record.fresh(now, fresh) {
-                self.remember(kind, token);
-                return Ok(token.clone());
-            }
-            if let Some(token) = record.usable(now).filter(|_| self.backing_off(kind, now)) {
-                self.stats.bump(&self.stats.stale_served);
-                return Ok(token.clone());
-            }
-            match self
-                .fleet
-                .try_lease(kind, &self.owner, now, ms(self.config.lease))
-                .await
-            {
-                Err(err) => {
-                    self.store_failed(&err);
-                    return self.refresh_locally(kind, deadline).await;
-                }
-                Ok(Lease::Won(record)) => return self.refresh_with_lease(kind, record, deadline).await,
-                Ok(Lease::Lost(current)) => {
-                    // Another instance is refreshing; its predecessor still works meanwhile.
-                    if let Some(token) = current.usable(now) {
-                        self.remember(kind, token);
-                        return Ok(token.clone());
-                    }
-                    self.stats.bump(&self.stats.polls);
-                    let wake = (Instant::now() + self.config.poll_interval).min(deadline.instant());
-                    tokio::time::sleep_until(wake).await;
-                    if deadline.is_expired() {
-                        return Err(WechatError::DeadlineExceeded);
-                    }
-                }
-            }
-        }
-    }
-
-    /// We hold the lease: refresh, publish, release.
-    async fn refresh_with_lease(
-        &self,
-        kind: TokenKind,
-        record: Record,
-        deadline: Deadline,
-    ) -> Result<Token, WechatError> {
-        let now = self.now();
-        if let Some(token) = record.fresh(now, self.freshness()) {
-            // Someone published between our read and our lease.
-            if let Err(err) = self.fleet.release(kind, &self.owner).await {
-                self.store_failed(&err);
-            }
-            self.remember(kind, token);
-            return Ok(token.clone());
-        }
-        match self.fetch(kind, deadline).await {
-            Ok(token) => {
-                match self.fleet.publish(kind, &self.owner, &token).await {
-                    Ok(true) => tracing::info!(
-                        target: LOG, appid = self.appid(), kind = kind.as_str(), version = record.version + 1,
-                        expires_at_ms = token.expires_at_ms, "published refreshed token"
-                    ),
-                    Ok(false) => {
-                        tracing::warn!(target: LOG, kind = kind.as_str(), "refresh lease lost before publishing")
-                    }
-                    Err(err) => self.store_failed(&err),
-                }
-                self.remember(kind, &token);
-                Ok(token)
-            }
-            Err(err) => {
-                if let Err(store_err) = self.fleet.release(kind, &self.owner).await {
-                    self.store_failed(&store_err);
-                }
-                self.serve_stale_or(kind, record.usable(now).cloned(), err)
-            }
-        }
     }
 }

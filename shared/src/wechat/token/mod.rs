@@ -1,15 +1,18 @@
 //! The fleet-wide token manager: one access token and one jsapi ticket per account for the whole
 //! fleet, refreshed ahead of expiry by a single lease holder (see [`TokenManager`]).
 
+mod blocks;
 mod config;
 mod fleet;
 mod limits;
+mod lookup;
 mod manager;
 mod record;
 mod refresh;
 mod source;
 mod stats;
 
+pub use blocks::config_fix;
 pub use config::TokenConfig;
 pub use limits::{beijing_day, next_daily_reset_ms};
 pub use manager::TokenManager;

@@ -1,23 +1,32 @@
-//! Fetching a new credential: quota block, the normal fetch, the forced fetch as a last resort,
-//! and the ticket's dependency on the access token.
+//! Fetching a new credential: the blocks (45009, configuration errors), the normal fetch, the
+//! forced fetch as a last resort, and the ticket's dependency on the access token.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use super::config::ms;
-use super::limits::{block_quota, next_daily_reset_ms, quota_blocked_until, take_force};
+use super::limits::take_force;
 use super::manager::TokenManager;
 use super::record::{Token, TokenKind};
 use super::source::{Fetched, TokenMode};
 use crate::resilience::deadline::Deadline;
-use crate::wechat::errcode::DAILY_QUOTA;
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
 
+/// A boxed credential lookup: `fetch_ticket` runs inside the refresh task and looks the access
+/// token up, which may start another refresh task; the box keeps the future's type finite.
+type Lookup<'a> = Pin<Box<dyn Future<Output = Result<Token, WechatError>> + Send + 'a>>;
+
 impl TokenManager {
     /// Fetches a new credential of `kind` from WeChat (no store writes except the limits).
+    ///
+    /// Its lifetime counts from before the request was sent: a slow answer never makes us serve
+    /// a token past its real expiry.
     pub(super) async fn fetch(&self, kind: TokenKind, deadline: Deadline) -> Result<Token, WechatError> {
-        let now = self.now();
-        if let Some(until_ms) = self.quota_block(kind, now).await {
-            return Err(WechatError::QuotaExhausted { until_ms });
+        let sent_at = self.now();
+        if let Some(blocked) = self.blocked(kind, sent_at, deadline).await {
+            return Err(blocked);
         }
         let fetched = match kind {
             TokenKind::AccessToken => self.fetch_access_token(deadline).await,
@@ -27,47 +36,9 @@ impl TokenManager {
             Ok(fetched) => {
                 self.stats.bump(&self.stats.upstream_fetches);
                 self.lock().rejected[kind.index()] = None;
-                let now = self.now();
-                let expires_at_ms = now.saturating_add(fetched.expires_in_secs.max(1).saturating_mul(1000));
-                Ok(Token {
-                    value: fetched.value,
-                    expires_at_ms,
-                    fetched_at_ms: now,
-                })
+                Ok(issued(fetched, sent_at))
             }
-            Err(err) if err.errcode() == Some(DAILY_QUOTA) => {
-                let until_ms = next_daily_reset_ms(self.now());
-                tracing::error!(target: LOG, kind = kind.as_str(), until_ms, "daily quota exhausted (45009); blocking refreshes until the daily reset");
-                self.lock().limits.block(kind, until_ms);
-                if self.store_usable()
-                    && let Err(store_err) = block_quota(&self.fleet, kind, until_ms).await
-                {
-                    self.store_failed(&store_err);
-                }
-                Err(WechatError::QuotaExhausted { until_ms })
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    async fn quota_block(&self, kind: TokenKind, now_ms: i64) -> Option<i64> {
-        if let Some(until) = self.lock().limits.blocked_until(kind, now_ms) {
-            return Some(until);
-        }
-        if !self.store_usable() {
-            return None;
-        }
-        match quota_blocked_until(&self.fleet, kind, now_ms).await {
-            Ok(until) => {
-                if let Some(until) = until {
-                    self.lock().limits.block(kind, until);
-                }
-                until
-            }
-            Err(err) => {
-                self.store_failed(&err);
-                None
-            }
+            Err(err) => Err(self.after_failed_fetch(kind, err, deadline).await),
         }
     }
 
@@ -87,7 +58,7 @@ impl TokenManager {
         let now = self.now();
         let limit = self.force_limit();
         let allowed = if self.store_usable() {
-            match take_force(&self.fleet, now, limit).await {
+            match take_force(&self.fleet, now, limit, deadline).await {
                 Ok(allowed) => allowed,
                 Err(err) => {
                     self.store_failed(&err);
@@ -104,16 +75,20 @@ impl TokenManager {
     }
 
     async fn fetch_ticket(&self, deadline: Deadline) -> Result<Fetched, WechatError> {
-        let access = Box::pin(self.get(TokenKind::AccessToken, deadline)).await?;
+        let access = self.access_token_for_ticket(deadline).await?;
         match self.source.jsapi_ticket(&access.value, deadline).await {
             Err(err) if err.is_token_invalid() => {
                 // The access token went bad under us: refresh it once, then ask again.
-                self.invalidate(TokenKind::AccessToken, &access.value).await;
-                let access = Box::pin(self.get(TokenKind::AccessToken, deadline)).await?;
+                self.invalidate(TokenKind::AccessToken, &access.value, deadline).await;
+                let access = self.access_token_for_ticket(deadline).await?;
                 self.source.jsapi_ticket(&access.value, deadline).await
             }
             other => other,
         }
+    }
+
+    fn access_token_for_ticket(&self, deadline: Deadline) -> Lookup<'_> {
+        Box::pin(self.get(TokenKind::AccessToken, deadline, self.config.refresh_wait))
     }
 
     /// Rotates the access token now (e.g. after a leak), within the fleet-wide allowance, and
@@ -122,17 +97,16 @@ impl TokenManager {
     /// # Errors
     /// [`WechatError::ForceRefreshLimited`] when the allowance is spent, or the fetch's error.
     pub async fn force_refresh(&self, deadline: Deadline) -> Result<(), WechatError> {
+        let sent_at = self.now();
         let fetched = self.forced_fetch(deadline).await?;
         self.stats.bump(&self.stats.upstream_fetches);
-        let now = self.now();
-        let token = Token {
-            value: fetched.value,
-            expires_at_ms: now.saturating_add(fetched.expires_in_secs.max(1).saturating_mul(1000)),
-            fetched_at_ms: now,
-        };
+        let token = issued(fetched, sent_at);
         self.lock().cache[TokenKind::AccessToken.index()] = Some(token.clone());
         if self.store_usable()
-            && let Err(err) = self.fleet.publish_if_newer(TokenKind::AccessToken, &token).await
+            && let Err(err) = self
+                .fleet
+                .publish_if_newer(TokenKind::AccessToken, &token, deadline)
+                .await
         {
             self.store_failed(&err);
         }
@@ -179,5 +153,14 @@ impl TokenManager {
         local.refresh_after_ms[kind.index()] = retry_at;
         local.cache[kind.index()] = Some(token.clone());
         Ok(token)
+    }
+}
+
+/// The token as WeChat issued it, its lifetime counted from `sent_at_ms` (before the request).
+fn issued(fetched: Fetched, sent_at_ms: i64) -> Token {
+    Token {
+        value: fetched.value,
+        expires_at_ms: sent_at_ms.saturating_add(fetched.expires_in_secs.max(1).saturating_mul(1000)),
+        fetched_at_ms: sent_at_ms,
     }
 }

@@ -12,8 +12,9 @@ use super::*;
 use crate::clock::{Clock, ManualClock};
 use crate::config::Secret;
 use crate::resilience::deadline::Deadline;
+use crate::resilience::testing::{FlakyStore, Health};
 use crate::store::memory::MemoryStore;
-use crate::store::{Attrs, Condition, Key, SharedStore, StateStore, StoreError, Update};
+use crate::store::{Attrs, AttrsExt, Condition, Key, SharedStore, StateStore, StoreError, Update};
 use crate::wechat::errcode::ApiError;
 use crate::wechat::error::WechatError;
 
@@ -27,6 +28,10 @@ struct FakeSource {
     errors: Mutex<VecDeque<WechatError>>,
     /// When set, normal fetches keep returning this value.
     stuck: Mutex<Option<String>>,
+    /// How long every access token fetch takes (tokio time).
+    hang: Mutex<Duration>,
+    /// A clock moved forward by this much during every fetch (a slow answer on the wall clock).
+    lag: Mutex<Option<(ManualClock, i64)>>,
 }
 
 impl FakeSource {
@@ -39,12 +44,20 @@ impl FakeSource {
     fn normal(&self) -> u64 {
         self.normal.load(Ordering::SeqCst)
     }
+    fn forced(&self) -> u64 {
+        self.forced.load(Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
 impl TokenSource for FakeSource {
     async fn access_token(&self, force: bool, _deadline: Deadline) -> Result<Fetched, WechatError> {
         tokio::task::yield_now().await;
+        let hang = *self.hang.lock().expect("lock");
+        tokio::time::sleep(hang).await;
+        if let Some((clock, ms)) = self.lag.lock().expect("lock").as_ref() {
+            clock.advance(*ms);
+        }
         if let Some(err) = self.next_error() {
             return Err(err);
         }
@@ -116,6 +129,11 @@ fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(3))
 }
 
+/// Lets background refresh tasks run to completion (paused time advances when all are idle).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
 fn api(errcode: i64) -> WechatError {
     WechatError::Api(ApiError {
         errcode,
@@ -166,8 +184,11 @@ async fn refresh_ahead_of_expiry_happens_once_while_others_keep_the_valid_token(
         .expect("lease");
     assert_eq!(a.access_token(deadline()).await.expect("token").expose(), "tok-0");
     assert_eq!(fleet.source.normal(), 1);
-    // b refreshes: exactly one new fetch, and a picks the new token up from the store.
+    // b (no token of its own: it waits) refreshes: exactly one new fetch. a is served its valid
+    // token at once while its background refresh picks the new one up from the store.
     assert_eq!(b.access_token(deadline()).await.expect("token").expose(), "tok-1");
+    assert_eq!(a.access_token(deadline()).await.expect("token").expose(), "tok-0");
+    settle().await;
     assert_eq!(a.access_token(deadline()).await.expect("token").expose(), "tok-1");
     assert_eq!(fleet.source.normal(), 2);
 }
@@ -218,11 +239,11 @@ async fn a_stale_instance_never_wipes_a_fresh_token() {
     let fleet = Fleet::new();
     let (a, b) = (fleet.instance("a"), fleet.instance("b"));
     let old = a.access_token(deadline()).await.expect("token");
-    b.invalidate(TokenKind::AccessToken, &old).await;
+    b.invalidate(TokenKind::AccessToken, &old, deadline()).await;
     let fresh = b.access_token(deadline()).await.expect("token");
     assert_ne!(fresh, old);
     // a still reports the old value as bad: the store keeps b's fresh token.
-    a.invalidate(TokenKind::AccessToken, &old).await;
+    a.invalidate(TokenKind::AccessToken, &old, deadline()).await;
     assert_eq!(a.access_token(deadline()).await.expect("token"), fresh);
     assert_eq!(fleet.source.normal(), 2);
 }
@@ -233,7 +254,7 @@ async fn rejected_token_handed_back_again_triggers_one_limited_forced_refresh() 
     let manager = fleet.instance("a");
     *fleet.source.stuck.lock().expect("lock") = Some("stuck".into());
     let stuck = manager.access_token(deadline()).await.expect("token");
-    manager.invalidate(TokenKind::AccessToken, &stuck).await;
+    manager.invalidate(TokenKind::AccessToken, &stuck, deadline()).await;
     assert_eq!(
         manager.access_token(deadline()).await.expect("token").expose(),
         "tok-100"
@@ -241,8 +262,10 @@ async fn rejected_token_handed_back_again_triggers_one_limited_forced_refresh() 
     assert_eq!(manager.stats().forced_refreshes, 1);
     // Again within 30 s: the fleet-wide spacing refuses a second forced refresh.
     let other = fleet.instance("b");
-    other.invalidate(TokenKind::AccessToken, &Secret::new("tok-100")).await;
-    other.invalidate(TokenKind::AccessToken, &stuck).await;
+    other
+        .invalidate(TokenKind::AccessToken, &Secret::new("tok-100"), deadline())
+        .await;
+    other.invalidate(TokenKind::AccessToken, &stuck, deadline()).await;
     let refused = other.access_token(deadline()).await;
     assert!(
         matches!(refused, Err(WechatError::ForceRefreshLimited(_))),
@@ -269,11 +292,105 @@ async fn daily_quota_blocks_refreshes_fleet_wide_until_midnight_beijing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn configuration_errors_are_reported_as_typed_errors() {
+async fn configuration_errors_are_answered_fleet_wide_without_calling_wechat_for_a_while() {
     let fleet = Fleet::new();
     fleet.source.fail_next(api(40164));
     let result = fleet.instance("a").access_token(deadline()).await;
     assert_eq!(result.map_err(|e| e.errcode()), Err(Some(40164)));
+    // Another instance, and the same one again: the error, and no call (the next one would succeed).
+    for name in ["b", "a"] {
+        let again = fleet.instance(name).access_token(deadline()).await;
+        assert_eq!(again.map_err(|e| e.errcode()), Err(Some(40164)), "{name}");
+    }
+    assert_eq!(fleet.source.normal(), 0);
+    fleet.clock.advance(60_000);
+    assert!(fleet.instance("b").access_token(deadline()).await.is_ok());
+    assert_eq!(fleet.source.normal(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_token_endpoint_never_delays_callers_holding_a_valid_token() {
+    let fleet = Fleet::new();
+    let manager = Arc::new(fleet.instance("a"));
+    let valid = manager.access_token(deadline()).await.expect("token");
+    fleet.clock.advance(7_200_000 - 200_000); // inside the margin, still valid
+    *fleet.source.hang.lock().expect("lock") = Duration::from_secs(8);
+    let started = tokio::time::Instant::now();
+    let callers = (0..8).map(|_| {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.access_token(Deadline::after(Duration::from_millis(100))).await })
+    });
+    for caller in callers {
+        assert_eq!(caller.await.expect("joined").expect("the cached token"), valid);
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO, "nobody waited for the refresh");
+    tokio::time::sleep(Duration::from_secs(9)).await; // the one refresh completes in the background
+    assert_eq!(fleet.source.normal(), 2, "exactly one refresh");
+    assert_eq!(manager.access_token(deadline()).await.expect("token").expose(), "tok-1");
+    let stored = fleet
+        .store
+        .get(&Key::new("token#wx1", "access_token"))
+        .await
+        .expect("store")
+        .expect("item");
+    assert_eq!(stored.str_attr("value"), Some("tok-1"), "published for the fleet");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tokens_lifetime_counts_from_before_a_slow_fetch() {
+    let fleet = Fleet::new();
+    *fleet.source.lag.lock().expect("lock") = Some((fleet.clock.clone(), 30_000));
+    fleet.instance("a").access_token(deadline()).await.expect("token");
+    let stored = fleet
+        .store
+        .get(&Key::new("token#wx1", "access_token"))
+        .await
+        .expect("store")
+        .expect("item");
+    assert_eq!(stored.num_attr("expires_at_ms"), Some(START + 7_200_000));
+    assert_eq!(stored.num_attr("fetched_at_ms"), Some(START));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_holder_that_did_not_see_the_rejection_refreshes_normally() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.instance("a"), fleet.instance("b"));
+    *fleet.source.stuck.lock().expect("lock") = Some("stuck".into());
+    let token = a.access_token(deadline()).await.expect("token");
+    a.invalidate(TokenKind::AccessToken, &token, deadline()).await;
+    // b did not see WeChat's rejection: its refresh is a normal call, never a forced one.
+    assert_eq!(b.access_token(deadline()).await.expect("token"), token);
+    assert_eq!((fleet.source.normal(), fleet.source.forced()), (2, 0));
+    assert_eq!(b.stats().forced_refreshes, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidating_against_a_stalled_store_ends_by_the_callers_deadline_without_an_outage() {
+    let fleet = Fleet::new();
+    let flaky = Arc::new(FlakyStore::new(fleet.store.clone(), Duration::from_secs(60)));
+    let manager = TokenManager::new(
+        "wx1",
+        TokenMode::Stable,
+        fleet.source.clone(),
+        flaky.clone(),
+        Arc::new(fleet.clock.clone()),
+        TokenConfig {
+            store_timeout: Duration::from_secs(10),
+            ..TokenConfig::default()
+        },
+    );
+    let token = manager.access_token(deadline()).await.expect("token");
+    flaky.set(Health::Stalled);
+    let started = tokio::time::Instant::now();
+    manager
+        .invalidate(
+            TokenKind::AccessToken,
+            &token,
+            Deadline::after(Duration::from_millis(200)),
+        )
+        .await;
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+    assert_eq!(manager.stats().store_fallbacks, 0, "the deadline is not a store outage");
 }
 
 #[tokio::test(start_paused = true)]
@@ -288,6 +405,7 @@ async fn endpoint_down_serves_the_cached_token_until_its_real_expiry() {
             .fail_next(WechatError::CircuitOpen("token endpoint".into()));
     }
     assert_eq!(manager.access_token(deadline()).await.expect("stale"), token);
+    settle().await; // the background refresh fails: the token is served stale, then backed off
     assert_eq!(manager.access_token(deadline()).await.expect("backing off"), token);
     assert_eq!(manager.stats().stale_served, 2);
     fleet.clock.advance(100_000);
@@ -336,7 +454,7 @@ async fn store_outage_falls_back_to_the_local_cache_and_never_fails_the_call() {
     let manager = fleet.instance_on("a", Arc::new(DownStore));
     let token = manager.access_token(deadline()).await.expect("token despite the store");
     assert_eq!(manager.access_token(deadline()).await.expect("cached"), token);
-    manager.invalidate(TokenKind::AccessToken, &token).await;
+    manager.invalidate(TokenKind::AccessToken, &token, deadline()).await;
     assert_ne!(
         manager.access_token(deadline()).await.expect("refreshed locally"),
         token
