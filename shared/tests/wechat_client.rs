@@ -12,12 +12,14 @@ use shared::resilience::deadline::Deadline;
 use shared::resilience::{BreakerConfig, Registry, State};
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
+use shared::wechat::token::next_daily_reset_ms;
 use shared::wechat::{Api, ClientSettings, SecretSource, WechatClient, WechatError};
 use wechat_mock::{BlackHole, DEFAULT_APPID, DEFAULT_SECRET, Fault, MockConfig, MockHandle, MockServer};
 
 const STABLE: &str = "/cgi-bin/stable_token";
 const CUSTOM: &str = "/cgi-bin/message/custom/send";
 const TICKET: &str = "/cgi-bin/ticket/getticket";
+const TEMPLATE: &str = "/cgi-bin/message/template/send";
 
 struct World {
     clock: ManualClock,
@@ -144,6 +146,37 @@ async fn daily_quota_errcode_is_not_retried() {
     assert_eq!(err.errcode(), Some(45009));
     assert_eq!(world.mock.calls(CUSTOM), 1, "45009 is never retried");
     assert!(world.mock.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_spent_template_quota_blocks_template_sends_until_the_daily_reset_and_nothing_else() {
+    let world = World::new().await;
+    let client = world.client();
+    let template = json!({"touser": "o1", "template_id": "tpl", "data": {}});
+    world.mock.inject(Fault::errcode(45009).on_path(TEMPLATE).times(1));
+    let until = next_daily_reset_ms(world.clock.now_ms());
+    for _ in 0..3 {
+        let err = client.send_template(&template, deadline()).await.expect_err("quota");
+        assert_eq!(err, WechatError::QuotaExhausted { until_ms: until });
+    }
+    assert_eq!(world.mock.calls(TEMPLATE), 1, "blocked without calling WeChat");
+    client
+        .send_custom(&text("o1"), deadline())
+        .await
+        .expect("custom has its own quota");
+    client
+        .send_subscribe(&template, deadline())
+        .await
+        .expect("subscribe too");
+    let cold = world.client();
+    assert_eq!(
+        cold.send_template(&template, deadline()).await.expect_err("fleet-wide"),
+        WechatError::QuotaExhausted { until_ms: until }
+    );
+    assert_eq!(world.mock.calls(TEMPLATE), 1, "a cold instance knows from the store");
+    world.clock.set(until);
+    client.send_template(&template, deadline()).await.expect("a new day");
+    assert_eq!(world.mock.calls(TEMPLATE), 2);
 }
 
 #[tokio::test]

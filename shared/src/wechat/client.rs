@@ -7,9 +7,11 @@ use serde_json::Value;
 
 use super::api::ApiPolicies;
 use super::api::{Api, ApiPolicy};
+use super::errcode::DAILY_QUOTA;
 use super::error::WechatError;
 use super::failover::{Cursor, Domains};
 use super::guard::{Attempted, Guards};
+use super::quota::SendQuota;
 use super::secret::SecretError;
 use super::settings::ClientSettings;
 use super::token::{TokenKind, TokenManager, TokenStats};
@@ -72,6 +74,7 @@ impl Core {
 pub struct WechatClient {
     core: Arc<Core>,
     tokens: Arc<TokenManager>,
+    quota: Arc<SendQuota>,
 }
 
 impl WechatClient {
@@ -124,6 +127,12 @@ impl WechatClient {
             policies: settings.policies.clone(),
         });
         let upstream = Upstream::new(core.clone(), &settings.appid, secret, settings.token_mode);
+        let quota = SendQuota::new(
+            store.clone(),
+            &settings.appid,
+            clock.clone(),
+            settings.token.store_timeout,
+        );
         let tokens = TokenManager::new(
             &settings.appid,
             settings.token_mode,
@@ -135,6 +144,7 @@ impl WechatClient {
         Ok(Self {
             core,
             tokens: Arc::new(tokens),
+            quota: Arc::new(quota),
         })
     }
 
@@ -169,20 +179,33 @@ impl WechatClient {
     /// one. Getting the token happens outside the API's policy: a slow or failing token endpoint
     /// is never charged to this API's breaker or attempt limit.
     ///
+    /// A send API whose daily quota is spent (45009) is answered with
+    /// [`WechatError::QuotaExhausted`] until the daily reset without calling WeChat (`quota.rs`).
+    ///
     /// # Errors
-    /// The last attempt's [`WechatError`] (typed errcode, transport, breaker or deadline).
+    /// The last attempt's [`WechatError`] (typed errcode, transport, breaker, quota or deadline).
     pub async fn call_with_token(
         &self,
         api: Api,
         body: Option<&Value>,
         deadline: Deadline,
     ) -> Result<Value, WechatError> {
+        if let Some(until_ms) = self.quota.blocked_until(api, deadline).await {
+            return Err(WechatError::QuotaExhausted { until_ms });
+        }
         let token = self.tokens.access_token(deadline).await?;
-        match self.call_once(api, body, &token, deadline).await {
+        let result = match self.call_once(api, body, &token, deadline).await {
             Err(error) if error.is_token_invalid() => {
                 self.tokens.invalidate(TokenKind::AccessToken, &token, deadline).await;
                 let fresh = self.tokens.access_token(deadline).await?;
                 self.call_once(api, body, &fresh, deadline).await
+            }
+            other => other,
+        };
+        match result {
+            Err(WechatError::Api(error)) if api.is_send() && error.errcode == DAILY_QUOTA => {
+                let until_ms = self.quota.block(api, deadline).await;
+                Err(WechatError::QuotaExhausted { until_ms })
             }
             other => other,
         }

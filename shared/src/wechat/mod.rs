@@ -11,6 +11,7 @@ pub mod error;
 mod failover;
 mod guard;
 mod messages;
+mod quota;
 pub mod secret;
 pub mod settings;
 pub mod token;
