@@ -6,18 +6,27 @@
 //! answer was lost (timeout, deadline), the writer falls back (a `Local` event) and emits the
 //! `Fleet` event once its next fleet answer shows the transition with its writer tag (`owner`);
 //! only a lost-answer transition the fleet moves past before that answer goes unreported. Implementations:
-//! `()` (no-op), [`TracingObserver`] (structured logs under [`EVENT_TARGET`]) and
-//! [`CountingObserver`] (counters and a transition log, for tests and metrics).
+//! `()` (no-op), [`TracingObserver`] (structured logs under [`EVENT_TARGET`]), [`EventCounters`]
+//! (atomic totals per kind, read with [`EventCounters::snapshot`]), [`CountingObserver`]
+//! (counters plus a transition log, for tests) and [`Observers`] (fan-out to several).
+//!
+//! Counting in production: every [`Registry`](super::Registry) counts the events of its
+//! policies and breakers in its own [`EventCounters`], whatever observer it was given (that one
+//! still gets every event, e.g. [`TracingObserver`] for logs). Read them with
+//! `registry.counters().snapshot()` — a handful of relaxed atomic loads, no lock, no I/O — for
+//! metrics, a health or an admin view. Store failures are thus counted (`store_fallbacks`), not
+//! only logged. Scope: per instance.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::breaker::state::State;
 use super::classify::Outcome;
 use super::error::Rejection;
 use crate::store::StoreError;
+
+pub use super::counters::{CountingObserver, EventCounters, EventCounts, TransitionRecord};
 
 /// The tracing target of every resilience event.
 pub const EVENT_TARGET: &str = "wechat_ha::resilience";
@@ -174,116 +183,16 @@ impl Observer for TracingObserver {
     }
 }
 
-/// One committed transition, as recorded by [`CountingObserver`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransitionRecord {
-    /// Breaker name.
-    pub breaker: String,
-    /// State before.
-    pub from: State,
-    /// State after.
-    pub to: State,
-    /// Version after.
-    pub version: i64,
-    /// Consecutive trips after.
-    pub trips: u32,
-    /// Fleet or local.
-    pub scope: Scope,
-}
+/// Fans every event out to several observers, in order: e.g. logs and counters,
+/// `Observers(vec![Arc::new(TracingObserver), counters.clone()])`.
+#[derive(Debug, Clone, Default)]
+pub struct Observers(pub Vec<SharedObserver>);
 
-/// Counts events and logs transitions; share one across instances to check fleet-wide claims.
-#[derive(Debug, Default)]
-pub struct CountingObserver {
-    rejected: AtomicU64,
-    retries: AtomicU64,
-    budget_exhausted: AtomicU64,
-    store_fallbacks: AtomicU64,
-    resyncs: AtomicU64,
-    overrides_rejected: AtomicU64,
-    transitions: Mutex<Vec<TransitionRecord>>,
-}
-
-impl CountingObserver {
-    /// A fresh counter.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Rejected calls.
-    pub fn rejected(&self) -> u64 {
-        self.rejected.load(Ordering::Relaxed)
-    }
-    /// Retries started.
-    pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
-    }
-    /// Retries refused by the budget.
-    pub fn budget_exhausted(&self) -> u64 {
-        self.budget_exhausted.load(Ordering::Relaxed)
-    }
-    /// Store operations that failed over to local state.
-    pub fn store_fallbacks(&self) -> u64 {
-        self.store_fallbacks.load(Ordering::Relaxed)
-    }
-    /// Re-syncs after a store outage.
-    pub fn resyncs(&self) -> u64 {
-        self.resyncs.load(Ordering::Relaxed)
-    }
-    /// Runtime overrides ignored as invalid.
-    pub fn overrides_rejected(&self) -> u64 {
-        self.overrides_rejected.load(Ordering::Relaxed)
-    }
-
-    /// Every transition seen, in order.
-    pub fn transitions(&self) -> Vec<TransitionRecord> {
-        self.transitions
-            .lock()
-            .map(|log| log.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
-    }
-
-    /// Transitions `from → to` in `scope`.
-    pub fn count_transitions(&self, from: State, to: State, scope: Scope) -> usize {
-        self.transitions()
-            .iter()
-            .filter(|t| t.from == from && t.to == to && t.scope == scope)
-            .count()
-    }
-}
-
-impl Observer for CountingObserver {
+impl Observer for Observers {
     fn on_event(&self, event: &Event<'_>) {
-        let counter = match *event {
-            Event::Transition {
-                breaker,
-                from,
-                to,
-                version,
-                trips,
-                scope,
-            } => {
-                let record = TransitionRecord {
-                    breaker: breaker.to_owned(),
-                    from,
-                    to,
-                    version,
-                    trips,
-                    scope,
-                };
-                match self.transitions.lock() {
-                    Ok(mut log) => log.push(record),
-                    Err(poisoned) => poisoned.into_inner().push(record),
-                }
-                return;
-            }
-            Event::Rejected { .. } => &self.rejected,
-            Event::Retry { .. } => &self.retries,
-            Event::BudgetExhausted { .. } => &self.budget_exhausted,
-            Event::StoreFallback { .. } => &self.store_fallbacks,
-            Event::StoreResynced { .. } => &self.resyncs,
-            Event::OverrideRejected { .. } => &self.overrides_rejected,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        for observer in &self.0 {
+            observer.on_event(event);
+        }
     }
 }
 
@@ -292,33 +201,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counting_observer_counts_each_kind_and_logs_transitions_in_order() {
-        let observer = CountingObserver::new();
-        let transition = |from, to, version| Event::Transition {
-            breaker: "b",
-            from,
-            to,
-            version,
-            trips: 1,
-            scope: Scope::Fleet,
-        };
-        observer.on_event(&transition(State::Closed, State::Open, 1));
-        observer.on_event(&transition(State::Open, State::HalfOpen, 2));
-        observer.on_event(&Event::Rejected {
+    fn observers_fan_every_event_out_in_order() {
+        let (first, second) = (Arc::new(CountingObserver::new()), Arc::new(CountingObserver::new()));
+        let both = Observers(vec![first.clone(), second.clone(), Arc::new(TracingObserver)]);
+        both.on_event(&Event::Rejected {
             breaker: "b",
             reason: Rejection::HalfOpen,
         });
-        let error = StoreError::Unavailable("down".into());
-        observer.on_event(&Event::StoreFallback {
-            breaker: "b",
-            operation: "record",
-            error: &error,
-        });
-        assert_eq!(observer.rejected(), 1);
-        assert_eq!(observer.store_fallbacks(), 1);
-        assert_eq!(observer.count_transitions(State::Closed, State::Open, Scope::Fleet), 1);
-        let versions: Vec<_> = observer.transitions().iter().map(|t| t.version).collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!((first.rejected(), second.rejected()), (1, 1));
     }
 
     #[test]

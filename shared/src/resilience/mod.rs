@@ -15,7 +15,7 @@
 //! | [`breaker`] | is the dependency healthy | per fleet (store item), cached per instance |
 //! | [`bulkhead`] | is this instance already busy with it | per instance |
 //! | [`policy`], [`registry`], [`overrides`], [`runtime`] | which settings apply | per instance |
-//! | [`events`] | who hears about it | per instance |
+//! | [`events`], [`counters`] | who hears about it, how often it happened | per instance |
 //!
 //! ```no_run
 //! # use std::{sync::Arc, time::Duration};
@@ -43,6 +43,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod classify;
+pub mod counters;
 pub mod deadline;
 pub mod error;
 pub mod events;
@@ -59,9 +60,10 @@ pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, State};
 pub use budget::RetryBudget;
 pub use bulkhead::{Bulkhead, BulkheadConfig};
 pub use classify::{Classify, Outcome};
+pub use counters::{EventCounters, EventCounts};
 pub use deadline::Deadline;
 pub use error::{AttemptTimedOut, ConfigError, ExecuteError, Rejection};
-pub use events::{CountingObserver, Event, Observer, SharedObserver, TracingObserver};
+pub use events::{CountingObserver, Event, Observer, Observers, SharedObserver, TracingObserver};
 pub use execute::execute;
 pub use overrides::{OverrideSet, Overrides};
 pub use policy::{Policy, PolicyConfig};

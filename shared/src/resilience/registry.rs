@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::breaker::Breaker;
 use super::bulkhead::Bulkhead;
+use super::counters::EventCounters;
 use super::error::ConfigError;
-use super::events::SharedObserver;
+use super::events::{Observers, SharedObserver};
 use super::overrides::{DEFAULT_NAME, OverrideSet, normalize};
 use super::policy::{Policy, PolicyConfig};
 use super::runtime::{RuntimeHook, RuntimeOverrides};
@@ -31,6 +32,7 @@ struct Inner {
     store: SharedStore,
     clock: SharedClock,
     observer: SharedObserver,
+    counters: Arc<EventCounters>,
     defaults: PolicyConfig,
     named: BTreeMap<String, PolicyConfig>,
     runtime: Option<Arc<RuntimeOverrides>>,
@@ -51,7 +53,8 @@ pub struct RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// The event observer (default: none).
+    /// The event observer (default: none). The registry also counts every event in its own
+    /// [`EventCounters`] ([`Registry::counters`]), whatever the observer.
     pub fn observer(mut self, observer: SharedObserver) -> Self {
         self.observer = observer;
         self
@@ -110,12 +113,14 @@ impl RegistryBuilder {
                 named.insert(name.to_owned(), config);
             }
         }
+        let counters = Arc::new(EventCounters::new());
+        let observer: SharedObserver = Arc::new(Observers(vec![counters.clone(), self.observer]));
         let runtime = self.runtime_every.map(|every| {
             let timeout = defaults.breaker.store_timeout();
             Arc::new(RuntimeOverrides::new(
                 Arc::clone(&self.store),
                 Arc::clone(&self.clock),
-                Arc::clone(&self.observer),
+                Arc::clone(&observer),
                 every,
                 timeout,
             ))
@@ -124,7 +129,8 @@ impl RegistryBuilder {
             inner: Arc::new(Inner {
                 store: self.store,
                 clock: self.clock,
-                observer: self.observer,
+                observer,
+                counters,
                 defaults,
                 named,
                 runtime,
@@ -228,9 +234,16 @@ impl Registry {
         all
     }
 
-    /// The observer every policy and breaker reports to.
+    /// The observer every policy and breaker reports to (the registry's counters, then the
+    /// observer it was built with).
     pub fn observer(&self) -> &SharedObserver {
         &self.inner.observer
+    }
+
+    /// The registry's event counters: `registry.counters().snapshot()` for metrics, health and
+    /// admin views (relaxed atomic loads; keep the `Arc` to read them later without the registry).
+    pub fn counters(&self) -> &Arc<EventCounters> {
+        &self.inner.counters
     }
 }
 

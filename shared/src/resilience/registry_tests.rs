@@ -113,3 +113,48 @@ async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_
         "back to the deploy-time config"
     );
 }
+
+#[tokio::test]
+async fn every_registry_counts_events_whatever_its_observer() {
+    use crate::resilience::breaker::{BreakerConfig, Observation};
+    use crate::resilience::classify::Outcome;
+    use crate::resilience::events::TracingObserver;
+    use crate::resilience::testing::{FlakyStore, Health};
+    let (clock, store) = rig();
+    let flaky = Arc::new(FlakyStore::new(store, Duration::ZERO));
+    let config = PolicyConfig {
+        breaker: BreakerConfig::builder().minimum_calls(1).build().unwrap(),
+        ..PolicyConfig::default()
+    };
+    let registry = Registry::builder(flaky.clone(), Arc::new(clock))
+        .observer(Arc::new(TracingObserver))
+        .config("domain", config)
+        .runtime_overrides(None)
+        .build()
+        .unwrap();
+    let counters = Arc::clone(registry.counters());
+    let breaker = registry.breaker("domain");
+    flaky.set(Health::Down);
+    let permit = breaker
+        .acquire()
+        .await
+        .expect("the store read fails; local state allows");
+    let failed = Observation {
+        outcome: Outcome::Retryable,
+        elapsed: Duration::from_millis(1),
+        retry: None,
+    };
+    breaker.record(permit, failed).await;
+    assert!(breaker.acquire().await.is_err(), "tripped on local state");
+    let counts = counters.snapshot();
+    assert_eq!(
+        (
+            counts.store_fallbacks,
+            counts.local_transitions,
+            counts.opened,
+            counts.rejected
+        ),
+        (1, 1, 1, 1),
+        "{counts:?}"
+    );
+}
