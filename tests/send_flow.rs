@@ -56,14 +56,12 @@ async fn worker_round(deps: &Deps) -> usize {
     .await
 }
 
-fn message_breaker_forced(registry: &Registry, state: State) -> impl Future<Output = ()> + '_ {
-    async move {
-        registry
-            .breaker("wechat.message")
-            .force(state)
-            .await
-            .expect("force the breaker");
-    }
+async fn message_breaker_forced(registry: &Registry, state: State) {
+    registry
+        .breaker("wechat.message")
+        .force(state)
+        .await
+        .expect("force the breaker");
 }
 
 #[tokio::test]

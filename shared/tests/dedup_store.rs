@@ -3,12 +3,11 @@
 //! a message when `AWS_ENDPOINT_URL_DYNAMODB` is unset, a failure under `CI=true`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use shared::dedup::{Begin, Claim, DedupConfig, DedupError, IdempotencyLedger, WaitOutcome};
-use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
+use shared::store::dynamo::testing::emulator_store;
 
 struct Fixture {
     ledger: Arc<IdempotencyLedger>,
@@ -17,28 +16,9 @@ struct Fixture {
 
 /// A ledger on a fresh DynamoDB table, or `None` (after saying so) without an emulator.
 async fn fixture() -> Option<Fixture> {
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests through scripts/test.sh"
-        );
-        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
-        return None;
-    }
-    static TABLES: AtomicU32 = AtomicU32::new(0);
-    let table = format!(
-        "dedup-{}-{}-{}",
-        std::process::id(),
-        SystemClock.now_ms(),
-        TABLES.fetch_add(1, Ordering::Relaxed)
-    );
     let clock = ManualClock::new(SystemClock.now_ms());
     let shared_clock: SharedClock = Arc::new(clock.clone());
-    let config = DynamoClientConfig::new(Duration::from_secs(5), Duration::from_secs(10), 1).expect("valid config");
-    let store = DynamoStore::from_env(table.clone(), shared_clock.clone(), config).await;
-    create_table_if_missing(store.client(), &table)
-        .await
-        .expect("create the test table");
+    let store = emulator_store("dedup", shared_clock.clone()).await?;
     let ledger = IdempotencyLedger::new(Arc::new(store), shared_clock, DedupConfig::default());
     Some(Fixture {
         ledger: Arc::new(ledger),

@@ -8,11 +8,11 @@
 //! expires items on both stores alike; moto itself never deletes expired items.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
+use shared::store::dynamo::testing::emulator_store;
+use shared::store::dynamo::{DynamoClientConfig, DynamoStore};
 use shared::store::memory::MemoryStore;
 use shared::store::{AttrValue, Attrs, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StateStore, StoreError, Update};
 use tokio::task::JoinSet;
@@ -41,34 +41,8 @@ fn memory() -> Fixture {
 /// A DynamoDB store on a fresh, uniquely named table; `None` (after saying so) when no emulator
 /// is configured, except under `CI=true`, where a missing emulator is a failure.
 async fn dynamo() -> Option<Fixture> {
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests through scripts/test.sh"
-        );
-        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
-        return None;
-    }
-    assert!(
-        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
-        "AWS_ENDPOINT_URL_DYNAMODB is set but AWS_ACCESS_KEY_ID is not: set AWS_ACCESS_KEY_ID=test \
-         AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1"
-    );
-    static TABLES: AtomicU32 = AtomicU32::new(0);
-    let table = format!(
-        "contract-{}-{}-{}",
-        std::process::id(),
-        SystemClock.now_ms(),
-        TABLES.fetch_add(1, Ordering::Relaxed)
-    );
     let clock = start_clock();
-    // Generous timeouts: the emulator shares two cores with the compiler. One attempt only, so a
-    // timed-out but applied ADD is never applied twice (the concurrency test counts exactly).
-    let config = DynamoClientConfig::new(Duration::from_secs(5), Duration::from_secs(10), 1).expect("valid config");
-    let store = DynamoStore::from_env(table.clone(), Arc::new(clock.clone()), config).await;
-    create_table_if_missing(store.client(), &table)
-        .await
-        .expect("create the test table");
+    let store = emulator_store("contract", Arc::new(clock.clone())).await?;
     Some(Fixture {
         store: Arc::new(store),
         clock,

@@ -13,6 +13,7 @@ mod codec;
 mod error;
 mod expr;
 mod table;
+pub mod testing;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
