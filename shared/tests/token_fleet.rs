@@ -16,7 +16,7 @@ use shared::resilience::deadline::Deadline;
 use shared::store::SharedStore;
 use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
 use shared::store::memory::MemoryStore;
-use shared::wechat::{ClientSettings, SecretSource, TokenMode, WechatClient};
+use shared::wechat::{ClientSettings, SecretSource, TokenKind, TokenMode, WechatClient};
 use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, MockHandle, MockServer};
 
 const STABLE: &str = "/cgi-bin/stable_token";
@@ -152,6 +152,7 @@ fleet_suite!(
     sixteen_cold_instances_fetch_exactly_one_classic_token,
     token_invalidated_mid_flight_is_refreshed_once_and_every_call_succeeds,
     refresh_ahead_of_expiry_is_done_by_one_instance,
+    a_lease_holder_that_did_not_see_the_rejection_refreshes_normally,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -241,6 +242,32 @@ async fn refresh_ahead_of_expiry_is_done_by_one_instance(fleet: Fleet) {
         seen.windows(2).all(|w| w[0] == w[1]),
         "all instances moved to the same new token"
     );
+}
+
+async fn a_lease_holder_that_did_not_see_the_rejection_refreshes_normally(fleet: Fleet) {
+    let seer = fleet.instances(1, TokenMode::Stable).remove(0);
+    let old = seer.access_token(deadline()).await.expect("token");
+    // WeChat rotated the token (a forced refresh elsewhere); `seer` got 40001 and invalidated it
+    // in the store by compare-and-set, but another instance takes the refresh lease first.
+    fleet.mock.invalidate_tokens(DEFAULT_APPID);
+    seer.tokens().invalidate(TokenKind::AccessToken, &old, deadline()).await;
+    let holder = fleet.instances(1, TokenMode::Stable).remove(0);
+    let new = holder
+        .access_token(deadline())
+        .await
+        .expect("refreshed by the lease holder");
+    assert_ne!(new, old);
+    assert_eq!(fleet.mock.calls(STABLE), 2);
+    assert_eq!(
+        fleet.mock.forced_refreshes(),
+        0,
+        "a normal call: WeChat already rotated"
+    );
+    assert_eq!(holder.token_stats().forced_refreshes, 0);
+    // The instance that saw the rejection adopts the published token and sends with it.
+    seer.send_custom(&text("after"), deadline()).await.expect("send");
+    assert_eq!(seer.access_token(deadline()).await.expect("token"), new);
+    assert_eq!((fleet.mock.calls(STABLE), fleet.mock.forced_refreshes()), (2, 0));
 }
 
 /// The token `client` is served once it is not `old` any more (a background refresh landed);

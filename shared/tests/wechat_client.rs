@@ -580,8 +580,10 @@ async fn the_deadline_bounds_slow_answers_and_retries() {
         .send_custom(&text("o1"), Deadline::after(Duration::from_millis(200)))
         .await
         .expect_err("too slow");
+    // The resilience core never waits past the deadline (not even on its store): the deadline
+    // plus scheduling slack.
     assert!(
-        started.elapsed() < Duration::from_millis(600),
+        started.elapsed() <= Duration::from_millis(250),
         "took {:?}",
         started.elapsed()
     );

@@ -75,6 +75,9 @@ pub(crate) async fn stable_token(State(state): State<Arc<MockState>>, body: Byte
     let Ok(req) = serde_json::from_slice::<StableRequest>(&body) else {
         return wx_error(WxError::new(47001, "data format error"));
     };
+    if req.force_refresh {
+        state.lock().counters.forced_refreshes += 1;
+    }
     if let Err(err) = check_credentials(&state, req.grant_type.as_deref(), &req.appid, &req.secret) {
         return wx_error(err);
     }

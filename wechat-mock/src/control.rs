@@ -63,14 +63,13 @@ pub(crate) async fn time(State(state): State<Arc<MockState>>, Json(req): Json<Ti
 }
 
 pub(crate) async fn counters(State(state): State<Arc<MockState>>) -> Response {
-    let calls: Vec<_> = state
-        .lock()
-        .counters
+    let counters = state.lock().counters.clone();
+    let calls: Vec<_> = counters
         .calls
         .iter()
         .map(|((domain, path), count)| json!({ "domain": domain, "path": path, "count": count }))
         .collect();
-    Json(json!({ "calls": calls })).into_response()
+    Json(json!({ "calls": calls, "forced_refreshes": counters.forced_refreshes })).into_response()
 }
 
 pub(crate) async fn messages(State(state): State<Arc<MockState>>) -> Response {

@@ -96,6 +96,11 @@ impl MockHandle {
         self.counters().on(domain, path)
     }
 
+    /// `stable_token` calls with `force_refresh=true` (granted or refused).
+    pub fn forced_refreshes(&self) -> u64 {
+        self.counters().forced_refreshes
+    }
+
     /// All calls that reached `domain`.
     pub fn domain_calls(&self, domain: &str) -> u64 {
         self.counters().domain(domain)

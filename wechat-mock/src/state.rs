@@ -33,6 +33,8 @@ pub struct SentMessage {
 pub struct Counters {
     /// `(domain, path) → calls` (faulted calls included; control calls excluded).
     pub calls: BTreeMap<(String, String), u64>,
+    /// `stable_token` calls that asked for `force_refresh=true` (granted or refused).
+    pub forced_refreshes: u64,
 }
 
 impl Counters {

@@ -117,6 +117,9 @@ async fn invalidated_token_answers_40001_and_next_stable_call_issues_a_new_one()
         .to_owned();
     assert_ne!(new, old);
     assert_eq!(mock.current_token(DEFAULT_APPID).as_deref(), Some(new.as_str()));
+    assert_eq!(mock.forced_refreshes(), 0, "normal calls only");
+    stable(&http, &base, true).await;
+    assert_eq!(mock.forced_refreshes(), 1);
 }
 
 #[tokio::test]
