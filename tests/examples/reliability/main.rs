@@ -290,7 +290,8 @@ async fn run() -> Result<bool, BoxError> {
     let first_dead = backend.queue.dead_letters().await?;
 
     // ---- Counting -------------------------------------------------------------------------
-    let report = Report::count(&mock, n, &poison, &first_dead);
+    let first_answers = first_answers(&answers);
+    let report = Report::count(&mock, n, &poison, &first_dead, &first_answers);
     let mut ok = true;
     println!("\n## traffic");
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
@@ -373,7 +374,7 @@ async fn run() -> Result<bool, BoxError> {
         done.store(true, Ordering::SeqCst);
         let again = drain(deps.clone(), backend.clone(), done, Instant::now() + knobs.time_limit).await;
         let dead = backend.queue.dead_letters().await?;
-        let after = Report::count(&mock, n, &poison, &dead);
+        let after = Report::count(&mock, n, &poison, &dead, &first_answers);
         println!(
             "\n## after redriving the {moved} dead letters ({} receives, {:.1} s)",
             again.received,
@@ -383,4 +384,33 @@ async fn run() -> Result<bool, BoxError> {
     }
     println!("\nRESULT: {}", if ok { "PASS" } else { "FAIL" });
     Ok(ok)
+}
+
+/// Message id → the send API's first answer: `200 sent`, or `202 <reason class>`.
+fn first_answers(answers: &[Answer]) -> HashMap<String, String> {
+    let mut first = HashMap::new();
+    for answer in answers.iter().filter(|a| a.status != 409) {
+        let reason = answer.data["reason"].as_str().unwrap_or_default();
+        let class = if reason.contains("circuit open") {
+            "circuit open"
+        } else if reason.contains("cannot connect") {
+            "WeChat unreachable"
+        } else if reason.contains("HTTP 503") {
+            "HTTP 503"
+        } else if reason.contains("network error") {
+            "connection dropped"
+        } else if reason.contains("errcode -1") || reason.contains("system error") {
+            "errcode -1"
+        } else if reason.contains("budget") {
+            "retry budget"
+        } else if reason.is_empty() {
+            ""
+        } else {
+            "other"
+        };
+        first
+            .entry(traffic::id(answer.index))
+            .or_insert_with(|| format!("{} {class}", answer.status).trim().to_owned());
+    }
+    first
 }
