@@ -119,3 +119,35 @@ fn json_file_errors_name_the_file() {
     let err = OverrideSet::from_json_file(std::path::Path::new("/nonexistent/resilience.json")).unwrap_err();
     assert_eq!(err.field, "/nonexistent/resilience.json");
 }
+
+#[test]
+fn store_items_carry_fractions_as_decimal_strings_and_whole_values_as_numbers() {
+    let mut attrs = Attrs::new();
+    attrs.insert("failure_rate_threshold".into(), AttrValue::S("37.5".into()));
+    attrs.insert("slow_call_rate_threshold".into(), AttrValue::N(80));
+    attrs.insert("budget_percent".into(), AttrValue::S(" 12.25 ".into()));
+    attrs.insert("minimum_calls".into(), AttrValue::S("7".into()));
+    let config = Overrides::from_attrs(&attrs)
+        .unwrap()
+        .apply(&PolicyConfig::default(), true)
+        .unwrap();
+    assert_eq!(config.breaker.failure_rate_threshold(), 37.5);
+    assert_eq!(config.breaker.slow_call_rate_threshold(), 80.0);
+    assert_eq!(config.retry.budget().percent(), 12.25);
+    assert_eq!(config.breaker.minimum_calls(), 7);
+    for (bad, why) in [("37,5", "a comma"), ("37.5%", "a unit"), ("NaN", "not a rate")] {
+        attrs.insert("failure_rate_threshold".into(), AttrValue::S(bad.into()));
+        let err = Overrides::from_attrs(&attrs)
+            .unwrap()
+            .apply(&PolicyConfig::default(), true)
+            .unwrap_err();
+        assert_eq!(err.field, "failure_rate_threshold", "{why}: {err}");
+    }
+    attrs.insert("failure_rate_threshold".into(), AttrValue::S("37.5".into()));
+    attrs.insert("minimum_calls".into(), AttrValue::S("7.5".into()));
+    let err = Overrides::from_attrs(&attrs)
+        .unwrap()
+        .apply(&PolicyConfig::default(), true)
+        .unwrap_err();
+    assert_eq!(err.field, "minimum_calls", "counts stay whole: {err}");
+}
