@@ -516,7 +516,10 @@ async fn store_costs_at_most_one_write_per_call_and_nothing_while_open(f: Fixtur
         "closed, flush_interval 0: exactly one write per call"
     );
     assert!(ops.gets <= 1, "state reads: only the cold start's ({ops:?})");
-    assert!(ops.queries <= 2, "runtime-config reads: one per cache TTL ({ops:?})");
+    assert_eq!(
+        ops.queries, 1,
+        "runtime-config reads: one for the policy and its breaker per 1 s interval ({ops:?})"
+    );
 
     counts.reset();
     let coalescing = Arc::clone(&fleet(&store, &f.clock, &observer, &config(f.store_timeout))[0]);
@@ -532,7 +535,8 @@ async fn store_costs_at_most_one_write_per_call_and_nothing_while_open(f: Fixtur
         "fast successes coalesce for 100 ms: {} writes for 100 calls",
         ops.updates
     );
-    assert!(ops.reads() <= 3, "{ops:?}");
+    assert!(ops.gets <= 2, "{ops:?}");
+    assert_eq!(ops.queries, 1, "{ops:?}");
 
     dep.failing.store(true, Ordering::SeqCst);
     f.clock.advance(10_000); // the successes above leave the window

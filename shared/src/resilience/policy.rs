@@ -127,7 +127,10 @@ impl Policy {
     /// waiting on the store no later than `deadline`.
     pub(crate) async fn sync_runtime(&self, deadline: &Deadline) {
         if let Some(hook) = &self.runtime {
-            hook.sync(self, deadline).await;
+            hook.refresh(Some(deadline)).await;
+            if let Some(config) = hook.changed(&self.name) {
+                self.set_retry_config(config.retry);
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Configuration per name = code defaults (or the config given for that name) + overrides from
 //! the JSON file and the environment (validated at `build`, so bad values fail the cold start) +
-//! runtime overrides from the store (picked up while running; invalid ones are ignored).
+//! runtime overrides from the store (picked up while running by every policy and every breaker
+//! the registry hands out; invalid ones are ignored).
 //! Breakers and bulkheads are per dependency name; policies per (operation, dependency), so
 //! several policies (per-API retry settings) can share one breaker (per API domain).
 
@@ -180,14 +181,18 @@ impl Registry {
         let mut breakers = locked(&self.inner.breakers);
         let (breaker, bulkhead) = breakers.entry(name.to_owned()).or_insert_with(|| {
             let config = self.config_for(name);
-            let breaker = Breaker::new(
+            let mut breaker = Breaker::new(
                 name,
-                config.breaker,
+                config.breaker.clone(),
                 Arc::clone(&self.inner.store),
                 Arc::clone(&self.inner.clock),
                 Arc::clone(&self.inner.observer),
             );
-            (Arc::new(breaker), Arc::new(Bulkhead::new(config.bulkhead)))
+            let bulkhead = Arc::new(Bulkhead::new(config.bulkhead));
+            if let Some(source) = &self.inner.runtime {
+                breaker = breaker.with_runtime(RuntimeHook::new(Arc::clone(source), config));
+            }
+            (Arc::new(breaker), bulkhead)
         });
         (Arc::clone(breaker), Arc::clone(bulkhead))
     }
@@ -214,11 +219,7 @@ impl Registry {
             Arc::clone(&self.inner.observer),
         );
         if let Some(source) = &self.inner.runtime {
-            built = built.with_runtime(RuntimeHook::new(
-                Arc::clone(source),
-                policy_config,
-                self.config_for(breaker),
-            ));
+            built = built.with_runtime(RuntimeHook::new(Arc::clone(source), policy_config));
         }
         let mut policies = locked(&self.inner.policies);
         Arc::clone(policies.entry(key).or_insert_with(|| Arc::new(built)))

@@ -158,3 +158,83 @@ async fn every_registry_counts_events_whatever_its_observer() {
         "{counts:?}"
     );
 }
+
+fn success() -> crate::resilience::breaker::Observation {
+    crate::resilience::breaker::Observation {
+        outcome: crate::resilience::classify::Outcome::Success,
+        elapsed: Duration::from_millis(1),
+        retry: None,
+    }
+}
+
+#[tokio::test]
+async fn runtime_overrides_reach_breakers_taken_by_name_within_the_refresh_interval() {
+    let (clock, store) = rig();
+    let registry = Registry::builder(Arc::clone(&store), Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let domain = registry.breaker("wechat.domain.api.weixin.qq.com");
+    let permit = domain.acquire().await.unwrap();
+    domain.record(permit, success()).await;
+    let mut item = Attrs::new();
+    item.insert("failure_rate_threshold".into(), AttrValue::S("37.5".into()));
+    item.insert("minimum_calls".into(), AttrValue::N(7));
+    store
+        .put(
+            &Key::new("config#breaker", "wechat.domain.api.weixin.qq.com"),
+            item,
+            Condition::Always,
+        )
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    let permit = domain.acquire().await.unwrap();
+    domain.record(permit, success()).await;
+    assert_eq!(domain.config().failure_rate_threshold(), 37.5);
+    assert_eq!(domain.config().minimum_calls(), 7);
+    store
+        .delete(
+            &Key::new("config#breaker", "wechat.domain.api.weixin.qq.com"),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    let _ = domain.acquire().await.unwrap();
+    assert_eq!(
+        domain.config().failure_rate_threshold(),
+        50.0,
+        "back to the deploy-time config"
+    );
+}
+
+#[tokio::test]
+async fn one_config_read_per_interval_serves_every_policy_and_breaker() {
+    let (clock, store) = rig();
+    let (counted, counts) = counting(store);
+    let registry = Registry::builder(counted, Arc::new(clock.clone())).build().unwrap();
+    let policies = [
+        registry.policy_for("send", "api"),
+        registry.policy_for("menu", "api"),
+        registry.policy("token"),
+    ];
+    let domains = [registry.breaker("domain-a"), registry.breaker("domain-b")];
+    let ok = |_| async { Ok::<_, crate::resilience::AttemptTimedOut>(1) };
+    for _ in 0..30 {
+        clock.advance(100); // 30 rounds of 100 ms: 3 refresh intervals
+        for policy in &policies {
+            crate::resilience::execute(policy, Deadline::after(Duration::from_secs(1)), ok)
+                .await
+                .unwrap();
+        }
+        for domain in &domains {
+            let permit = domain.acquire().await.unwrap();
+            domain.record(permit, success()).await;
+        }
+    }
+    assert_eq!(
+        counts.ops().queries,
+        3,
+        "one query of config#breaker per interval, in total"
+    );
+}

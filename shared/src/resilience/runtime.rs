@@ -1,8 +1,13 @@
 //! Runtime overrides: settings read from the store (`config#breaker` / `{name}` items) and applied
 //! without a redeploy, within one refresh interval (default: the breaker cache TTL, 1 s).
 //!
+//! Reach: every policy (its retry settings, picked up before its first attempt) and every breaker
+//! (its settings, picked up when it grants a permit; a change already read is applied, without
+//! I/O, before it decides) of the registry — breakers from `Registry::breaker(name)` included.
+//!
 //! Cost: one `query` of the `config#breaker` partition per refresh interval per registry (per
-//! instance), made by a call that was already permitted — a rejected call never triggers it. A
+//! instance) in total, whichever policy or breaker asks first; made by a call that was already
+//! permitted — a rejected call never triggers it — and cut short by that call's deadline. A
 //! failed read keeps the settings in force; an invalid item is reported and ignored.
 
 use std::collections::BTreeMap;
@@ -15,7 +20,7 @@ use super::breaker::shared::{Unanswered, within_deadline};
 use super::deadline::Deadline;
 use super::events::{Event, SharedObserver};
 use super::overrides::{DEFAULT_NAME, Overrides, normalize};
-use super::policy::{Policy, PolicyConfig};
+use super::policy::PolicyConfig;
 use crate::clock::SharedClock;
 use crate::store::SharedStore;
 
@@ -123,46 +128,48 @@ impl RuntimeOverrides {
     }
 }
 
-/// Applies runtime overrides to one policy and its breaker when they change.
+/// Runtime overrides for one name (a policy or a breaker): the shared source, that name's
+/// deploy-time configuration, and the source generation last applied.
 #[derive(Debug)]
 pub(crate) struct RuntimeHook {
     source: Arc<RuntimeOverrides>,
-    policy_base: PolicyConfig,
-    breaker_base: PolicyConfig,
+    base: PolicyConfig,
     applied: AtomicU64,
 }
 
 impl RuntimeHook {
-    /// A hook over `source`; the bases are the deploy-time configs of the policy and breaker names.
-    pub(crate) fn new(source: Arc<RuntimeOverrides>, policy_base: PolicyConfig, breaker_base: PolicyConfig) -> Self {
+    /// A hook over `source`; `base` is the name's deploy-time configuration.
+    pub(crate) fn new(source: Arc<RuntimeOverrides>, base: PolicyConfig) -> Self {
         Self {
             source,
-            policy_base,
-            breaker_base,
+            base,
             applied: AtomicU64::new(0),
         }
     }
 
-    pub(crate) async fn sync(&self, policy: &Policy, deadline: &Deadline) {
-        self.source.refresh_if_due(Some(deadline)).await;
+    /// Re-reads the shared source if its interval has passed (one read per registry per interval,
+    /// whichever policy or breaker asks first), cut short by `deadline`.
+    pub(crate) async fn refresh(&self, deadline: Option<&Deadline>) {
+        self.source.refresh_if_due(deadline).await;
+    }
+
+    /// `name`'s configuration (deploy-time base + runtime items) when the items changed since the
+    /// last call; `None` when they did not, or when they are invalid for `name` (reported as
+    /// `OverrideRejected`; the configuration in force stays). No I/O.
+    pub(crate) fn changed(&self, name: &str) -> Option<PolicyConfig> {
         let generation = self.source.generation();
         if self.applied.swap(generation, Ordering::AcqRel) == generation {
-            return;
+            return None;
         }
-        let reject = |name: &str, error: String| {
-            policy.observer().on_event(&Event::OverrideRejected {
-                policy: name,
-                error: &error,
-            });
-        };
-        match self.source.get(policy.name()).apply(&self.policy_base, true) {
-            Ok(config) => policy.set_retry_config(config.retry),
-            Err(error) => reject(policy.name(), error.to_string()),
-        }
-        let breaker = policy.breaker();
-        match self.source.get(breaker.name()).apply(&self.breaker_base, true) {
-            Ok(config) => breaker.set_config(config.breaker),
-            Err(error) => reject(breaker.name(), error.to_string()),
+        match self.source.get(name).apply(&self.base, true) {
+            Ok(config) => Some(config),
+            Err(error) => {
+                self.source.observer.on_event(&Event::OverrideRejected {
+                    policy: name,
+                    error: &error.to_string(),
+                });
+                None
+            }
         }
     }
 }

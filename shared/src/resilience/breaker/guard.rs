@@ -27,6 +27,7 @@ impl Breaker {
     /// # Errors
     /// The [`Rejection`] when the call must not be made.
     pub async fn acquire(&self) -> Result<Permit, Rejection> {
+        self.apply_runtime();
         let config = self.config();
         match self.acquire_with(&Op::new(&config, None)).await {
             Ok(permit) => Ok(permit),
@@ -43,6 +44,7 @@ impl Breaker {
     /// when the deadline ended a store call the decision needed (no permit is held; a probe permit
     /// taken by a write whose answer was cut expires with its round).
     pub async fn acquire_within(&self, deadline: &Deadline) -> Result<Permit, AcquireError> {
+        self.apply_runtime();
         let config = self.config();
         self.acquire_with(&Op::new(&config, Some(deadline))).await
     }
@@ -90,6 +92,7 @@ impl Breaker {
                 }
             };
             if let Some(kind) = granted {
+                self.refresh_runtime(op.deadline).await; // for the next call; permitted calls only
                 return Ok(Permit { kind });
             }
         }

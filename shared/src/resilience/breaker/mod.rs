@@ -66,6 +66,7 @@ use self::record::{BreakerRecord, key};
 use super::budget::RetryBudget;
 use super::classify::Outcome;
 use super::events::{Event, Scope, SharedObserver};
+use super::runtime::RuntimeHook;
 use crate::clock::SharedClock;
 use crate::store::{Key, SharedStore};
 
@@ -84,6 +85,7 @@ pub struct Breaker {
     config: RwLock<Arc<BreakerConfig>>,
     instance: Mutex<Instance>,
     local: LocalFallback,
+    runtime: Option<RuntimeHook>,
 }
 
 /// Permission to make one call; hand it back to [`Breaker::record`] with the outcome.
@@ -184,6 +186,28 @@ impl Breaker {
             observer,
             config: RwLock::new(Arc::new(config)),
             instance: Mutex::new(Instance::default()),
+            runtime: None,
+        }
+    }
+
+    /// Follows runtime overrides from `hook` (registry breakers).
+    pub(crate) fn with_runtime(mut self, hook: RuntimeHook) -> Self {
+        self.runtime = Some(hook);
+        self
+    }
+
+    /// Applies runtime overrides already read, if they changed (no I/O).
+    fn apply_runtime(&self) {
+        if let Some(config) = self.runtime.as_ref().and_then(|hook| hook.changed(&self.name)) {
+            self.set_config(config.breaker);
+        }
+    }
+
+    /// Re-reads runtime overrides if due (cut short by `deadline`) and applies them.
+    async fn refresh_runtime(&self, deadline: Option<&crate::resilience::deadline::Deadline>) {
+        if let Some(hook) = &self.runtime {
+            hook.refresh(deadline).await;
+            self.apply_runtime();
         }
     }
 
