@@ -1,7 +1,7 @@
 //! The resilient WeChat API client: per-API policies, domain failover, fleet-wide token manager.
 //!
 //! Build one [`WechatClient`] per cold start from [`ClientSettings`]; every call declares its
-//! [`api::ApiPolicy`], walks the API domains in order ([`failover`]), and authenticates with the
+//! [`api::ApiPolicy`], walks the API domains in order (failover), and authenticates with the
 //! fleet's single access token ([`token::TokenManager`]).
 
 pub mod api;

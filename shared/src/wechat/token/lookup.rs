@@ -6,6 +6,11 @@
 //! endpoint would otherwise fail user requests that have a usable token), and must not queue
 //! behind another caller's refresh. Callers without a valid token wait for the same task within
 //! their own deadline; the task goes on after they give up, so the next caller finds its result.
+//!
+//! On Lambda a task still running when the invocation returns is frozen with the instance and
+//! resumes (or fails and backs off) at its next invocation; its lease bounds how long it can keep
+//! the rest of the fleet from refreshing. Paths that must see the refresh done (the scheduled
+//! refresh) use [`TokenManager::refresh_if_due`], which waits for it.
 
 use std::sync::Mutex;
 use std::time::Duration;
