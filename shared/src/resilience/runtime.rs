@@ -158,7 +158,10 @@ impl RuntimeHook {
     /// `OverrideRejected`; the configuration in force stays). No I/O.
     pub(crate) fn changed(&self, name: &str) -> Option<PolicyConfig> {
         let generation = self.source.generation();
-        if self.applied.swap(generation, Ordering::AcqRel) == generation {
+        // A plain load first: this runs on every breaker decision, and a swap is a write.
+        if self.applied.load(Ordering::Acquire) == generation
+            || self.applied.swap(generation, Ordering::AcqRel) == generation
+        {
             return None;
         }
         match self.source.get(name).apply(&self.base, true) {
