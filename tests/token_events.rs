@@ -27,6 +27,7 @@ async fn the_scheduled_event_refreshes_both_tokens_once_for_the_fleet() {
     // Another instance's run a minute later finds both fresh in the store: nothing upstream.
     clock.advance(60_000);
     let (other, _) = client(&mock, store.clone(), Arc::new(clock.clone()));
+    let time = clock.clone();
     let other_deps = deps_on(settings("compatible", &[]), store, clock).with_wechat(Some(other));
     handle_event(&other_deps, event_json("token-scheduled-refresh.json"))
         .await
@@ -34,6 +35,16 @@ async fn the_scheduled_event_refreshes_both_tokens_once_for_the_fleet() {
     assert_eq!(
         mock.calls("/cgi-bin/stable_token") + mock.calls("/cgi-bin/ticket/getticket"),
         2
+    );
+
+    // Inside the refresh margin (still valid, but due) the schedule renews both within the run.
+    time.advance(7_200_000 - 200_000);
+    handle_event(&other_deps, event_json("token-scheduled-refresh.json"))
+        .await
+        .expect("refresh succeeds");
+    assert_eq!(
+        mock.calls("/cgi-bin/stable_token") + mock.calls("/cgi-bin/ticket/getticket"),
+        4
     );
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::deps::Deps;
 use crate::resilience::deadline::Deadline;
-use crate::wechat::WechatError;
+use crate::wechat::{TokenKind, WechatError};
 
 /// The schedule's budget for both refreshes (the function's timeout is 10 s).
 const REFRESH_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
@@ -48,8 +48,10 @@ pub async fn refresh(deps: &Deps) -> Result<RefreshReport, RefreshReport> {
         return Err(report);
     };
     let deadline = Deadline::after(REFRESH_BUDGET);
-    let access = client.access_token(deadline).await.map(|_| ());
-    let ticket = client.jsapi_ticket(deadline).await.map(|_| ());
+    // `refresh_if_due` refreshes within this invocation (a background refresh would be frozen
+    // when the invocation returns), even while a still-valid token is cached.
+    let access = client.tokens().refresh_if_due(TokenKind::AccessToken, deadline).await;
+    let ticket = client.tokens().refresh_if_due(TokenKind::JsapiTicket, deadline).await;
     let describe = |result: &Result<(), WechatError>| match result {
         Ok(()) => "ok".to_owned(),
         Err(error) => error.to_string(),
