@@ -6,7 +6,6 @@
 //! the mock, so token lifetimes move only when a test says so.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -14,7 +13,7 @@ use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use shared::config::Secret;
 use shared::resilience::deadline::Deadline;
 use shared::store::SharedStore;
-use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
+use shared::store::dynamo::testing::emulator_store;
 use shared::store::memory::MemoryStore;
 use shared::wechat::{ClientSettings, SecretSource, TokenKind, TokenMode, WechatClient};
 use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, MockHandle, MockServer};
@@ -57,27 +56,8 @@ async fn memory() -> Option<Fleet> {
 /// A DynamoDB-backed fleet on a fresh table; `None` (after saying so) without an emulator,
 /// except under `CI=true`, where a missing emulator is a failure.
 async fn dynamo() -> Option<Fleet> {
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests through scripts/test.sh"
-        );
-        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
-        return None;
-    }
-    static TABLES: AtomicU32 = AtomicU32::new(0);
-    let table = format!(
-        "tokens-{}-{}-{}",
-        std::process::id(),
-        SystemClock.now_ms(),
-        TABLES.fetch_add(1, Ordering::Relaxed)
-    );
     let clock = ManualClock::new(SystemClock.now_ms());
-    let config = DynamoClientConfig::new(Duration::from_secs(5), Duration::from_secs(10), 1).expect("valid config");
-    let store = DynamoStore::from_env(table.clone(), Arc::new(clock.clone()), config).await;
-    create_table_if_missing(store.client(), &table)
-        .await
-        .expect("create the test table");
+    let store = emulator_store("tokens", Arc::new(clock.clone())).await?;
     Some(Fleet {
         mock: mock_on(&clock).await,
         clock,
