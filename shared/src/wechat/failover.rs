@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::error::WechatError;
 use super::guard::{Guards, record_domain};
 use super::transport::{Call, Transport};
+use crate::resilience::breaker::AcquireError;
 use crate::resilience::deadline::Deadline;
 
 /// The ordered API domains of one client.
@@ -53,12 +54,15 @@ impl Domains {
             }
             let breaker = guards.domain(index);
             let permit = match breaker {
-                Some(breaker) => match breaker.acquire().await {
+                Some(breaker) => match breaker.acquire_within(&deadline).await {
                     Ok(permit) => Some(permit),
-                    Err(reason) => {
+                    Err(AcquireError::Rejected(reason)) => {
                         tracing::debug!(target: "wechat.failover", domain = %base, reason = reason.as_str(), "domain breaker refuses; trying the next domain");
                         last.get_or_insert(WechatError::CircuitOpen(format!("domain {base}: {}", reason.as_str())));
                         continue;
+                    }
+                    Err(AcquireError::DeadlineExceeded) => {
+                        return Err(last.unwrap_or(WechatError::DeadlineExceeded));
                     }
                 },
                 None => None,
@@ -68,7 +72,7 @@ impl Domains {
             let result = transport.send(base, call, limit).await;
             let failure = result.as_ref().err().is_some_and(WechatError::is_domain_failure);
             if let (Some(breaker), Some(permit)) = (breaker, permit) {
-                record_domain(breaker, permit, failure, started.elapsed()).await;
+                record_domain(breaker, permit, failure, started.elapsed(), &deadline).await;
             }
             match result {
                 Err(err @ WechatError::Connect { .. }) => {

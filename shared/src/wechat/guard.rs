@@ -166,19 +166,17 @@ pub(crate) async fn record_domain(
     permit: crate::resilience::breaker::Permit,
     failure: bool,
     elapsed: Duration,
+    deadline: &Deadline,
 ) {
     let outcome = if failure { Outcome::Retryable } else { Outcome::Success };
-    // No retry is requested here, so the grant is always `NotRequested`.
-    let _ = breaker
-        .record(
-            permit,
-            Observation {
-                outcome,
-                elapsed,
-                retry: None,
-            },
-        )
-        .await;
+    // No retry is requested here, so the grant is always `NotRequested`; the store write is cut
+    // at the caller's deadline (the outcome then rides on the breaker's next write).
+    let observation = Observation {
+        outcome,
+        elapsed,
+        retry: None,
+    };
+    let _ = breaker.record_within(permit, observation, deadline).await;
 }
 
 #[cfg(test)]
