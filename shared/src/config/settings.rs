@@ -110,7 +110,13 @@ impl Settings {
             port: env.int_in("PORT", 3000, 1, 65535)? as u16,
             jssdk_allowed_hosts: env
                 .optional("JSSDK_ALLOWED_HOSTS")
-                .map(|hosts| hosts.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+                .map(|hosts| {
+                    hosts
+                        .split(',')
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
