@@ -24,6 +24,7 @@
 
 mod backend;
 mod faults;
+mod phases;
 mod report;
 mod traffic;
 
@@ -34,32 +35,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use futures_util::{StreamExt, stream};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use shared::deps::Deps;
 use shared::handler::RuleHandler;
-use shared::queue::poller::{PollerConfig, poll_once};
-use shared::routes::send_worker;
 use wechat_ha_tests::settings;
 use wechat_ha_tests::wechat::{client, start_mock};
 
 use backend::Backend;
+use phases::{drain, first_answers, send_all};
 use report::Report;
-use traffic::{Answer, percentile, send_one};
+use traffic::{Answer, percentile};
 
 type BoxError = Box<dyn Error + Send + Sync>;
-
-/// One poller; messages are hidden only by the worker's backoff (see the module docs).
-const ROUNDS: PollerConfig = PollerConfig {
-    batch_size: 10,
-    wait: Duration::ZERO,
-    visibility: Duration::ZERO,
-};
-
-/// How often the worker reports progress on stderr (the tail waits out backoffs of minutes).
-const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
 /// The run's knobs (environment variables, defaults = issue 5's figure).
 #[derive(Debug, Clone)]
@@ -104,75 +92,6 @@ impl Knobs {
             time_limit: Duration::from_secs(knob("REL_TIME_LIMIT_SECS", 600)?),
         })
     }
-}
-
-/// Worker rounds and receives.
-#[derive(Debug, Default, Clone, Copy)]
-struct WorkerStats {
-    rounds: usize,
-    received: usize,
-    timed_out: bool,
-}
-
-/// Polls until the sends are done and the queue is empty, or the time limit.
-async fn drain(deps: Arc<Deps>, backend: Arc<Backend>, done: Arc<AtomicBool>, until: Instant) -> WorkerStats {
-    let mut stats = WorkerStats::default();
-    let mut next_progress = Instant::now() + PROGRESS_EVERY;
-    loop {
-        if Instant::now() >= next_progress {
-            next_progress += PROGRESS_EVERY;
-            let pending = backend.queue.pending().await.unwrap_or(0);
-            eprintln!(
-                "… worker: {} receives so far, {pending} messages still queued",
-                stats.received
-            );
-        }
-        let received = poll_once(&deps.queue, &ROUNDS, &|event: SqsEvent| {
-            send_worker::handle(&deps, event)
-        })
-        .await;
-        stats.rounds += 1;
-        stats.received += received;
-        if received > 0 {
-            continue;
-        }
-        if Instant::now() >= until {
-            stats.timed_out = true;
-            return stats;
-        }
-        if done.load(Ordering::SeqCst) && backend.queue.pending().await.unwrap_or(1) == 0 {
-            return stats;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Sends `indices` through the send route, `concurrency` at a time, each on its own task.
-async fn send_all(
-    deps: &Arc<Deps>,
-    indices: Vec<usize>,
-    twice: &Arc<HashSet<usize>>,
-    concurrency: usize,
-    issued: &Arc<AtomicUsize>,
-) -> Vec<Answer> {
-    let answers: Vec<Vec<Answer>> = stream::iter(indices)
-        .map(|i| {
-            let (deps, twice, issued) = (deps.clone(), twice.clone(), issued.clone());
-            tokio::spawn(async move {
-                issued.fetch_add(1, Ordering::SeqCst);
-                if twice.contains(&i) {
-                    let (a, b) = tokio::join!(send_one(&deps, i), send_one(&deps, i));
-                    vec![a, b]
-                } else {
-                    vec![send_one(&deps, i).await]
-                }
-            })
-        })
-        .buffer_unordered(concurrency)
-        .map(|joined| joined.unwrap_or_default())
-        .collect()
-        .await;
-    answers.into_iter().flatten().collect()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -384,33 +303,4 @@ async fn run() -> Result<bool, BoxError> {
     }
     println!("\nRESULT: {}", if ok { "PASS" } else { "FAIL" });
     Ok(ok)
-}
-
-/// Message id → the send API's first answer: `200 sent`, or `202 <reason class>`.
-fn first_answers(answers: &[Answer]) -> HashMap<String, String> {
-    let mut first = HashMap::new();
-    for answer in answers.iter().filter(|a| a.status != 409) {
-        let reason = answer.data["reason"].as_str().unwrap_or_default();
-        let class = if reason.contains("circuit open") {
-            "circuit open"
-        } else if reason.contains("cannot connect") {
-            "WeChat unreachable"
-        } else if reason.contains("HTTP 503") {
-            "HTTP 503"
-        } else if reason.contains("network error") {
-            "connection dropped"
-        } else if reason.contains("errcode -1") || reason.contains("system error") {
-            "errcode -1"
-        } else if reason.contains("budget") {
-            "retry budget"
-        } else if reason.is_empty() {
-            ""
-        } else {
-            "other"
-        };
-        first
-            .entry(traffic::id(answer.index))
-            .or_insert_with(|| format!("{} {class}", answer.status).trim().to_owned());
-    }
-    first
 }
