@@ -154,6 +154,31 @@ async fn breaker_open_answers_202_queues_once_and_the_worker_delivers_once_after
     assert_eq!(sent.body["template_id"], "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY");
 }
 
+#[tokio::test]
+async fn waiting_out_an_open_breaker_requeues_the_job_without_using_up_receives() {
+    let queue = Arc::new(MemoryQueue::new(2));
+    let flow = flow(queue.clone(), None, &[]).await;
+    message_breaker_forced(&flow.registry, State::ForcedOpen).await;
+    let payload = serde_json::json!({"touser": "o1", "msgtype": "text", "text": {"content": "later"}});
+    queue
+        .send(
+            &Job::Send {
+                id: "wait-1".into(),
+                kind: SendKind::Custom,
+                payload,
+            }
+            .to_body(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        worker_round(&flow.deps).await;
+    }
+    assert_eq!(queue.len(), 1, "the job is still queued, as a fresh delayed copy");
+    assert!(queue.dead_letters().is_empty(), "waiting used up no receives");
+    assert!(flow.mock.messages().is_empty(), "nothing was attempted while open");
+}
+
 /// A queue whose first deletes fail: the worker "crashes" after sending, before acknowledging.
 #[derive(Debug)]
 struct LostAcks {
@@ -163,8 +188,8 @@ struct LostAcks {
 
 #[async_trait]
 impl WorkQueue for LostAcks {
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
-        self.inner.send(body).await
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
+        self.inner.send_delayed(body, delay).await
     }
     async fn receive(&self, max: usize, wait: Duration, visibility: Duration) -> Result<Vec<Received>, QueueError> {
         self.inner.receive(max, wait, visibility).await

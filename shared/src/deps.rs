@@ -70,7 +70,7 @@ const OUTBOUND_RECORD_TTL: Duration = Duration::from_secs(5 * 86_400);
 /// How long a send request's answer is replayed for its `Idempotency-Key`.
 const REQUEST_RECORD_TTL: Duration = Duration::from_secs(86_400);
 /// Messages a local queue delivers before its dead-letter queue (SQS: the template's redrive policy).
-pub const LOCAL_MAX_RECEIVES: u32 = 5;
+pub const LOCAL_MAX_RECEIVES: u32 = 10;
 
 impl Deps {
     /// Reads the environment and builds everything (the Lambda cold start).

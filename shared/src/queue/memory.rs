@@ -131,7 +131,8 @@ impl MemoryQueue {
 
 #[async_trait]
 impl WorkQueue for MemoryQueue {
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
+        let visible_at = Instant::now() + delay.min(super::MAX_DELAY);
         let id = {
             let mut inner = self.lock();
             let id = inner.next_id;
@@ -141,7 +142,7 @@ impl WorkQueue for MemoryQueue {
                 Stored {
                     body: body.to_owned(),
                     receive_count: 0,
-                    visible_at: Instant::now(),
+                    visible_at,
                     receipt: None,
                 },
             );
@@ -244,6 +245,18 @@ mod tests {
         });
         let got = queue.receive(1, Duration::from_secs(1), VISIBILITY).await.unwrap();
         assert_eq!(got[0].body, "late");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delayed_message_stays_hidden_until_its_delay_ends() {
+        let queue = MemoryQueue::new(5);
+        queue.send_delayed("later", Duration::from_secs(20)).await.unwrap();
+        assert!(queue.receive(1, Duration::ZERO, VISIBILITY).await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(
+            queue.receive(1, Duration::ZERO, VISIBILITY).await.unwrap()[0].receive_count,
+            1
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -45,7 +45,12 @@ pub enum QueueError {
 #[async_trait]
 pub trait WorkQueue: Send + Sync + Debug {
     /// Enqueues `body`; returns the message id.
-    async fn send(&self, body: &str) -> Result<String, QueueError>;
+    async fn send(&self, body: &str) -> Result<String, QueueError> {
+        self.send_delayed(body, Duration::ZERO).await
+    }
+
+    /// Enqueues `body`, invisible for `delay` (SQS allows at most 15 minutes).
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String, QueueError>;
 
     /// Receives up to `max` visible messages (waiting up to `wait` for the first), hiding them
     /// for `visibility`. Messages received too often go to the dead-letter queue instead.
@@ -57,6 +62,9 @@ pub trait WorkQueue: Send + Sync + Debug {
     /// Hides a received message for `timeout` from now (backoff before the next attempt).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
 }
+
+/// The longest delivery delay SQS accepts.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
 /// A shared queue handle.
 pub type SharedQueue = Arc<dyn WorkQueue>;

@@ -66,12 +66,13 @@ fn whole_secs(duration: Duration, max: u64) -> i32 {
 
 #[async_trait]
 impl WorkQueue for SqsQueue {
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
         let output = self
             .client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .delay_seconds(whole_secs(delay, super::MAX_DELAY.as_secs()))
             .send()
             .await
             .map_err(convert)?;

@@ -5,7 +5,8 @@
 //! |---|---|
 //! | sent now, or settled before (a redelivery after a lost ack) | success: deleted |
 //! | refused by WeChat for good (not following, 48 h window, bad parameter) | success: deleted, logged as an error |
-//! | WeChat unhealthy, quota spent, claim held elsewhere, store down | failure: redelivered after an exponential, jittered visibility timeout |
+//! | breaker open or quota spent (no attempt made) | requeued as a new, delayed message: waiting never uses up receives |
+//! | WeChat failing, claim held elsewhere, store down | failure: redelivered after an exponential, jittered visibility timeout |
 //! | not a job at all (poison) | failure: after the queue's `maxReceiveCount` receives, SQS moves it to the DLQ |
 //!
 //! One failed record never redelivers its batch: only the failures are reported.
@@ -19,11 +20,20 @@ use rand::Rng;
 use crate::deps::Deps;
 use crate::outbound::{self, DeliveryOutcome, Job, SendKind, reply_as_customer_service};
 use crate::protocol::parse_message;
+use crate::queue::MAX_DELAY;
 use crate::resilience::deadline::Deadline;
+use crate::wechat::WechatError;
 
-/// Why a record is left on the queue.
+/// How long a job waits when the breaker refuses: about one open period.
+const BREAKER_WAIT: Duration = Duration::from_secs(15);
+
+/// Why a record is not done.
 #[derive(Debug)]
 enum Retry {
+    /// No attempt was made (the breaker is open, the quota is spent): enqueue the job afresh,
+    /// delayed, and acknowledge this copy, so waiting out an outage never uses up the receives
+    /// that lead to the dead-letter queue. The delivery ledger keeps the copy exactly-once.
+    Requeue(Duration, String),
     /// Try again after a backoff.
     Later(String),
     /// Will never work: let the redrive policy move it to the DLQ.
@@ -39,11 +49,21 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
         let Err(retry) = result else { continue };
         let message_id = record.message_id.clone().unwrap_or_default();
         let receives = receive_count(record);
+        if let Retry::Requeue(delay, reason) = &retry {
+            let body = record.body.as_deref().unwrap_or_default();
+            match deps.queue.send_delayed(body, *delay).await {
+                Ok(_) => {
+                    tracing::info!(%message_id, %reason, delay_secs = delay.as_secs(), "no attempt possible; requeued");
+                    continue;
+                }
+                Err(error) => tracing::warn!(%message_id, reason = %error, "requeue failed; redelivering instead"),
+            }
+        }
         match &retry {
             Retry::Poison(reason) => {
                 tracing::error!(%message_id, receives, %reason, "poison message: left for the dead-letter queue");
             }
-            Retry::Later(reason) => {
+            Retry::Later(reason) | Retry::Requeue(_, reason) => {
                 let delay = backoff(deps, receives);
                 tracing::warn!(%message_id, receives, %reason, delay_secs = delay.as_secs(), "delivery deferred");
                 if let Some(receipt) = record.receipt_handle.as_deref()
@@ -105,8 +125,25 @@ async fn send(
             Ok(())
         }
         Ok(DeliveryOutcome::InProgress) => Err(Retry::Later("another delivery holds the claim".into())),
-        Ok(DeliveryOutcome::Deferred(error)) => Err(Retry::Later(error.to_string())),
+        Ok(DeliveryOutcome::Deferred(error)) => Err(deferral(deps, error)),
         Err(error) => Err(Retry::Later(format!("delivery ledger unavailable: {error}"))),
+    }
+}
+
+/// A deferral where WeChat was never called becomes a requeue (delayed past the open period or
+/// to the quota reset); anything that did reach WeChat is a normal redelivery with backoff.
+fn deferral(deps: &Deps, error: WechatError) -> Retry {
+    let outbound = &deps.settings.outbound;
+    match &error {
+        WechatError::CircuitOpen(_) => Retry::Requeue(outbound.retry_base.max(BREAKER_WAIT), error.to_string()),
+        WechatError::QuotaExhausted { until_ms } => {
+            let wait_ms = u64::try_from(until_ms.saturating_sub(deps.clock.now_ms())).unwrap_or(0);
+            Retry::Requeue(
+                Duration::from_millis(wait_ms).clamp(BREAKER_WAIT, MAX_DELAY),
+                error.to_string(),
+            )
+        }
+        _ => Retry::Later(error.to_string()),
     }
 }
 

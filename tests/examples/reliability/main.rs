@@ -7,7 +7,7 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_SQS` are set), the wechat-mock over
 //! loopback HTTP, `shared::routes::send::handle` and the worker (`poll_once` +
 //! `send_worker::handle`), all with the product's defaults (send budget, retry policies,
-//! breakers, worker backoff `WORKER_RETRY_BASE_SECS=10`, `maxReceiveCount` 5 as in
+//! breakers, worker backoff `WORKER_RETRY_BASE_SECS=10`, `maxReceiveCount` 10 as in
 //! template.yaml). One difference from Lambda: the poller receives with a zero visibility
 //! timeout, so a poisoned message is redelivered at once instead of every 60 s. That is safe with
 //! one poller (a message is never in two batches at once) and changes nothing for real jobs: a
@@ -85,7 +85,7 @@ impl Knobs {
             late_duplicates: knob("REL_LATE_DUPLICATES", 500)?,
             concurrent_duplicates: knob("REL_CONCURRENT_DUPLICATES", 100)?,
             concurrency: knob("REL_CONCURRENCY", 32)?.max(1),
-            max_receives: knob("REL_MAX_RECEIVES", 5)?,
+            max_receives: knob("REL_MAX_RECEIVES", 10)?,
             retry_base_secs: knob("WORKER_RETRY_BASE_SECS", 10)?,
             retry_max_secs: knob("WORKER_RETRY_MAX_SECS", 900)?,
             seed: knob("REL_SEED", 5)?,
