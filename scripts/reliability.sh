@@ -8,7 +8,7 @@
 #
 # Prints the report on stdout and exits 0 only when every message was delivered exactly once and
 # the dead-letter queue holds exactly the poisoned messages. Takes 5–10 minutes: the tail waits out
-# the worker's production backoff (10 s doubling, up to 5 receives) and one redrive if needed.
+# the worker's production backoff (10 s doubling, up to 10 receives) and one redrive if needed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
