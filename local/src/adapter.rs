@@ -39,7 +39,7 @@ pub async fn to_lambda_request(req: axum::extract::Request) -> Result<lambda_htt
 }
 
 /// The handler's response → an axum response.
-pub fn from_route_response(response: RouteResponse) -> axum::response::Response {
+fn from_route_response(response: RouteResponse) -> axum::response::Response {
     let (parts, body) = response.into_parts();
     let body = match body {
         Body::Empty => AxumBody::empty(),

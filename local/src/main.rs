@@ -14,8 +14,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use shared::config::Settings;
+use shared::config::{Settings, StoreKind};
 use shared::deps::Deps;
+use shared::store::dynamo::create_table_if_missing;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -56,6 +57,19 @@ async fn serve(args: &[String]) -> Result<(), String> {
     };
     let settings = Settings::from(&env).map_err(|e| e.to_string())?;
     let port = settings.port;
+    if let Some(table) = settings
+        .store
+        .table
+        .as_deref()
+        .filter(|_| settings.store.kind == StoreKind::Dynamodb)
+    {
+        // On AWS the template creates the table; locally (an emulator, or a dev account) we do.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        create_table_if_missing(&client, table)
+            .await
+            .map_err(|e| format!("DYNAMODB_TABLE {table:?}: {e}"))?;
+    }
     let deps = Arc::new(Deps::from_settings(settings).await.map_err(|e| e.to_string())?);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     print_banner(&deps, addr, demo, mock_wechat);

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::any;
-use http::StatusCode;
 use shared::deps::Deps;
 use shared::http::{ApiError, ErrorKind};
 use shared::queue::poller::{PollerConfig, run_poller};
 use shared::routes;
 
-use crate::adapter::{RouteFn, from_route_response, serve};
+use crate::adapter::{RouteFn, serve};
 
 /// How often the local server renews the tokens (the template's schedule rate).
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -24,6 +23,13 @@ fn callback_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
 
 fn send_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
     Box::pin(routes::send::handle(deps, req))
+}
+
+/// Unknown paths get the unified 404 body, with a request id, like every other answer.
+fn not_found_route(_deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(shared::http::guard("not_found", req, |_, _| async {
+        Err(ApiError::new(ErrorKind::NotFound, "no such route"))
+    }))
 }
 
 fn jssdk_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
@@ -51,12 +57,7 @@ pub fn app(deps: Arc<Deps>) -> Router {
             any(move |req: axum::extract::Request| serve(deps.clone(), route, req)),
         );
     }
-    router.fallback(|| async {
-        let error = ApiError::new(ErrorKind::NotFound, "no such route");
-        let mut response = from_route_response(error.into_response("local"));
-        *response.status_mut() = StatusCode::NOT_FOUND;
-        response
-    })
+    router.fallback(move |req: axum::extract::Request| serve(deps.clone(), not_found_route, req))
 }
 
 /// Binds `addr` and serves until the process ends, with the send worker polling the queue

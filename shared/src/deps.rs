@@ -17,7 +17,7 @@ use crate::queue::sqs::SqsQueue;
 use crate::store::dynamo::{DynamoClientConfig, DynamoStore};
 use crate::store::memory::MemoryStore;
 use crate::store::{SharedStore, StoreError};
-use crate::wechat::{ClientBuildError, WechatClient};
+use crate::wechat::{ClientBuildError, SecretSource, WechatClient};
 
 /// Why an instance cannot start. Printed once at cold start; names the variable or file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -81,20 +81,41 @@ impl Deps {
     /// Builds everything from validated settings, with the store the settings name.
     pub async fn from_settings(settings: Settings) -> Result<Self, StartupError> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let store: SharedStore = match (settings.store.kind, settings.store.table.as_deref()) {
-            (StoreKind::Dynamodb, Some(table)) => {
-                Arc::new(DynamoStore::from_env(table, clock.clone(), DynamoClientConfig::default()).await)
-            }
+        // The SDK configuration is the expensive part (credential chain, region): load it once per
+        // cold start, and only when an AWS service is used; its clients are cheap.
+        let needs_aws = settings.store.kind == StoreKind::Dynamodb
+            || settings.outbound.queue_url.is_some()
+            || settings
+                .client
+                .as_ref()
+                .is_some_and(|c| matches!(c.secret, SecretSource::SecretsManager(_)));
+        let sdk = match needs_aws {
+            true => Some(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await),
+            false => None,
+        };
+        let store: SharedStore = match (settings.store.kind, settings.store.table.as_deref(), &sdk) {
+            (StoreKind::Dynamodb, Some(table), Some(sdk)) => Arc::new(DynamoStore::new(
+                DynamoClientConfig::default().client(sdk),
+                table,
+                clock.clone(),
+            )),
             _ => Arc::new(MemoryStore::new(clock.clone())),
         };
         let handler = Arc::new(RuleHandler::from_file(settings.callback.rules_file.as_deref())?);
         let wechat = match &settings.client {
-            Some(client) => Some(WechatClient::from_settings(client, store.clone(), clock.clone()).await?),
+            Some(client) => {
+                let secret = match &sdk {
+                    Some(sdk) => client.secret.load_with(sdk).await,
+                    None => client.secret.load().await,
+                }
+                .map_err(ClientBuildError::from)?;
+                Some(WechatClient::new(client, secret, store.clone(), clock.clone())?)
+            }
             None => None,
         };
-        let queue: SharedQueue = match &settings.outbound.queue_url {
-            Some(url) => Arc::new(SqsQueue::from_env(url.clone()).await),
-            None => {
+        let queue: SharedQueue = match (&settings.outbound.queue_url, &sdk) {
+            (Some(url), Some(sdk)) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
+            _ => {
                 if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
                     tracing::warn!("SEND_QUEUE_URL is unset on Lambda: deferred work stays in this instance's memory");
                 }

@@ -36,8 +36,6 @@ pub struct WechatSettings {
     pub token: Secret,
     /// AppID (`WECHAT_APPID`): the receive id checked after decryption.
     pub appid: String,
-    /// AppSecret (`WECHAT_APPSECRET`), for API calls.
-    pub appsecret: Option<Secret>,
     /// Current and previous EncodingAESKey, when safe/compatible mode is possible.
     pub keys: Option<KeyRing>,
     /// `WECHAT_ENCRYPT_MODE`.
@@ -179,7 +177,6 @@ fn wechat(env: &Env) -> Result<WechatSettings, ConfigError> {
     Ok(WechatSettings {
         token: Secret::new(token),
         appid,
-        appsecret: env.optional("WECHAT_APPSECRET").map(Secret::new),
         keys,
         encrypt_mode,
     })

@@ -71,20 +71,16 @@ struct Page {
 }
 
 fn page_url(raw: &str, allowed_hosts: &[String]) -> Result<Page, ApiError> {
+    let bad = || ApiError::bad_request("url must be an http(s) URL with a host, at most 2048 characters");
     let url = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| ApiError::bad_request("url must be an http(s) URL"))?;
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, _)| host)
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(bad)?
         .to_ascii_lowercase();
-    if host.is_empty() || url.len() > 2048 {
-        return Err(ApiError::bad_request(
-            "url must name a host and be at most 2048 characters",
-        ));
+    if !matches!(parsed.scheme(), "http" | "https") || url.len() > 2048 {
+        return Err(bad());
     }
     if allowed_hosts.is_empty() {
         return Ok(Page {
@@ -98,10 +94,10 @@ fn page_url(raw: &str, allowed_hosts: &[String]) -> Result<Page, ApiError> {
             "this page's host is not allowed to use the JS-SDK here",
         ));
     }
-    let scheme = if url.starts_with("https://") { "https" } else { "http" };
+    // The signature covers the URL exactly as the page sends it; only the origin is normalized.
     Ok(Page {
         url: url.to_owned(),
-        origin: Some(format!("{scheme}://{authority}")),
+        origin: Some(parsed.origin().ascii_serialization()),
     })
 }
 

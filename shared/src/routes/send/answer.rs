@@ -17,13 +17,13 @@ pub(super) struct Answer {
 impl Answer {
     /// Sent now, sent before, or refused by WeChat for good.
     pub(super) fn settled(id: &str, record: Value) -> Self {
-        let status = super::settled_status(&record);
+        let status = settled_status(&record);
         if status == StatusCode::OK {
             Self {
                 status,
                 code: "OK",
                 message: "sent".into(),
-                data: super::sent_data(id, &record),
+                data: sent_data(id, &record),
             }
         } else {
             Self {
@@ -79,6 +79,20 @@ impl Answer {
             request_id: request_id.to_owned(),
         };
         json_response(self.status, &body)
+    }
+}
+
+/// The `data` of a 200 answer, shown in the docs and the tests.
+fn sent_data(id: &str, record: &Value) -> Value {
+    json!({"message_id": id, "status": record["status"], "msgid": record["msgid"]})
+}
+
+/// HTTP status of a settled delivery record.
+fn settled_status(record: &Value) -> StatusCode {
+    if record["status"] == "rejected" {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     }
 }
 

@@ -8,8 +8,7 @@
 
 mod answer;
 
-use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::dedup::Begin;
 use crate::deps::Deps;
@@ -149,18 +148,4 @@ fn idempotency_key(req: &lambda_http::Request) -> Result<Option<String>, ApiErro
     });
     key.map(|k| Some(k.to_owned()))
         .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1-128 characters of [A-Za-z0-9-_.:]"))
-}
-
-/// The `data` of a 200 answer, shown in the docs and the tests.
-pub fn sent_data(id: &str, record: &Value) -> Value {
-    json!({"message_id": id, "status": record["status"], "msgid": record["msgid"]})
-}
-
-/// HTTP status of a settled delivery record.
-fn settled_status(record: &Value) -> StatusCode {
-    if record["status"] == "rejected" {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    }
 }
