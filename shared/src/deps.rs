@@ -116,7 +116,7 @@ impl Deps {
         let queue: SharedQueue = match (&settings.outbound.queue_url, &sdk) {
             (Some(url), Some(sdk)) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
             _ => {
-                if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+                if settings.on_lambda {
                     tracing::warn!("SEND_QUEUE_URL is unset on Lambda: deferred work stays in this instance's memory");
                 }
                 Arc::new(MemoryQueue::new(LOCAL_MAX_RECEIVES))

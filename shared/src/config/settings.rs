@@ -25,6 +25,8 @@ pub struct Settings {
     pub internal_api_key: Option<Secret>,
     /// Local server port (`PORT`, default 3000).
     pub port: u16,
+    /// Whether this process is a Lambda instance (`AWS_LAMBDA_FUNCTION_NAME` is set by the runtime).
+    pub on_lambda: bool,
     /// `JSSDK_ALLOWED_HOSTS`: page hosts `/jssdk/config` signs for (any host when empty).
     pub jssdk_allowed_hosts: Vec<String>,
 }
@@ -106,6 +108,7 @@ impl Settings {
             outbound: outbound(env)?,
             internal_api_key: env.optional("INTERNAL_API_KEY").map(Secret::new),
             port: env.int_in("PORT", 3000, 1, 65535)? as u16,
+            on_lambda: env.optional("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             jssdk_allowed_hosts: env
                 .optional("JSSDK_ALLOWED_HOSTS")
                 .map(|hosts| {
