@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::protocol::jssdk_signature;
-use shared::resilience::deadline::Deadline;
+use shared::deadline::Deadline;
 use shared::routes::token::{TokenFunctionError, handle_event};
 use wechat_ha_tests::wechat::{client, start_mock};
 use wechat_ha_tests::*;

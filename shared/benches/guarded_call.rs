@@ -21,9 +21,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use shared::clock::{Clock, SharedClock, SystemClock};
 use shared::resilience::breaker::decision::admit;
 use shared::resilience::breaker::record::BreakerRecord;
-use shared::resilience::testing::counting;
+use testkit::counting;
 use shared::resilience::{
-    Attempt, AttemptTimedOut, BreakerConfig, Deadline, Policy, PolicyConfig, Registry, RetryConfig, execute,
+    Attempt, AttemptTimedOut, BreakerConfig, Policy, PolicyConfig, Registry, RetryConfig, execute,
 };
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;

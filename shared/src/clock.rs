@@ -6,8 +6,9 @@
 
 use std::fmt;
 use std::sync::Arc;
+#[cfg(any(test, feature = "test-clock"))]
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of epoch milliseconds.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -36,10 +37,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; clones share the same time.
+/// A clock that only moves when told to; clones share the same time. Tests only (feature
+/// `test-clock`, enabled by the test kit): no release binary contains it.
+#[cfg(any(test, feature = "test-clock"))]
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicI64>);
 
+#[cfg(any(test, feature = "test-clock"))]
 impl ManualClock {
     /// A clock standing at `start_ms`.
     pub fn new(start_ms: i64) -> Self {
@@ -57,10 +61,16 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-clock"))]
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+/// `duration` in whole milliseconds, as compared with epoch-ms times (saturating).
+pub fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The production clock as a [`SharedClock`].

@@ -9,17 +9,19 @@
 //! - [`store`]: the state store trait with its in-memory and DynamoDB implementations;
 //! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
 
+pub mod bot;
 pub mod clock;
 pub mod config;
-pub mod dedup;
+pub mod deadline;
+pub mod delivery;
 pub mod deps;
-pub mod handler;
+pub mod ledger;
 pub mod http;
-pub mod outbound;
 pub mod protocol;
 pub mod queue;
 pub mod resilience;
 pub mod routes;
+pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod wechat;

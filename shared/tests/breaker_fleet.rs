@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use shared::resilience::breaker::record::{BreakerRecord, key};
-use shared::resilience::events::{CountingObserver, Scope};
-use shared::resilience::testing::{FlakyStore, Health, YieldingStore, counting};
+use shared::resilience::events::Scope;
+use testkit::CountingObserver;
+use testkit::{FlakyStore, Health, YieldingStore, counting};
 use shared::resilience::{
     Attempt, AttemptTimedOut, BreakerConfig, Classify, Deadline, ExecuteError, Outcome, Policy, PolicyConfig, Registry,
     Rejection, RetryConfig, State, execute,

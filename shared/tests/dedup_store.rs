@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use shared::dedup::{Begin, Claim, DedupConfig, DedupError, IdempotencyLedger, WaitOutcome};
-use shared::store::dynamo::testing::emulator_store;
+use testkit::emulator::emulator_store;
 
 struct Fixture {
     ledger: Arc<IdempotencyLedger>,

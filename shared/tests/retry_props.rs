@@ -11,11 +11,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 use shared::clock::{ManualClock, SharedClock};
 use shared::resilience::events::{Event, Observer};
-use shared::resilience::testing::SlowStore;
+use testkit::SlowStore;
 use shared::resilience::{
-    Attempt, AttemptTimedOut, BackoffKind, BreakerConfig, Classify, Deadline, Jitter, Outcome, Policy, PolicyConfig,
+    Attempt, AttemptTimedOut, BackoffKind, BreakerConfig, Classify, Jitter, Outcome, Policy, PolicyConfig,
     RetryConfig, execute,
 };
+use shared::deadline::Deadline;
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
 use tokio::time::Instant;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::store::dynamo::testing::emulator_store;
+use testkit::emulator::emulator_store;
 use shared::store::dynamo::{DynamoClientConfig, DynamoStore};
 use shared::store::memory::MemoryStore;
 use shared::store::{AttrValue, Attrs, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StateStore, StoreError, Update};

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::config::Secret;
-use shared::resilience::deadline::Deadline;
+use shared::secret::Secret;
+use shared::deadline::Deadline;
 use shared::store::SharedStore;
-use shared::store::dynamo::testing::emulator_store;
+use testkit::emulator::emulator_store;
 use shared::store::memory::MemoryStore;
 use shared::wechat::{ClientSettings, SecretSource, TokenKind, TokenMode, WechatClient};
 use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, MockHandle, MockServer};

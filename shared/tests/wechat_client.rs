@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::config::Secret;
-use shared::resilience::deadline::Deadline;
+use shared::secret::Secret;
+use shared::deadline::Deadline;
 use shared::resilience::{BreakerConfig, Registry, State};
 use shared::store::SharedStore;
-use shared::store::dynamo::testing::emulator_configured;
+use testkit::emulator::emulator_configured;
 use shared::store::memory::MemoryStore;
 use shared::wechat::token::next_daily_reset_ms;
 use shared::wechat::{Api, ClientSettings, SecretSource, WechatClient, WechatError};
@@ -459,7 +459,7 @@ async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
 
 #[tokio::test]
 async fn a_store_outage_never_fails_a_send() {
-    use shared::resilience::testing::{FlakyStore, Health};
+    use testkit::{FlakyStore, Health};
     let world = World::new().await;
     let flaky = Arc::new(FlakyStore::new(world.store.clone(), Duration::from_secs(30)));
     let store: SharedStore = flaky.clone();

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use shared::clock::SharedClock;
-use shared::config::Secret;
+use shared::secret::Secret;
 use shared::resilience::Registry;
 use shared::store::SharedStore;
 use shared::wechat::{ClientSettings, SecretSource, WechatClient};

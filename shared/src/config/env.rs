@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A configuration variable that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +55,26 @@ impl Env {
     /// Every variable as `(name, value)` pairs.
     pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.0.iter().map(|(k, v)| (k.clone(), v.clone()))
+    }
+
+    /// Whether this process is a Lambda instance (`AWS_LAMBDA_FUNCTION_NAME` is set by the runtime).
+    pub fn on_lambda(&self) -> bool {
+        self.optional("AWS_LAMBDA_FUNCTION_NAME").is_some()
+    }
+
+    /// A file's text, the error naming the variable that named the file.
+    pub fn read_file(&self, var: &'static str, path: &str) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError::new(var, format!("cannot read {path:?}: {e}")))
+    }
+
+    /// A duration in milliseconds within `[min, max]`, or `default` when unset.
+    pub fn millis_in(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        self.int_in(name, default, min, max).map(Duration::from_millis)
+    }
+
+    /// A duration in seconds within `[min, max]`, or `default` when unset.
+    pub fn secs_in(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        self.int_in(name, default, min, max).map(Duration::from_secs)
     }
 
     /// The variable's value, `None` when unset or empty.

@@ -1,13 +1,29 @@
-//! Configuration: the only place that reads the environment.
+//! Configuration: the only place that reads the environment, and the files it names.
 //!
-//! [`Settings::from_env`] runs once per cold start; a missing or invalid variable fails it with a
+//! Each function reads exactly what it uses, once per cold start ([`CallbackConfig::from_env`],
+//! [`SendConfig::from_env`], …), into plain data; a missing or invalid variable fails it with a
 //! [`ConfigError`] naming the variable and the broken rule, so a bad deployment fails at start,
 //! never in the middle of a request. Every variable and its default is listed in the README.
+//! Nothing below this module imports it: the types it fills in belong to the modules that use them.
 
+mod account;
 mod env;
-mod secret;
-mod settings;
+mod functions;
+mod secret_ref;
+mod store;
+mod wechat;
 
+pub use account::CallbackAccount;
 pub use env::{ConfigError, Env};
-pub use secret::Secret;
-pub use settings::{CallbackSettings, OutboundSettings, Settings, StoreKind, StoreSettings, WechatSettings};
+pub use functions::{
+    CallbackConfig, DELIVERY_RECORD_TTL, JssdkConfig, LocalApiConfig, LocalConfig, OutboundConfig, REQUEST_RECORD_TTL,
+    SendConfig, TokenRefreshConfig, WorkerConfig,
+};
+pub use secret_ref::SecretRef;
+pub use store::{Queue, Store};
+pub use wechat::WechatConfig;
+
+/// The log filter (`RUST_LOG`, default `info`).
+pub fn log_filter(env: &Env) -> String {
+    env.optional("RUST_LOG").unwrap_or("info").to_owned()
+}

@@ -8,7 +8,7 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
 use super::error::{ApiError, ErrorKind};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Admits the request if it carries the bearer `key` (when one is configured) or an IAM identity
 /// from API Gateway (when none is); everything else is 401.

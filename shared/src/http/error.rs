@@ -67,9 +67,11 @@ impl ErrorKind {
     }
 }
 
-/// A route failure: a kind plus a message that is safe to show the client.
+/// A route failure: a kind, a message that is safe to show the client, and — for the log only —
+/// the underlying reason.
 ///
-/// Never put secrets, tokens or upstream error text in `message`; log those instead.
+/// Never put secrets, tokens or upstream error text in `message`; they go in `detail`, which the
+/// route wrapper logs and no response ever carries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind:?}: {message}")]
 pub struct ApiError {
@@ -77,6 +79,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// Client-safe message.
     pub message: String,
+    /// Why, for the log (never sent).
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -85,7 +89,14 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// The same error with `detail` for the log.
+    pub fn with_detail(mut self, detail: impl std::fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
     }
 
     /// 400 with `message`.

@@ -5,6 +5,8 @@ use http::header::CONTENT_TYPE;
 use lambda_http::Body;
 use serde::Serialize;
 
+use crate::protocol::{BodyFormat, SUCCESS, SealedReply};
+
 /// The response type every route returns (what `lambda_http` and the local server both serve).
 pub type Response = http::Response<Body>;
 
@@ -42,6 +44,22 @@ pub fn xml_response(text: impl Into<String>) -> Response {
     build(StatusCode::OK, "application/xml; charset=utf-8", text.into())
 }
 
+/// The callback's answer: `success` as text, a reply or an encrypted envelope in its format.
+pub fn sealed_response(reply: SealedReply) -> Response {
+    match reply {
+        SealedReply::Success => text_response(StatusCode::OK, SUCCESS),
+        SealedReply::Plain(xml) => xml_response(xml),
+        SealedReply::Encrypted {
+            body,
+            format: BodyFormat::Xml,
+        } => xml_response(body),
+        SealedReply::Encrypted {
+            body,
+            format: BodyFormat::Json,
+        } => build(StatusCode::OK, "application/json; charset=utf-8", body),
+    }
+}
+
 fn build(status: StatusCode, content_type: &'static str, text: String) -> Response {
     let mut response = http::Response::new(Body::Text(text));
     *response.status_mut() = status;
@@ -73,6 +91,20 @@ mod tests {
             serde_json::json!({"code":"OK","message":"done","data":42,"request_id":"r1"})
         );
         assert_eq!(response.headers()[CONTENT_TYPE], "application/json; charset=utf-8");
+    }
+
+    #[test]
+    fn sealed_replies_answer_in_their_own_format() {
+        let success = sealed_response(SealedReply::Success);
+        assert_eq!(success.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
+        assert!(matches!(success.body(), Body::Text(t) if t == "success"));
+        let json = sealed_response(SealedReply::Encrypted {
+            body: "{}".into(),
+            format: BodyFormat::Json,
+        });
+        assert_eq!(json.headers()[CONTENT_TYPE], "application/json; charset=utf-8");
+        let xml = sealed_response(SealedReply::Plain("<xml/>".into()));
+        assert_eq!(xml.headers()[CONTENT_TYPE], "application/xml; charset=utf-8");
     }
 
     #[test]

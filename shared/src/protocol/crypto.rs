@@ -17,7 +17,6 @@ use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
-use rand::TryRngCore;
 use subtle::ConstantTimeEq;
 
 type CbcEnc = cbc::Encryptor<Aes256>;
@@ -62,9 +61,6 @@ pub enum EncryptError {
     /// The message is longer than the 4-byte length prefix can express.
     #[error("message too large to encrypt")]
     MessageTooLarge,
-    /// The operating system's random generator failed.
-    #[error("operating system random generator unavailable")]
-    Random,
 }
 
 /// A decrypted payload: the random prefix and the message bytes (receive id already checked and removed).
@@ -120,14 +116,6 @@ impl AesKey {
             .encrypt_padded_mut::<NoPadding>(&mut buf, total)
             .map_err(|_| EncryptError::MessageTooLarge)?;
         Ok(STANDARD.encode(ciphertext))
-    }
-
-    /// [`encrypt`](Self::encrypt) with 16 random bytes from the operating system.
-    ///
-    /// # Errors
-    /// As [`encrypt`](Self::encrypt), plus [`EncryptError::Random`] if the OS generator fails.
-    pub fn encrypt_random(&self, receive_id: &str, message: &[u8]) -> Result<String, EncryptError> {
-        self.encrypt(receive_id, message, &os_random()?)
     }
 
     /// Decrypts a base64 `Encrypt` value and checks the trailing receive id (constant time).
@@ -187,17 +175,6 @@ fn pkcs7_pad_len(plain: &[u8]) -> Result<usize, DecryptError> {
     Ok(pad)
 }
 
-/// 16 random bytes from the operating system.
-///
-/// # Errors
-/// [`EncryptError::Random`] if the OS generator fails.
-pub fn os_random() -> Result<[u8; RANDOM_LEN], EncryptError> {
-    let mut random = [0u8; RANDOM_LEN];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut random)
-        .map_err(|_| EncryptError::Random)?;
-    Ok(random)
-}
 
 impl fmt::Debug for AesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -341,14 +318,5 @@ mod tests {
     #[test]
     fn decrypt_error_message_is_uniform() {
         assert_eq!(DecryptError.to_string(), "decryption failed");
-    }
-
-    #[test]
-    fn os_random_fills_sixteen_bytes() {
-        let a = os_random().unwrap();
-        let b = os_random().unwrap();
-        assert_ne!(a, b);
-        let enc = key().encrypt_random(APPID, b"x").unwrap();
-        assert_eq!(key().decrypt(APPID, &enc).unwrap().message, b"x");
     }
 }

@@ -3,10 +3,22 @@
 //! The output is WeChat's documented XML with every text in CDATA. CDATA cannot contain `]]>`, so such text
 //! is split across sections (`]]` + `>` land in adjacent sections), which any XML parser joins back.
 
+use serde::{Deserialize, Serialize};
+
 use super::message::Header;
 
 /// The body that tells WeChat "no passive reply": it neither retries nor shows an error (never encrypted).
 pub const SUCCESS: &str = "success";
+
+/// A rendered passive reply, before sealing: what the ledger stores for WeChat's retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "xml", rename_all = "snake_case")]
+pub enum PassiveReply {
+    /// No reply: the body `success`.
+    Success,
+    /// The reply XML, plaintext (sealing encrypts it when the request was encrypted).
+    Xml(String),
+}
 
 /// Most articles a news reply may carry.
 pub const MAX_ARTICLES: usize = 8;
@@ -114,8 +126,12 @@ impl Reply {
     ///
     /// # Errors
     /// As [`to_xml`](Self::to_xml).
-    pub fn to_xml_for(&self, inbound: &Header, create_time: u64) -> Result<String, ReplyError> {
+    pub fn render(&self, inbound: &Header, create_time: u64) -> Result<PassiveReply, ReplyError> {
+        if self.is_success() {
+            return Ok(PassiveReply::Success);
+        }
         self.to_xml(&inbound.from_user_name, &inbound.to_user_name, create_time)
+            .map(PassiveReply::Xml)
     }
 
     /// Renders the reply XML; [`Reply::Success`] renders as `success`.

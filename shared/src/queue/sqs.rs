@@ -29,12 +29,6 @@ impl SqsQueue {
         }
     }
 
-    /// A queue at `url` with a client from the standard AWS environment.
-    pub async fn from_env(url: impl Into<String>) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Self::new(Client::new(&sdk), url)
-    }
-
     /// The queue URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::deadline::Deadline;
+use crate::deadline::Deadline;
 use super::error::{ConfigError, Rejection};
 
 /// Bulkhead settings.

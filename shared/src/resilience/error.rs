@@ -4,7 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::classify::{Classify, Outcome};
 
 /// Why a call was refused before reaching the dependency (nothing was sent for this attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,9 +46,43 @@ impl fmt::Display for Rejection {
     }
 }
 
+/// What one attempt produced instead of a value: the operation's own error, or the per-attempt
+/// time limit firing first (which the operation cannot report itself). The classifier given to
+/// [`execute`](super::execute()) sees both, so it decides what a timeout means for this call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttemptError<E> {
+    /// The operation failed.
+    #[error(transparent)]
+    Failed(E),
+    /// The attempt's time limit fired before the operation answered.
+    #[error("attempt timed out after {after:?}")]
+    TimedOut {
+        /// The limit the attempt ran under.
+        after: Duration,
+    },
+}
+
+impl<E> AttemptError<E> {
+    /// The operation's error, `None` for a timeout.
+    pub fn failure(&self) -> Option<&E> {
+        match self {
+            Self::Failed(error) => Some(error),
+            Self::TimedOut { .. } => None,
+        }
+    }
+
+    /// The error as the caller's type: a timeout becomes `timed_out(after)`.
+    pub fn into_error(self, timed_out: impl FnOnce(Duration) -> E) -> E {
+        match self {
+            Self::Failed(error) => error,
+            Self::TimedOut { after } => timed_out(after),
+        }
+    }
+}
+
 /// Why [`execute`](super::execute()) did not return the operation's value.
 ///
-/// `attempts` counts the attempts that reached the dependency. `last` is the error of the last
+/// `attempts` counts the attempts that reached the dependency. `last` is the failure of the last
 /// attempt, when there was one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -63,15 +96,15 @@ pub enum ExecuteError<E> {
         /// Attempts made before the rejection.
         attempts: u32,
         /// The last attempt's error, if an earlier attempt failed.
-        last: Option<E>,
+        last: Option<AttemptError<E>>,
     },
     /// The caller's deadline left no time for (another) attempt.
     #[error("deadline exceeded after {attempts} attempt(s)")]
     DeadlineExceeded {
         /// Attempts made.
         attempts: u32,
-        /// The last attempt's error, if any attempt was made.
-        last: Option<E>,
+        /// The last attempt's failure, if any attempt was made.
+        last: Option<AttemptError<E>>,
     },
     /// The failure was retryable but the retry budget is spent (the fleet is already retrying
     /// its share of calls).
@@ -79,18 +112,18 @@ pub enum ExecuteError<E> {
     BudgetExhausted {
         /// Attempts made.
         attempts: u32,
-        /// The last attempt's error.
+        /// The last attempt's failure.
         #[source]
-        last: E,
+        last: AttemptError<E>,
     },
     /// The operation's own error: not retryable, or the last of `max_attempts`.
     #[error("operation failed after {attempts} attempt(s)")]
     Operation {
         /// Attempts made.
         attempts: u32,
-        /// The operation's error.
+        /// The operation's error (or the last attempt's timeout).
         #[source]
-        error: E,
+        error: AttemptError<E>,
     },
 }
 
@@ -105,8 +138,8 @@ impl<E> ExecuteError<E> {
         }
     }
 
-    /// The last operation error, if an attempt was made.
-    pub fn last_error(&self) -> Option<&E> {
+    /// The last attempt's failure, if an attempt was made.
+    pub fn last_error(&self) -> Option<&AttemptError<E>> {
         match self {
             Self::Rejected { last, .. } | Self::DeadlineExceeded { last, .. } => last.as_ref(),
             Self::BudgetExhausted { last, .. } => Some(last),
@@ -114,8 +147,8 @@ impl<E> ExecuteError<E> {
         }
     }
 
-    /// The last operation error, by value.
-    pub fn into_last_error(self) -> Option<E> {
+    /// The last attempt's failure, by value.
+    pub fn into_last_error(self) -> Option<AttemptError<E>> {
         match self {
             Self::Rejected { last, .. } | Self::DeadlineExceeded { last, .. } => last,
             Self::BudgetExhausted { last, .. } => Some(last),
@@ -129,21 +162,6 @@ impl<E> ExecuteError<E> {
             Self::Rejected { reason, .. } => Some(*reason),
             _ => None,
         }
-    }
-}
-
-/// A per-attempt timeout fired. Operation errors convert from it (`E: From<AttemptTimedOut>`),
-/// so the last error of a timed-out attempt is still an `E`; it classifies as retryable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("attempt timed out after {after:?}")]
-pub struct AttemptTimedOut {
-    /// The time limit the attempt ran under.
-    pub after: Duration,
-}
-
-impl Classify for AttemptTimedOut {
-    fn classify(&self) -> Outcome {
-        Outcome::Retryable
     }
 }
 
@@ -185,7 +203,7 @@ mod tests {
     fn execute_error_exposes_attempts_and_last_error() {
         let err: ExecuteError<Boom> = ExecuteError::BudgetExhausted {
             attempts: 2,
-            last: Boom,
+            last: AttemptError::Failed(Boom),
         };
         assert_eq!(err.attempts(), 2);
         assert!(err.last_error().is_some());
@@ -197,6 +215,16 @@ mod tests {
         };
         assert_eq!(rejected.rejection(), Some(Rejection::Open { until_ms: 5 }));
         assert!(rejected.into_last_error().is_none());
+    }
+
+    #[test]
+    fn a_timed_out_attempt_becomes_the_callers_error_only_when_asked() {
+        let timed_out: AttemptError<String> = AttemptError::TimedOut {
+            after: Duration::from_millis(5),
+        };
+        assert_eq!(timed_out.failure(), None);
+        assert_eq!(timed_out.into_error(|after| format!("late by {after:?}")), "late by 5ms");
+        assert_eq!(AttemptError::Failed("x").into_error(|_| "t"), "x");
     }
 
     #[test]

@@ -6,12 +6,12 @@
 //! answer was lost (timeout, deadline), the writer falls back (a `Local` event) and emits the
 //! `Fleet` event once its next fleet answer shows the transition with its writer tag (`owner`);
 //! only a lost-answer transition the fleet moves past before that answer goes unreported. Implementations:
-//! `()` (no-op), [`TracingObserver`] (structured logs under [`EVENT_TARGET`]), [`EventCounters`]
-//! (atomic totals per kind, read with [`EventCounters::snapshot`]), [`CountingObserver`]
-//! (counters plus a transition log, for tests) and [`Observers`] (fan-out to several).
+//! `()` (no-op), [`TracingObserver`] (structured logs under [`EVENT_TARGET`]), [`EventCounters`](super::EventCounters)
+//! (atomic totals per kind, read with `snapshot`) and [`Observers`] (fan-out to
+//! several); the test kit adds a recording observer.
 //!
 //! Counting in production: every [`Registry`](super::Registry) counts the events of its
-//! policies and breakers in its own [`EventCounters`], whatever observer it was given (that one
+//! policies and breakers in its own `EventCounters`, whatever observer it was given (that one
 //! still gets every event, e.g. [`TracingObserver`] for logs). Read them with
 //! `registry.counters().snapshot()` — a handful of relaxed atomic loads, no lock, no I/O — for
 //! metrics, a health or an admin view. Store failures are thus counted (`store_fallbacks`), not
@@ -25,8 +25,6 @@ use super::breaker::state::State;
 use super::classify::Outcome;
 use super::error::Rejection;
 use crate::store::StoreError;
-
-pub use super::counters::{CountingObserver, EventCounters, EventCounts, TransitionRecord};
 
 /// The tracing target of every resilience event.
 pub const EVENT_TARGET: &str = "wechat_ha::resilience";
@@ -199,16 +197,17 @@ impl Observer for Observers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resilience::counters::EventCounters;
 
     #[test]
     fn observers_fan_every_event_out_in_order() {
-        let (first, second) = (Arc::new(CountingObserver::new()), Arc::new(CountingObserver::new()));
+        let (first, second) = (Arc::new(EventCounters::new()), Arc::new(EventCounters::new()));
         let both = Observers(vec![first.clone(), second.clone(), Arc::new(TracingObserver)]);
         both.on_event(&Event::Rejected {
             breaker: "b",
             reason: Rejection::HalfOpen,
         });
-        assert_eq!((first.rejected(), second.rejected()), (1, 1));
+        assert_eq!((first.snapshot().rejected, second.snapshot().rejected), (1, 1));
     }
 
     #[test]

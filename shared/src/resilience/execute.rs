@@ -26,27 +26,34 @@ use std::future::Future;
 use tokio::time::Instant;
 
 use super::breaker::{AcquireError, Observation, RetryGrant, RetryTicket};
-use super::classify::{Classify, Outcome};
-use super::deadline::Deadline;
-use super::error::{AttemptTimedOut, ExecuteError};
+use super::classify::Outcome;
+use super::error::{AttemptError, ExecuteError};
+use crate::deadline::Deadline;
 use super::events::Event;
 use super::policy::Policy;
 use super::retry::{Attempt, Plan, RetryState, Stop};
 
 /// Runs `operation` under `policy` until it succeeds, fails for good, or `deadline` comes.
 ///
-/// `operation` receives the [`Attempt`] (number, and whether to refresh credentials first) and
-/// returns a future of `Result<T, E>`; `E` classifies itself ([`Classify`]) and converts from a
-/// per-attempt timeout ([`AttemptTimedOut`]).
+/// `operation` receives the [`Attempt`] (its number) and returns a future of `Result<T, E>`.
+/// `classify` says what each attempt's result means ([`Outcome`]: retry? a breaker failure?),
+/// seeing the operation's error or the per-attempt timeout ([`AttemptError::TimedOut`]) — the
+/// caller knows its dependency (which codes are transient, whether a call that may have been
+/// processed is safe to repeat); this function does not.
 ///
 /// # Errors
 /// [`ExecuteError`]: `Rejected` (breaker or bulkhead), `DeadlineExceeded`, `BudgetExhausted`
-/// (with the last error), or `Operation` (the operation's own error, not retried further).
-pub async fn execute<T, E, F, Fut>(policy: &Policy, deadline: Deadline, mut operation: F) -> Result<T, ExecuteError<E>>
+/// (with the last failure), or `Operation` (the last failure, not retried further).
+pub async fn execute<T, E, C, F, Fut>(
+    policy: &Policy,
+    deadline: Deadline,
+    classify: C,
+    mut operation: F,
+) -> Result<T, ExecuteError<E>>
 where
+    C: Fn(&Result<T, AttemptError<E>>) -> Outcome,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: Classify + From<AttemptTimedOut>,
 {
     let config = policy.retry_config();
     let breaker = policy.breaker();
@@ -65,7 +72,7 @@ where
         }
     };
     let mut state = RetryState::new(policy.next_seed());
-    let mut last: Option<E> = None;
+    let mut last: Option<AttemptError<E>> = None;
     let mut ticket: Option<RetryTicket> = None;
     loop {
         if !deadline.can_start(config.min_attempt()) {
@@ -105,14 +112,14 @@ where
             .map_or(deadline.remaining(), |t| t.min(deadline.remaining()));
         let started = Instant::now();
         let result = match tokio::time::timeout(limit, operation(attempt)).await {
-            Ok(result) => result,
-            Err(_) => Err(E::from(AttemptTimedOut { after: limit })),
+            Ok(result) => result.map_err(AttemptError::Failed),
+            Err(_) => Err(AttemptError::TimedOut { after: limit }),
         };
         let ended = Instant::now();
         let elapsed = ended.duration_since(started);
-        let outcome = result.as_ref().map_or_else(Classify::classify, |_| Outcome::Success);
+        let outcome = classify(&result);
         let plan = state.plan(&config, outcome, &deadline);
-        let retry = matches!(plan, Plan::Retry { budgeted: true, .. }).then(|| config.budget());
+        let retry = matches!(plan, Plan::Retry { .. }).then(|| config.budget());
         let observation = Observation {
             outcome,
             elapsed,
@@ -179,7 +186,3 @@ async fn release(policy: &Policy, ticket: Option<RetryTicket>) {
         policy.breaker().release_retry(ticket).await;
     }
 }
-
-#[cfg(test)]
-#[path = "execute_tests.rs"]
-mod tests;

@@ -7,32 +7,35 @@
 //!
 //! | module | question | state scope |
 //! |---|---|---|
-//! | [`classify`] | what does this result mean (retry? breaker failure?) | — (pure) |
+//! | [`classify`] | what a result means: the [`Outcome`] vocabulary (the caller classifies) | — (pure) |
 //! | [`backoff`] | how long before the next attempt | — (pure) |
-//! | [`deadline`] | how much time is left | per call |
 //! | [`retry`] | retry this outcome, after how long | per call ([`retry::RetryState`]) |
 //! | [`budget`] | may the fleet afford another retry | per fleet (breaker window) |
 //! | [`breaker`] | is the dependency healthy | per fleet (store item), cached per instance |
 //! | [`bulkhead`] | is this instance already busy with it | per instance |
-//! | [`policy`], [`registry`], [`overrides`], [`runtime`] | which settings apply | per instance |
-//! | [`events`], [`counters`] | who hears about it, how often it happened | per instance |
+//! | [`policy`], [`registry`], [`overrides`], `runtime` | which settings apply | per instance |
+//! | [`events`], `counters` | who hears about it, how often it happened | per instance |
 //!
 //! ```no_run
 //! # use std::{sync::Arc, time::Duration};
+//! # use shared::deadline::Deadline;
 //! # use shared::resilience::*;
-//! # #[derive(Debug)] struct MyError;
-//! # impl Classify for MyError { fn classify(&self) -> Outcome { Outcome::Retryable } }
-//! # impl From<AttemptTimedOut> for MyError { fn from(_: AttemptTimedOut) -> Self { MyError } }
+//! # #[derive(Debug)] struct MyError { transient: bool }
 //! # async fn demo(store: shared::store::SharedStore) -> Result<(), ConfigError> {
 //! let registry = Registry::builder(store, shared::clock::system())
 //!     .observer(Arc::new(TracingObserver))
-//!     .overrides(OverrideSet::from_env(std::env::vars())?)
 //!     .build()?;
-//! let policy = registry.policy_for("wechat.send", "api.weixin.qq.com");
+//! let policy = registry.policy_for("inventory.lookup", "inventory.example.com");
 //! let deadline = Deadline::after(Duration::from_secs(4));
-//! let answer = execute(&policy, deadline, |attempt: Attempt| async move {
-//!     if attempt.refresh_credentials { /* refresh the token first */ }
-//!     Ok::<_, MyError>(42)
+//! // The caller says what a result means; the core knows nothing of the dependency.
+//! let classify = |result: &Result<u32, AttemptError<MyError>>| match result {
+//!     Ok(_) => Outcome::Success,
+//!     Err(AttemptError::TimedOut { .. }) => Outcome::Retryable,
+//!     Err(AttemptError::Failed(e)) if e.transient => Outcome::Retryable,
+//!     Err(AttemptError::Failed(_)) => Outcome::NotRetryable,
+//! };
+//! let answer = execute(&policy, deadline, classify, |attempt: Attempt| async move {
+//!     Ok::<_, MyError>(attempt.number)
 //! })
 //! .await;
 //! # let _ = answer; Ok(()) }
@@ -43,29 +46,29 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod classify;
-pub mod counters;
-pub mod deadline;
+mod counters;
 pub mod error;
 pub mod events;
-pub mod execute;
+mod execute;
 pub mod overrides;
 pub mod policy;
+mod policy_config;
 pub mod registry;
 pub mod retry;
-pub mod runtime;
-pub mod testing;
+mod runtime;
 
 pub use backoff::{Backoff, BackoffKind, Jitter};
 pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, State};
 pub use budget::RetryBudget;
 pub use bulkhead::{Bulkhead, BulkheadConfig};
-pub use classify::{Classify, Outcome};
+pub use classify::Outcome;
 pub use counters::{EventCounters, EventCounts};
-pub use deadline::Deadline;
-pub use error::{AttemptTimedOut, ConfigError, ExecuteError, Rejection};
-pub use events::{CountingObserver, Event, Observer, Observers, SharedObserver, TracingObserver};
+pub use error::{AttemptError, ConfigError, ExecuteError, Rejection};
+pub use events::{Event, Observer, Observers, Scope, SharedObserver, TracingObserver};
 pub use execute::execute;
 pub use overrides::{OverrideSet, Overrides};
-pub use policy::{Policy, PolicyConfig};
+pub use policy::Policy;
+pub use policy_config::PolicyConfig;
 pub use registry::{Registry, RegistryBuilder};
 pub use retry::{Attempt, RetryConfig};
+pub use runtime::CONFIG_PK;

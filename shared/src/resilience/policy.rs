@@ -8,25 +8,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::breaker::{Breaker, BreakerConfig};
-use super::bulkhead::{Bulkhead, BulkheadConfig};
-use super::deadline::Deadline;
+use super::breaker::Breaker;
+use super::bulkhead::Bulkhead;
 use super::events::SharedObserver;
+use super::policy_config::PolicyConfig;
 use super::retry::RetryConfig;
 use super::runtime::RuntimeHook;
 use crate::clock::SharedClock;
+use crate::deadline::Deadline;
 use crate::store::SharedStore;
-
-/// Everything configurable about one name: retry, breaker and bulkhead settings.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PolicyConfig {
-    /// Retry settings (used by policies of this name).
-    pub retry: RetryConfig,
-    /// Breaker settings (used by the breaker of this name).
-    pub breaker: BreakerConfig,
-    /// Bulkhead settings (used with the breaker of this name).
-    pub bulkhead: BulkheadConfig,
-}
 
 /// A named policy, ready for [`execute`](super::execute()).
 #[derive(Debug)]

@@ -17,7 +17,8 @@ use super::counters::EventCounters;
 use super::error::ConfigError;
 use super::events::{Observers, SharedObserver};
 use super::overrides::{DEFAULT_NAME, OverrideSet, normalize};
-use super::policy::{Policy, PolicyConfig};
+use super::policy::Policy;
+use super::policy_config::PolicyConfig;
 use super::runtime::{RuntimeHook, RuntimeOverrides};
 use crate::clock::SharedClock;
 use crate::store::SharedStore;
@@ -247,7 +248,3 @@ impl Registry {
         &self.inner.counters
     }
 }
-
-#[cfg(test)]
-#[path = "registry_tests.rs"]
-mod tests;

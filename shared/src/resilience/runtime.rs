@@ -15,14 +15,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::breaker::config::duration_ms;
-use super::breaker::shared::{Unanswered, within_deadline};
-use super::deadline::Deadline;
+use crate::deadline::Deadline;
 use super::events::{Event, SharedObserver};
 use super::overrides::{DEFAULT_NAME, Overrides, normalize};
-use super::policy::PolicyConfig;
+use super::policy_config::PolicyConfig;
 use crate::clock::SharedClock;
-use crate::store::SharedStore;
+use crate::clock::millis;
+use crate::store::{SharedStore, Unanswered, bounded};
 
 /// The partition holding runtime overrides, one item per name (sort key = policy/breaker name).
 pub const CONFIG_PK: &str = "config#breaker";
@@ -54,7 +53,7 @@ impl RuntimeOverrides {
             store,
             clock,
             observer,
-            every_ms: duration_ms(every).max(1),
+            every_ms: millis(every).max(1),
             timeout,
             next_at: AtomicI64::new(i64::MIN),
             generation: AtomicU64::new(0),
@@ -76,7 +75,7 @@ impl RuntimeOverrides {
         {
             return;
         }
-        let items = match within_deadline(self.timeout, deadline, self.store.query(CONFIG_PK)).await {
+        let items = match bounded(self.timeout, deadline, self.store.query(CONFIG_PK)).await {
             Ok(items) => items,
             Err(Unanswered::Deadline) => {
                 let _ = self

@@ -8,34 +8,25 @@
 use http::StatusCode;
 use serde_json::json;
 
-use crate::deps::Deps;
-use crate::http::{ApiBody, ApiError, ErrorKind, Response, guard, json_response, query_param};
+use crate::deadline::Deadline;
+use crate::deps::JssdkDeps;
+use crate::http::{ApiBody, ApiError, ErrorKind, Response, json_response, query_param, respond};
 use crate::protocol::jssdk_signature;
-use crate::resilience::deadline::Deadline;
 
 /// How long the route waits for a ticket (cached almost always; a refresh when due).
 const TICKET_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The route's entry point.
 #[tracing::instrument(name = "jssdk", skip_all)]
-pub async fn handle(deps: &Deps, req: lambda_http::Request) -> Response {
-    guard("jssdk", req, |req, request_id| async move {
+pub async fn handle(deps: &JssdkDeps, req: lambda_http::Request) -> Response {
+    respond("jssdk", req, |req, request_id| async move {
         if req.method() != http::Method::GET {
             return Err(ApiError::new(ErrorKind::MethodNotAllowed, "use GET"));
         }
         let url = query_param(&req, "url").ok_or_else(|| ApiError::bad_request("query parameter url is required"))?;
-        let page = page_url(url, &deps.settings.jssdk_allowed_hosts)?;
-        let client = deps
-            .wechat
-            .as_ref()
-            .ok_or_else(|| ApiError::new(ErrorKind::Unavailable, "WeChat API not configured"))?;
-        let ticket = client
-            .jsapi_ticket(Deadline::after(TICKET_BUDGET))
-            .await
-            .map_err(|error| {
-                tracing::error!(reason = %error, "no jsapi_ticket");
-                ApiError::new(ErrorKind::Unavailable, "jsapi_ticket unavailable; retry later")
-            })?;
+        let page = page_url(url, &deps.allowed_hosts)?;
+        let client = &deps.client;
+        let ticket = client.jsapi_ticket(Deadline::after(TICKET_BUDGET)).await?;
         let timestamp = deps.clock.now_secs().to_string();
         let nonce = format!("{:016x}", rand::random::<u64>());
         let signature = jssdk_signature(ticket.expose(), &nonce, &timestamp, &page.url);

@@ -1,7 +1,9 @@
-//! One `handle(&Deps, Request) -> Response` per Lambda function, mounted by Lambda and by the local server.
+//! One entry point per Lambda function, each over its own deps, mounted by Lambda and by the
+//! local server: `callback::handle`, `send::handle`, `send_worker::handle`,
+//! `token_refresh::handle`, `jssdk::handle`.
 
 pub mod callback;
 pub mod jssdk;
 pub mod send;
 pub mod send_worker;
-pub mod token;
+pub mod token_refresh;

@@ -15,13 +15,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
-use rand::Rng;
 
-use crate::deps::Deps;
-use crate::outbound::{self, DeliveryOutcome, Job, SendKind, reply_as_customer_service};
+use crate::deadline::Deadline;
+use crate::delivery::{self, DeliveryOutcome, DeliveryRecord, Job, SendKind, reply_as_customer_service};
+use crate::deps::WorkerDeps;
 use crate::protocol::parse_message;
 use crate::queue::MAX_DELAY;
-use crate::resilience::deadline::Deadline;
 use crate::wechat::WechatError;
 
 /// How long a job waits when the breaker refuses: about one open period.
@@ -42,7 +41,7 @@ enum Retry {
 
 /// The worker's entry point: one batch in, the failed message ids out.
 #[tracing::instrument(name = "send_worker", skip_all, fields(records = event.records.len()))]
-pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchResponse {
     let results = join_all(event.records.iter().map(|record| process(deps, record))).await;
     let mut response = SqsBatchResponse::default();
     for (record, result) in event.records.iter().zip(results) {
@@ -80,15 +79,15 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), Retry> {
+async fn process(deps: &WorkerDeps, record: &SqsMessage) -> Result<(), Retry> {
     let body = record.body.as_deref().unwrap_or_default();
     let job = Job::from_body(body).map_err(|error| Retry::Poison(error.to_string()))?;
-    let deadline = Deadline::after(deps.settings.outbound.worker_budget);
+    let deadline = Deadline::after(deps.worker_budget);
     match job {
         Job::Send { id, kind, payload } => send(deps, &id, kind, &payload, deadline).await,
         Job::CallbackReply { id, message } => {
             let message = parse_message(message.as_bytes()).map_err(|e| Retry::Poison(e.to_string()))?;
-            let reply = tokio::time::timeout(deadline.remaining(), deps.handler.handle(&message))
+            let reply = tokio::time::timeout(deadline.remaining(), deps.bot.handle(&message))
                 .await
                 .map_err(|_| Retry::Later("business handler overran the worker budget".into()))?
                 .map_err(|error| Retry::Later(error.to_string()))?;
@@ -101,27 +100,23 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), Retry> {
 }
 
 async fn send(
-    deps: &Deps,
+    deps: &WorkerDeps,
     id: &str,
     kind: SendKind,
     payload: &serde_json::Value,
     deadline: Deadline,
 ) -> Result<(), Retry> {
-    let client = deps
-        .wechat
-        .as_ref()
-        .ok_or_else(|| Retry::Later("WeChat API not configured".into()))?;
-    match outbound::deliver(client, &deps.outbound_ledger, id, kind, payload, deadline).await {
-        Ok(DeliveryOutcome::Sent { .. }) => {
+    match delivery::deliver(&deps.client, &deps.deliveries, id, kind, payload, deadline).await {
+        Ok(DeliveryOutcome::Settled(DeliveryRecord::Sent { .. })) => {
             tracing::info!(message_id = %id, kind = kind.as_str(), "delivered");
             Ok(())
         }
-        Ok(DeliveryOutcome::AlreadySettled { .. }) => {
+        Ok(DeliveryOutcome::AlreadySettled(_)) => {
             tracing::info!(message_id = %id, "already settled; redelivery acknowledged without sending");
             Ok(())
         }
-        Ok(DeliveryOutcome::Rejected { error, .. }) => {
-            tracing::error!(message_id = %id, reason = %error, "WeChat refused the message for good; dropped");
+        Ok(DeliveryOutcome::Settled(DeliveryRecord::Rejected { errcode, errmsg })) => {
+            tracing::error!(message_id = %id, ?errcode, reason = %errmsg, "WeChat refused the message for good; dropped");
             Ok(())
         }
         Ok(DeliveryOutcome::InProgress) => Err(Retry::Later("another delivery holds the claim".into())),
@@ -132,10 +127,9 @@ async fn send(
 
 /// A deferral where WeChat was never called becomes a requeue (delayed past the open period or
 /// to the quota reset); anything that did reach WeChat is a normal redelivery with backoff.
-fn deferral(deps: &Deps, error: WechatError) -> Retry {
-    let outbound = &deps.settings.outbound;
+fn deferral(deps: &WorkerDeps, error: WechatError) -> Retry {
     match &error {
-        WechatError::CircuitOpen(_) => Retry::Requeue(outbound.retry_base.max(BREAKER_WAIT), error.to_string()),
+        WechatError::CircuitOpen(_) => Retry::Requeue(deps.redelivery.base.max(BREAKER_WAIT), error.to_string()),
         WechatError::QuotaExhausted { until_ms } => {
             let wait_ms = u64::try_from(until_ms.saturating_sub(deps.clock.now_ms())).unwrap_or(0);
             Retry::Requeue(
@@ -155,14 +149,9 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// Exponential backoff per receive with equal jitter: half fixed, half random, capped.
-fn backoff(deps: &Deps, receives: u32) -> Duration {
-    let outbound = &deps.settings.outbound;
-    let exponent = receives.saturating_sub(1).min(16);
-    let full = outbound
-        .retry_base
-        .saturating_mul(1 << exponent)
-        .min(outbound.retry_max);
-    let half = full / 2;
-    half + Duration::from_millis(rand::rng().random_range(0..=u64::try_from(half.as_millis()).unwrap_or(0)))
+/// The redelivery delay after `receives` receives: the worker's backoff (exponential, equal
+/// jitter: half fixed, half random, capped), retry number = receives.
+fn backoff(deps: &WorkerDeps, receives: u32) -> Duration {
+    deps.redelivery
+        .delay(receives.max(1), Duration::ZERO, &mut rand::rng())
 }

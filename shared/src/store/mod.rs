@@ -13,6 +13,7 @@
 //! old attributes (as DynamoDB does); callers that need a fresh item guard the update with a
 //! condition.
 
+mod bounded;
 mod condition;
 pub mod dynamo;
 mod error;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use bounded::{Unanswered, bounded};
 pub use condition::{CmpOp, Condition};
 pub use error::StoreError;
 pub use item::{AttrValue, Attrs, AttrsExt, EXPIRES_AT, Key};

@@ -13,13 +13,10 @@
 //! | 45009 | no | token endpoints blocked until the daily reset | this API blocked until the reset |
 //! | other errcodes | no | never | never |
 //!
-//! Each API's policy can be overridden without a rebuild through `WECHAT_POLICY_<API>` (e.g.
-//! `WECHAT_POLICY_CUSTOM_SEND=timeout_ms=2000,max_attempts=2`); `idempotent=true` on a send makes
-//! the "maybe processed" row retry too.
+//! Each API's policy can be overridden without a rebuild (`WECHAT_POLICY_<API>`, read by the
+//! configuration module); `idempotent=true` on a send makes the "maybe processed" row retry too.
 
 use std::time::Duration;
-
-use crate::config::{ConfigError, Env};
 
 /// A WeChat API this client calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,18 +80,6 @@ impl Api {
         matches!(self, Self::CustomSend | Self::TemplateSend | Self::SubscribeSend)
     }
 
-    /// The override variable.
-    pub const fn env_var(self) -> &'static str {
-        match self {
-            Self::StableToken => "WECHAT_POLICY_STABLE_TOKEN",
-            Self::Token => "WECHAT_POLICY_TOKEN",
-            Self::Ticket => "WECHAT_POLICY_TICKET",
-            Self::CustomSend => "WECHAT_POLICY_CUSTOM_SEND",
-            Self::TemplateSend => "WECHAT_POLICY_TEMPLATE_SEND",
-            Self::SubscribeSend => "WECHAT_POLICY_SUBSCRIBE_SEND",
-        }
-    }
-
     /// The default policy.
     pub fn default_policy(self) -> ApiPolicy {
         let (breaker, idempotent, timeout_ms) = match self {
@@ -130,51 +115,6 @@ pub struct ApiPolicy {
     pub breaker: String,
 }
 
-impl ApiPolicy {
-    /// This policy with the overrides in `spec` (`key=value` pairs, comma-separated; keys
-    /// `timeout_ms`, `max_attempts`, `base_delay_ms`, `max_delay_ms`, `idempotent`, `breaker`).
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming `var` and the bad key.
-    pub fn with_overrides(mut self, var: &'static str, spec: &str) -> Result<Self, ConfigError> {
-        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .map(|(k, v)| (k.trim(), v.trim()))
-                .ok_or_else(|| ConfigError::new(var, format!("expected key=value, got {pair:?}")))?;
-            let number = |min: u64, max: u64| -> Result<u64, ConfigError> {
-                value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            var,
-                            format!("{key} must be a whole number in {min}..={max}, got {value:?}"),
-                        )
-                    })
-            };
-            match key {
-                "timeout_ms" => self.timeout = Duration::from_millis(number(1, 30_000)?),
-                "max_attempts" => self.max_attempts = u32::try_from(number(1, 10)?).unwrap_or(1),
-                "base_delay_ms" => self.base_delay = Duration::from_millis(number(0, 60_000)?),
-                "max_delay_ms" => self.max_delay = Duration::from_millis(number(0, 60_000)?),
-                "idempotent" => {
-                    self.idempotent = value.parse().map_err(|_| {
-                        ConfigError::new(var, format!("idempotent must be true or false, got {value:?}"))
-                    })?;
-                }
-                "breaker" if !value.is_empty() => self.breaker = value.to_owned(),
-                _ => return Err(ConfigError::new(var, format!("unknown or empty key {key:?}"))),
-            }
-        }
-        if self.base_delay > self.max_delay {
-            return Err(ConfigError::new(var, "base_delay_ms must not exceed max_delay_ms"));
-        }
-        Ok(self)
-    }
-}
-
 /// The policy of every API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiPolicies(Vec<(Api, ApiPolicy)>);
@@ -186,20 +126,6 @@ impl Default for ApiPolicies {
 }
 
 impl ApiPolicies {
-    /// Defaults with every `WECHAT_POLICY_<API>` override applied.
-    ///
-    /// # Errors
-    /// The first invalid override.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let mut policies = Self::default();
-        for (api, policy) in &mut policies.0 {
-            if let Some(spec) = env.optional(api.env_var()) {
-                *policy = policy.clone().with_overrides(api.env_var(), spec)?;
-            }
-        }
-        Ok(policies)
-    }
-
     /// The policy of `api`.
     pub fn get(&self, api: Api) -> ApiPolicy {
         self.0
@@ -227,30 +153,5 @@ mod tests {
         assert!(!policies.get(Api::CustomSend).idempotent);
         assert!(policies.get(Api::StableToken).idempotent);
         assert_eq!(policies.get(Api::Ticket).breaker, "wechat.ticket");
-    }
-
-    #[test]
-    fn env_overrides_one_api_without_touching_the_others() {
-        let env = Env::from_pairs([(
-            "WECHAT_POLICY_CUSTOM_SEND",
-            "timeout_ms=500, max_attempts=1,idempotent=true",
-        )]);
-        let policies = ApiPolicies::from_env(&env).expect("valid");
-        let custom = policies.get(Api::CustomSend);
-        assert_eq!(
-            (custom.timeout, custom.max_attempts, custom.idempotent),
-            (Duration::from_millis(500), 1, true)
-        );
-        assert_eq!(policies.get(Api::TemplateSend), Api::TemplateSend.default_policy());
-    }
-
-    #[test]
-    fn invalid_overrides_name_the_variable_and_key() {
-        let env = Env::from_pairs([("WECHAT_POLICY_TICKET", "max_attempts=0")]);
-        let err = ApiPolicies::from_env(&env).expect_err("invalid");
-        assert_eq!(err.var, "WECHAT_POLICY_TICKET");
-        assert!(err.problem.contains("max_attempts"));
-        let env = Env::from_pairs([("WECHAT_POLICY_TICKET", "colour=blue")]);
-        assert!(ApiPolicies::from_env(&env).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The WeChat client's error: transport, HTTP, WeChat errcode, breaker, quota and deadline failures.
 
-use super::errcode::{ApiError, ErrcodeClass};
+use super::errcode::{DAILY_QUOTA, Errcode};
 
 /// Why a WeChat call failed. Messages never contain a token, a secret or a URL with a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +38,7 @@ pub enum WechatError {
     },
     /// WeChat answered with a non-zero errcode.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(#[from] Errcode),
     /// The answer was not the JSON we expect.
     #[error("undecodable answer from {domain}: {message}")]
     Decode {
@@ -69,7 +69,7 @@ impl WechatError {
     pub fn errcode(&self) -> Option<i64> {
         match self {
             Self::Api(api) => Some(api.errcode),
-            Self::QuotaExhausted { .. } => Some(super::errcode::DAILY_QUOTA),
+            Self::QuotaExhausted { .. } => Some(DAILY_QUOTA),
             _ => None,
         }
     }
@@ -97,19 +97,6 @@ impl WechatError {
     /// Whether the access token must be refreshed (40001 / 40014 / 42001).
     pub fn is_token_invalid(&self) -> bool {
         matches!(self, Self::Api(api) if api.is_token_invalid())
-    }
-
-    /// Whether retrying after backoff may succeed, for a call that is safe to repeat
-    /// (`idempotent`) or not (then only failures where nothing was processed — no connection,
-    /// HTTP 503 / 429 — or WeChat said "busy").
-    pub fn is_retryable(&self, idempotent: bool) -> bool {
-        match self {
-            Self::Api(api) => api.class() == ErrcodeClass::Retryable,
-            Self::Connect { .. } | Self::Http { status: 503 | 429, .. } => true,
-            Self::Network { .. } | Self::Timeout { .. } => idempotent,
-            Self::Http { status, .. } => idempotent && (*status >= 500 || *status == 408),
-            _ => false,
-        }
     }
 
     /// A transport error from reqwest, with its URL (which may hold a token) removed.
@@ -145,34 +132,10 @@ mod tests {
     use super::*;
 
     fn api(errcode: i64) -> WechatError {
-        WechatError::Api(ApiError {
+        WechatError::Api(Errcode {
             errcode,
             errmsg: String::new(),
         })
-    }
-
-    #[test]
-    fn non_idempotent_calls_retry_only_when_nothing_was_processed_or_wechat_was_busy() {
-        let timeout = WechatError::Timeout { domain: "a".into() };
-        let http = WechatError::Http {
-            domain: "a".into(),
-            status: 502,
-        };
-        let unavailable = WechatError::Http {
-            domain: "a".into(),
-            status: 503,
-        };
-        assert!(unavailable.is_retryable(false) && unavailable.is_not_sent());
-        let refused = WechatError::Connect {
-            domain: "a".into(),
-            message: "refused".into(),
-        };
-        assert!(timeout.is_retryable(true) && !timeout.is_retryable(false));
-        assert!(http.is_retryable(true) && !http.is_retryable(false));
-        assert!(refused.is_retryable(false));
-        assert!(api(-1).is_retryable(false));
-        assert!(!api(45009).is_retryable(true));
-        assert!(!api(40164).is_retryable(true));
     }
 
     #[test]

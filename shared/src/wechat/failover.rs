@@ -13,10 +13,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::error::WechatError;
-use super::guard::{Guards, record_domain};
+use super::policy::{CallPolicies, record_domain};
 use super::transport::{Call, Transport};
 use crate::resilience::breaker::AcquireError;
-use crate::resilience::deadline::Deadline;
+use crate::deadline::Deadline;
 
 /// The ordered API domains of one client.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ impl Domains {
     pub async fn attempt(
         &self,
         transport: &Transport,
-        guards: &Guards,
+        guards: &CallPolicies,
         call: &Call<'_>,
         timeout: Duration,
         deadline: Deadline,

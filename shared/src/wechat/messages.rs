@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::api::Api;
 use super::client::WechatClient;
 use super::error::WechatError;
-use crate::resilience::deadline::Deadline;
+use crate::deadline::Deadline;
 
 /// WeChat's answer to an accepted send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

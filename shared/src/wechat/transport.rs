@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::api::Api;
 use super::errcode::Status;
 use super::error::WechatError;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// What to send: the API, its query parameters (secret ones kept as [`Secret`]) and the body.
 #[derive(Debug, Clone)]

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api::Api;
-use super::client::Core;
+use super::core::Core;
 use super::error::WechatError;
 use super::token::{Fetched, TokenMode, TokenSource};
 use super::transport::Call;
-use crate::config::Secret;
-use crate::resilience::deadline::Deadline;
+use crate::secret::Secret;
+use crate::deadline::Deadline;
 
 #[derive(Deserialize)]
 struct TokenAnswer {

@@ -3,7 +3,8 @@
 //! `shared.rs` executes the resulting [`Transition`]s as conditional writes on `version`, against
 //! the fleet store or, during a store outage, the instance's local fallback store.
 
-use super::config::{BreakerConfig, duration_ms};
+use super::config::BreakerConfig;
+use crate::clock::millis;
 use super::record::BreakerRecord;
 use super::state::{IllegalTransition, State, check_transition};
 use super::window::verdict;
@@ -90,7 +91,7 @@ impl Transition {
 
     fn open(record: &BreakerRecord, config: &BreakerConfig, now: i64) -> Result<Self, IllegalTransition> {
         let trips = record.trips.saturating_add(1);
-        let open_ms = duration_ms(config.open_duration_for(trips));
+        let open_ms = millis(config.open_duration_for(trips));
         Ok(Self {
             trips,
             open_until: now.saturating_add(open_ms),
@@ -101,7 +102,7 @@ impl Transition {
     fn half_open(record: &BreakerRecord, config: &BreakerConfig, now: i64) -> Result<Self, IllegalTransition> {
         Ok(Self {
             probes_left: i64::from(config.half_open_probes) - 1,
-            granted_until: now.saturating_add(duration_ms(config.permit_ttl)),
+            granted_until: now.saturating_add(millis(config.permit_ttl)),
             ..Self::base(record, State::HalfOpen, now)?
         })
     }

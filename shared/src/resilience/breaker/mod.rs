@@ -24,31 +24,33 @@
 //! Not reported: a lost-answer transition the fleet moved past before that answer.
 //!
 //! Store failure: every store call runs under `store_timeout`. On any failure the breaker
-//! continues on a local copy of the item (see [`local`]) and tries the store again after
+//! continues on a local copy of the item (see `fallback`) and tries the store again after
 //! `cache_ttl`; calls never fail because of the store.
 //!
 //! Scopes: [`Permit`] and [`Observation`] are per call; the cached record, pending counts and
 //! fallback copy are per instance; the store item is per fleet.
 //!
 //! Layout: `decision` (pure: record + config + now → decision), `window` (pure bucket math),
-//! `state` (states and the transition table), `record` (item codec), `shared` (decisions as
-//! store updates), `exec` (runs them on the fleet store or the fallback), `guard` (acquire /
-//! record / release), `operator` (force), `cache` (per-instance view), `local` (outage fallback).
+//! `state` (states and the transition table), `record` (item codec), `updates` (decisions as
+//! store updates), `apply` (runs them on the fleet store or the fallback), `permit` (acquire /
+//! record / release), `operator` (force), `instance` (per-instance view), `fallback` (outage
+//! fallback copy). Public: the façade ([`Breaker`], [`Permit`], [`Observation`]), the pure core
+//! (`decision`, `state`, `window`), the item codec (`record`, read by admin views) and `config`.
 //!
 //! Deadlines: `acquire_within`, `record_within` and `release` cut every store call short at the
 //! caller's deadline (a cut is not a store failure: no fallback), so a guarded call never waits
 //! on the store past its deadline.
 
-pub mod cache;
+mod apply;
 pub mod config;
 pub mod decision;
-mod exec;
-mod guard;
-pub mod local;
+mod fallback;
+mod instance;
 mod operator;
+mod permit;
 pub mod record;
-pub mod shared;
 pub mod state;
+mod updates;
 pub mod window;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -60,8 +62,8 @@ pub use operator::ForceError;
 pub use state::{IllegalTransition, State};
 pub use window::{Counts, Verdict};
 
-use self::cache::Instance;
-use self::local::LocalFallback;
+use self::fallback::LocalFallback;
+use self::instance::Instance;
 use self::record::{BreakerRecord, key};
 use super::budget::RetryBudget;
 use super::classify::Outcome;
@@ -204,7 +206,7 @@ impl Breaker {
     }
 
     /// Re-reads runtime overrides if due (cut short by `deadline`) and applies them.
-    async fn refresh_runtime(&self, deadline: Option<&crate::resilience::deadline::Deadline>) {
+    async fn refresh_runtime(&self, deadline: Option<&crate::deadline::Deadline>) {
         if let Some(hook) = &self.runtime {
             hook.refresh(deadline).await;
             self.apply_runtime();
@@ -272,7 +274,3 @@ impl Breaker {
         self.observer.on_event(&event);
     }
 }
-
-#[cfg(test)]
-#[path = "breaker_tests.rs"]
-mod tests;

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use super::decision::Transition;
-use super::exec::{Applied, Op};
-use super::guard::MAX_ROUNDS;
+use super::apply::{Applied, Op};
+use super::permit::MAX_ROUNDS;
 use super::record::BreakerRecord;
-use super::shared::{Unanswered, transition_update};
+use super::updates::transition_update;
+use crate::store::Unanswered;
 use super::state::{IllegalTransition, State};
 use super::{Breaker, BreakerSnapshot, Event};
 use crate::store::StoreError;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::resilience::breaker::BreakerConfigBuilder;
+use crate::resilience::breaker::config::BreakerConfigBuilder;
 use crate::resilience::bulkhead::BulkheadConfig;
 use crate::resilience::error::ConfigError;
-use crate::resilience::policy::PolicyConfig;
+use crate::resilience::policy_config::PolicyConfig;
 use crate::resilience::retry::RetryConfigBuilder;
 
 /// A setting's raw value, before the field's own parsing and range checks.

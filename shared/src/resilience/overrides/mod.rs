@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 pub use self::fields::{RawValue, setting_names};
 use super::error::ConfigError;
-use super::policy::PolicyConfig;
+use super::policy_config::PolicyConfig;
 use crate::store::{AttrValue, Attrs, EXPIRES_AT};
 
 /// The name whose overrides apply to every policy and breaker.
@@ -152,21 +152,12 @@ impl OverrideSet {
         Ok(set)
     }
 
-    /// Reads and parses a JSON file (see [`from_json`](Self::from_json)).
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the file when it cannot be read, or the bad name or setting.
-    pub fn from_json_file(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
-        Self::from_json(&text)
-    }
-
-    /// Reads `RESILIENCE__{NAME}__{SETTING}` variables from `vars` (pass `std::env::vars()`).
+    /// The `RESILIENCE__{NAME}__{SETTING}` variables among `vars` (name, value pairs, as the
+    /// configuration module reads them).
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable whose setting is unknown.
-    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_variables(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut set = Self::default();
         for (key, value) in vars {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else {

@@ -32,7 +32,7 @@ fn env_overrides_match_names_case_and_dash_insensitively() {
         ("PATH", "/usr/bin"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let set = OverrideSet::from_env(vars).unwrap();
+    let set = OverrideSet::from_variables(vars).unwrap();
     let config = set
         .for_name("wechat-api")
         .apply(&PolicyConfig::default(), false)
@@ -58,8 +58,8 @@ fn bad_values_fail_with_the_setting_name() {
     let err = OverrideSet::from_json(r#"{"p": {"max_attempt": 2}}"#).unwrap_err();
     assert_eq!(err.field, "p.max_attempt", "typos are caught at load");
     let vars = [("RESILIENCE__P__NOPE".to_owned(), "1".to_owned())];
-    assert_eq!(OverrideSet::from_env(vars).unwrap_err().field, "RESILIENCE__P__NOPE");
-    let set = OverrideSet::from_env([("RESILIENCE__P__MINIMUM_CALLS".to_owned(), "many".to_owned())]).unwrap();
+    assert_eq!(OverrideSet::from_variables(vars).unwrap_err().field, "RESILIENCE__P__NOPE");
+    let set = OverrideSet::from_variables([("RESILIENCE__P__MINIMUM_CALLS".to_owned(), "many".to_owned())]).unwrap();
     let err = set.for_name("p").apply(&PolicyConfig::default(), false).unwrap_err();
     assert_eq!(
         (err.field.as_str(), err.message.as_str()),
@@ -94,7 +94,7 @@ fn runtime_items_cannot_change_the_window_shape_or_bulkhead() {
 #[test]
 fn later_sources_win_and_zero_attempt_timeout_means_none() {
     let file = OverrideSet::from_json(r#"{"p": {"max_attempts": 2, "attempt_timeout_ms": 800}}"#).unwrap();
-    let env = OverrideSet::from_env([("RESILIENCE__P__MAX_ATTEMPTS".to_owned(), "3".to_owned())]).unwrap();
+    let env = OverrideSet::from_variables([("RESILIENCE__P__MAX_ATTEMPTS".to_owned(), "3".to_owned())]).unwrap();
     let config = file
         .merged(env)
         .for_name("p")
@@ -112,12 +112,6 @@ fn later_sources_win_and_zero_attempt_timeout_means_none() {
         None
     );
     assert!(setting_names().count() >= 27);
-}
-
-#[test]
-fn json_file_errors_name_the_file() {
-    let err = OverrideSet::from_json_file(std::path::Path::new("/nonexistent/resilience.json")).unwrap_err();
-    assert_eq!(err.field, "/nonexistent/resilience.json");
 }
 
 #[test]

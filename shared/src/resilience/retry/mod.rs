@@ -2,7 +2,7 @@
 //! starting an attempt that cannot finish before the deadline, never sleeping past it.
 //!
 //! Scope: [`RetryConfig`] is per policy (shared, immutable); [`RetryState`] is per call (attempt
-//! count, previous delay, whether the credential refresh was used, the jitter RNG).
+//! count, previous delay, the jitter RNG).
 
 mod config;
 
@@ -16,15 +16,13 @@ pub use self::config::{
     RetryConfig, RetryConfigBuilder,
 };
 use super::classify::Outcome;
-use super::deadline::Deadline;
+use crate::deadline::Deadline;
 
 /// What the operation is told about the attempt it is making.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
-    /// The previous attempt reported an invalid credential: refresh it before this attempt.
-    pub refresh_credentials: bool,
 }
 
 /// Why a call stops retrying.
@@ -32,7 +30,7 @@ pub struct Attempt {
 pub enum Stop {
     /// It succeeded.
     Succeeded,
-    /// The outcome must not be retried (or the one credential refresh is used up).
+    /// The outcome must not be retried.
     NotRetryable,
     /// `max_attempts` reached.
     AttemptsExhausted,
@@ -45,12 +43,10 @@ pub enum Stop {
 pub enum Plan {
     /// Stop here.
     Stop(Stop),
-    /// Retry after `delay`; `budgeted` retries need the retry budget, a credential refresh does not.
+    /// Retry after `delay`, if the fleet's retry budget grants it.
     Retry {
         /// Backoff before the next attempt (never past the deadline).
         delay: Duration,
-        /// Whether the retry budget must grant it.
-        budgeted: bool,
     },
 }
 
@@ -59,8 +55,6 @@ pub enum Plan {
 pub struct RetryState {
     attempts: u32,
     backoff_retries: u32,
-    refresh_pending: bool,
-    refreshed: bool,
     previous_delay: Duration,
     rng: SmallRng,
 }
@@ -71,8 +65,6 @@ impl RetryState {
         Self {
             attempts: 0,
             backoff_retries: 0,
-            refresh_pending: false,
-            refreshed: false,
             previous_delay: Duration::ZERO,
             rng: SmallRng::seed_from_u64(seed),
         }
@@ -86,29 +78,13 @@ impl RetryState {
     /// Counts and describes the next attempt.
     pub fn begin_attempt(&mut self) -> Attempt {
         self.attempts += 1;
-        let attempt = Attempt {
-            number: self.attempts,
-            refresh_credentials: self.refresh_pending,
-        };
-        self.refresh_pending = false;
-        attempt
+        Attempt { number: self.attempts }
     }
 
     /// Plans the step after an attempt with `outcome`, `deadline` permitting.
     pub fn plan(&mut self, config: &RetryConfig, outcome: Outcome, deadline: &Deadline) -> Plan {
         match outcome {
             Outcome::Success => Plan::Stop(Stop::Succeeded),
-            Outcome::RefreshThenRetry if !self.refreshed => {
-                if !deadline.can_start(config.min_attempt()) {
-                    return Plan::Stop(Stop::NoTimeLeft);
-                }
-                self.refreshed = true;
-                self.refresh_pending = true;
-                Plan::Retry {
-                    delay: Duration::ZERO,
-                    budgeted: false,
-                }
-            }
             Outcome::Retryable | Outcome::RetryableSlow => {
                 if self.backoff_retries + 1 >= config.max_attempts() {
                     return Plan::Stop(Stop::AttemptsExhausted);
@@ -123,7 +99,7 @@ impl RetryState {
                 }
                 self.backoff_retries += 1;
                 self.previous_delay = delay;
-                Plan::Retry { delay, budgeted: true }
+                Plan::Retry { delay }
             }
             _ => Plan::Stop(Stop::NotRetryable),
         }
@@ -155,16 +131,14 @@ mod tests {
         assert_eq!(
             state.plan(&c, Outcome::Retryable, &deadline),
             Plan::Retry {
-                delay: Duration::from_millis(100),
-                budgeted: true
+                delay: Duration::from_millis(100)
             }
         );
         state.begin_attempt();
         assert_eq!(
             state.plan(&c, Outcome::Retryable, &deadline),
             Plan::Retry {
-                delay: Duration::from_millis(200),
-                budgeted: true
+                delay: Duration::from_millis(200)
             }
         );
         state.begin_attempt();
@@ -185,8 +159,7 @@ mod tests {
         assert_eq!(
             plan,
             Plan::Retry {
-                delay: Duration::from_millis(400),
-                budgeted: true
+                delay: Duration::from_millis(400)
             }
         );
     }
@@ -204,28 +177,6 @@ mod tests {
             state.plan(&config(3), Outcome::Retryable, &deadline),
             Plan::Retry { .. }
         ));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn credential_refresh_retries_once_unbudgeted_even_without_retries() {
-        let deadline = Deadline::after(Duration::from_secs(1));
-        let mut state = RetryState::new(1);
-        assert!(!state.begin_attempt().refresh_credentials);
-        assert_eq!(
-            state.plan(&config(1), Outcome::RefreshThenRetry, &deadline),
-            Plan::Retry {
-                delay: Duration::ZERO,
-                budgeted: false
-            }
-        );
-        assert!(
-            state.begin_attempt().refresh_credentials,
-            "the operation is told to refresh"
-        );
-        assert_eq!(
-            state.plan(&config(1), Outcome::RefreshThenRetry, &deadline),
-            Plan::Stop(Stop::NotRetryable)
-        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,37 +1,44 @@
 //! The send API's answers, and their stored form for `Idempotency-Key` replays.
 
 use http::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::delivery::DeliveryRecord;
 use crate::http::{ApiBody, Response, json_response};
 
-/// One answer of the send API: status, code, message and data.
-#[derive(Debug, Clone, PartialEq)]
+/// One answer of the send API: status, code, message and data — stored as is in the request
+/// ledger, so a retried request gets exactly the first answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct Answer {
+    #[serde(with = "status_code")]
     status: StatusCode,
-    code: &'static str,
+    code: String,
     message: String,
     data: Value,
+    /// Set on a replay of the stored answer (not stored itself).
+    #[serde(skip)]
+    replayed: bool,
 }
 
 impl Answer {
     /// Sent now, sent before, or refused by WeChat for good.
-    pub(super) fn settled(id: &str, record: Value) -> Self {
-        let status = settled_status(&record);
-        if status == StatusCode::OK {
-            Self {
-                status,
-                code: "OK",
+    pub(super) fn settled(id: &str, record: &DeliveryRecord) -> Self {
+        match record {
+            DeliveryRecord::Sent { msgid } => Self {
+                status: StatusCode::OK,
+                code: "OK".into(),
                 message: "sent".into(),
-                data: sent_data(id, &record),
-            }
-        } else {
-            Self {
-                status,
-                code: "WECHAT_REJECTED",
+                data: json!({"message_id": id, "status": "sent", "msgid": msgid}),
+                replayed: false,
+            },
+            DeliveryRecord::Rejected { errcode, errmsg } => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "WECHAT_REJECTED".into(),
                 message: "WeChat refused the message; retrying will not help".into(),
-                data: json!({"message_id": id, "status": "rejected", "errcode": record["errcode"], "errmsg": record["errmsg"]}),
-            }
+                data: json!({"message_id": id, "status": "rejected", "errcode": errcode, "errmsg": errmsg}),
+                replayed: false,
+            },
         }
     }
 
@@ -39,60 +46,55 @@ impl Answer {
     pub(super) fn queued(id: &str, reason: &str) -> Self {
         Self {
             status: StatusCode::ACCEPTED,
-            code: "ACCEPTED",
+            code: "ACCEPTED".into(),
             message: "queued: it will be delivered when WeChat is healthy".into(),
             data: json!({"message_id": id, "status": "queued", "reason": reason}),
+            replayed: false,
         }
     }
 
-    /// The answer stored for an `Idempotency-Key`, replayed.
-    pub(super) fn replayed(record: &str) -> Self {
-        let value: Value = serde_json::from_str(record).unwrap_or(Value::Null);
-        let status = value["status"]
-            .as_u64()
-            .and_then(|s| StatusCode::from_u16(s as u16).ok())
-            .unwrap_or(StatusCode::OK);
-        let code = match status.as_u16() {
-            200 => "OK",
-            202 => "ACCEPTED",
-            _ => "WECHAT_REJECTED",
-        };
-        Self {
-            status,
-            code,
-            message: value["message"].as_str().unwrap_or_default().to_owned(),
-            data: value["data"].clone(),
-        }
-    }
-
-    /// The form stored in the request ledger.
-    pub(super) fn to_record(&self) -> String {
-        json!({"status": self.status.as_u16(), "message": self.message, "data": self.data}).to_string()
+    /// The stored answer, replayed for a retried request: it says so in the
+    /// `Idempotent-Replayed: true` header.
+    pub(super) fn replayed(mut self) -> Self {
+        self.replayed = true;
+        self
     }
 
     /// The unified response.
     pub(super) fn into_response(self, request_id: &str) -> Response {
+        let code: &'static str = match self.code.as_str() {
+            "OK" => "OK",
+            "ACCEPTED" => "ACCEPTED",
+            _ => "WECHAT_REJECTED",
+        };
         let body = ApiBody {
-            code: self.code,
+            code,
             message: self.message,
             data: Some(self.data),
             request_id: request_id.to_owned(),
         };
-        json_response(self.status, &body)
+        let mut response = json_response(self.status, &body);
+        if self.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+        }
+        response
     }
 }
 
-/// The `data` of a 200 answer, shown in the docs and the tests.
-fn sent_data(id: &str, record: &Value) -> Value {
-    json!({"message_id": id, "status": record["status"], "msgid": record["msgid"]})
-}
+/// `StatusCode` as its number in the stored answer.
+mod status_code {
+    use http::StatusCode;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-/// HTTP status of a settled delivery record.
-fn settled_status(record: &Value) -> StatusCode {
-    if record["status"] == "rejected" {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
+    pub(super) fn serialize<S: Serializer>(status: &StatusCode, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(status.as_u16())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<StatusCode, D::Error> {
+        let code = u16::deserialize(deserializer)?;
+        StatusCode::from_u16(code).map_err(D::Error::custom)
     }
 }
 
@@ -103,14 +105,20 @@ mod tests {
     #[test]
     fn a_stored_answer_replays_identically() {
         for answer in [
-            Answer::settled("m1", json!({"status": "sent", "msgid": 42})),
+            Answer::settled("m1", &DeliveryRecord::Sent { msgid: Some(42) }),
             Answer::settled(
                 "m2",
-                json!({"status": "rejected", "errcode": 43004, "errmsg": "require subscribe"}),
+                &DeliveryRecord::Rejected {
+                    errcode: Some(43004),
+                    errmsg: "require subscribe".into(),
+                },
             ),
             Answer::queued("m3", "circuit open"),
         ] {
-            assert_eq!(Answer::replayed(&answer.to_record()), answer);
+            let stored = serde_json::to_string(&answer).unwrap();
+            let replayed: Answer = serde_json::from_str(&stored).unwrap();
+            assert_eq!(replayed, answer);
+            assert_eq!(answer.replayed().into_response("r").headers()["idempotent-replayed"], "true");
         }
     }
 }

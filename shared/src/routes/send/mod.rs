@@ -1,34 +1,35 @@
 //! `POST /messages/{custom,template,subscribe}`: send a message now, or queue it and answer 202.
 //!
 //! The body is WeChat's own JSON for that API, so existing payloads work unchanged. The flow:
-//! auth → validate → request ledger (`Idempotency-Key`: a retried request gets the first answer)
-//! → [`outbound::deliver`] under the send budget → 200 `sent`, or — when the breaker is open, the
-//! quota is spent, WeChat is failing or the budget would be missed — the job goes to the queue and
-//! the answer is 202 `queued` with the message id. A message WeChat refuses outright is 422.
+//! auth → validate → the request ledger (`Idempotency-Key`: a retried request gets the first
+//! answer, through [`Ledger::run_once`](crate::ledger::Ledger::run_once)) → [`delivery::deliver`]
+//! under the send budget → 200 `sent`, or — when the breaker is open, the quota is spent, WeChat
+//! is failing or the budget would be missed — the job goes to the queue and the answer is 202
+//! `queued` with the message id. A message WeChat refuses outright is 422.
 
 mod answer;
 
 use serde_json::Value;
 
-use crate::dedup::Begin;
-use crate::deps::Deps;
-use crate::http::{ApiError, ErrorKind, Response, body_bytes, guard, require_internal};
-use crate::outbound::{self, DeliveryOutcome, Job, SendKind};
-use crate::resilience::deadline::Deadline;
+use crate::deadline::Deadline;
+use crate::delivery::{self, DeliveryOutcome, Job, SendKind};
+use crate::deps::SendDeps;
+use crate::http::{ApiError, ErrorKind, Response, body_bytes, require_internal, respond};
+use crate::ledger::{RunOnce, Wait};
 
 use answer::Answer;
 
 /// The send function's entry point.
 #[tracing::instrument(name = "send", skip_all)]
-pub async fn handle(deps: &Deps, req: lambda_http::Request) -> Response {
-    guard("send", req, |req, request_id| async move {
+pub async fn handle(deps: &SendDeps, req: lambda_http::Request) -> Response {
+    respond("send", req, |req, request_id| async move {
         route(deps, req).await.map(|a| a.into_response(&request_id.0))
     })
     .await
 }
 
-async fn route(deps: &Deps, req: lambda_http::Request) -> Result<Answer, ApiError> {
-    require_internal(&req, deps.settings.internal_api_key.as_ref())?;
+async fn route(deps: &SendDeps, req: lambda_http::Request) -> Result<Answer, ApiError> {
+    require_internal(&req, deps.internal_api_key.as_ref())?;
     if req.method() != http::Method::POST {
         return Err(ApiError::new(ErrorKind::MethodNotAllowed, "use POST"));
     }
@@ -44,57 +45,35 @@ async fn route(deps: &Deps, req: lambda_http::Request) -> Result<Answer, ApiErro
                 "use /messages/custom, /messages/template or /messages/subscribe",
             )
         })?;
-    let payload = payload(kind, body_bytes(&req, deps.settings.callback.max_body_bytes)?)?;
-    let idempotency_key = idempotency_key(&req)?;
-    let message_id = idempotency_key
-        .clone()
-        .unwrap_or_else(|| format!("msg-{:032x}", rand::random::<u128>()));
-
-    // A retried request (same Idempotency-Key) gets the first answer, without a second send.
-    let request_claim = match &idempotency_key {
-        None => None,
-        Some(key) => match deps.request_ledger.begin(kind.as_str(), key).await {
-            Ok(Begin::Claimed(claim)) => Some(claim),
-            Ok(Begin::Completed { reply }) => return Ok(Answer::replayed(&reply)),
-            Ok(Begin::InProgress { .. }) => {
-                return Err(ApiError::new(
-                    ErrorKind::Conflict,
-                    "a request with this Idempotency-Key is in progress",
-                ));
-            }
-            // Without the request ledger the delivery ledger still prevents a double send.
-            Err(error) => {
-                tracing::warn!(reason = %error, "request ledger unreachable; relying on the delivery ledger");
-                None
-            }
-        },
+    let payload = payload(kind, body_bytes(&req, deps.max_body_bytes)?)?;
+    let Some(key) = idempotency_key(&req)? else {
+        let message_id = format!("msg-{:032x}", rand::random::<u128>());
+        return send_or_queue(deps, &message_id, kind, payload).await;
     };
-    let answer = send_or_queue(deps, &message_id, kind, payload).await;
-    if let Some(claim) = request_claim {
-        let stored = match &answer {
-            Ok(answer) => deps.request_ledger.complete(&claim, &answer.to_record()).await,
-            Err(_) => deps.request_ledger.release(&claim).await,
-        };
-        if let Err(error) = stored {
-            tracing::warn!(reason = %error, "could not store the answer for the Idempotency-Key");
+    // A retried request (same Idempotency-Key) gets the first answer, without a second send.
+    let send = || send_or_queue(deps, &key, kind, payload.clone());
+    match deps.requests.run_once(kind.as_str(), &key, Wait::No, send).await {
+        Ok(RunOnce::Ran(answer)) => Ok(answer),
+        Ok(RunOnce::Replayed(answer)) => Ok(answer.replayed()),
+        Ok(RunOnce::Busy) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            "a request with this Idempotency-Key is in progress",
+        )),
+        Ok(RunOnce::Failed(error)) => Err(error),
+        // Without the request ledger the delivery ledger still prevents a double send.
+        Err(error) => {
+            tracing::warn!(reason = %error, "request ledger unreachable; relying on the delivery ledger");
+            send_or_queue(deps, &key, kind, payload).await
         }
     }
-    answer
 }
 
-async fn send_or_queue(deps: &Deps, id: &str, kind: SendKind, payload: Value) -> Result<Answer, ApiError> {
-    let client = deps.wechat.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::Unavailable,
-            "WeChat API not configured (set WECHAT_APPSECRET or WECHAT_APPSECRET_SECRET_ID)",
-        )
-    })?;
-    let deadline = Deadline::after(deps.settings.outbound.send_budget);
-    let reason = match outbound::deliver(client, &deps.outbound_ledger, id, kind, &payload, deadline).await {
-        Ok(DeliveryOutcome::Sent { record } | DeliveryOutcome::AlreadySettled { record }) => {
-            return Ok(Answer::settled(id, record));
+async fn send_or_queue(deps: &SendDeps, id: &str, kind: SendKind, payload: Value) -> Result<Answer, ApiError> {
+    let deadline = Deadline::after(deps.send_budget);
+    let reason = match delivery::deliver(&deps.client, &deps.deliveries, id, kind, &payload, deadline).await {
+        Ok(DeliveryOutcome::Settled(record) | DeliveryOutcome::AlreadySettled(record)) => {
+            return Ok(Answer::settled(id, &record));
         }
-        Ok(DeliveryOutcome::Rejected { record, .. }) => return Ok(Answer::settled(id, record)),
         Ok(DeliveryOutcome::InProgress) => "another delivery of this message is in progress".to_owned(),
         Ok(DeliveryOutcome::Deferred(error)) => error.to_string(),
         Err(error) => format!("delivery ledger unavailable: {error}"),
@@ -109,13 +88,11 @@ async fn send_or_queue(deps: &Deps, id: &str, kind: SendKind, payload: Value) ->
             tracing::info!(message_id = %id, %reason, %queue_message_id, "send deferred to the queue");
             Ok(Answer::queued(id, &reason))
         }
-        Err(error) => {
-            tracing::error!(message_id = %id, %reason, queue_error = %error, "could not send nor queue");
-            Err(ApiError::new(
-                ErrorKind::Unavailable,
-                "WeChat and the queue are both unavailable; retry later",
-            ))
-        }
+        Err(error) => Err(ApiError::new(
+            ErrorKind::Unavailable,
+            "WeChat and the queue are both unavailable; retry later",
+        )
+        .with_detail(format_args!("could not send ({reason}) nor queue ({error})"))),
     }
 }
 

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Builder;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
-use super::DynamoStore;
-use crate::clock::SharedClock;
 
 /// Why a [`DynamoClientConfig`] was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,15 +115,6 @@ impl DynamoClientConfig {
     /// A DynamoDB client from a shared SDK config (loaded once per cold start) with these settings.
     pub fn client(&self, sdk: &SdkConfig) -> Client {
         Client::from_conf(self.apply(Builder::from(sdk)).build())
-    }
-}
-
-impl DynamoStore {
-    /// A store on `table` whose client comes from the standard AWS environment
-    /// (`AWS_REGION`, credentials chain, `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`).
-    pub async fn from_env(table: impl Into<String>, clock: SharedClock, config: DynamoClientConfig) -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::new(config.client(&sdk), table, clock)
     }
 }
 

@@ -13,7 +13,6 @@ mod codec;
 mod error;
 mod expr;
 mod table;
-pub mod testing;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;

@@ -1,20 +1,21 @@
-//! Answers given without calling WeChat: the daily quota (45009, until the daily reset) and
-//! configuration errors (40164 IP whitelist, 40013 AppID, 40125 AppSecret, … for
+//! Answers given without calling WeChat: the daily quota (45009, until the daily reset, through
+//! the account's [`DailyQuota`](crate::wechat::daily_quota::DailyQuota)) and configuration errors
+//! (40164 IP whitelist, 40013 AppID, 40125 AppSecret, … for
 //! [`TokenConfig::config_error_backoff`](super::TokenConfig::config_error_backoff)).
 //!
 //! Why: with no valid token cached, every user request would otherwise call the token endpoint
 //! again — a configuration error cannot heal by itself, and each such call spends the daily quota
-//! until it is gone. Both blocks are fleet-wide (one store item per endpoint, read once per fetch
-//! attempt, written once per block) with an instance-local twin for store outages.
+//! until it is gone. Both blocks are fleet-wide (one store item, written once per block) with an
+//! instance-local twin for store outages.
 
-use super::config::ms;
-use super::limits::{block_config, block_quota, next_daily_reset_ms, read_blocks};
+use super::limits::{block_config, read_config_block};
 use super::manager::TokenManager;
 use super::record::TokenKind;
-use crate::resilience::deadline::Deadline;
-use crate::wechat::errcode::{
-    ApiError, DAILY_QUOTA, ErrcodeClass, INVALID_APPID, INVALID_APPSECRET, IP_NOT_WHITELISTED,
-};
+use super::source::TokenMode;
+use crate::clock::millis;
+use crate::deadline::Deadline;
+use crate::wechat::api::Api;
+use crate::wechat::errcode::{DAILY_QUOTA, Errcode, ErrcodeClass, INVALID_APPID, INVALID_APPSECRET, IP_NOT_WHITELISTED};
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
@@ -35,24 +36,29 @@ pub fn config_fix(errcode: i64) -> &'static str {
 }
 
 impl TokenManager {
+    /// The WeChat API that fetches `kind` (its daily quota is that API's).
+    fn endpoint(&self, kind: TokenKind) -> Api {
+        match (kind, self.mode) {
+            (TokenKind::AccessToken, TokenMode::Stable) => Api::StableToken,
+            (TokenKind::AccessToken, TokenMode::Classic) => Api::Token,
+            (TokenKind::JsapiTicket, _) => Api::Ticket,
+        }
+    }
+
     /// The error to answer with instead of calling the endpoint of `kind`, if a block is in force.
     pub(super) async fn blocked(&self, kind: TokenKind, now_ms: i64, deadline: Deadline) -> Option<WechatError> {
+        if let Some(until_ms) = self.quota.blocked_until(self.endpoint(kind), deadline).await {
+            return Some(WechatError::QuotaExhausted { until_ms });
+        }
         if let Some(answer) = self.local_block(kind, now_ms) {
             return Some(answer);
         }
         if !self.store_usable() {
             return None;
         }
-        match read_blocks(&self.fleet, kind, now_ms, deadline).await {
-            Ok(blocks) => {
-                let mut local = self.lock();
-                if let Some(until) = blocks.quota_until_ms {
-                    local.limits.block(kind, until);
-                }
-                if let Some((error, until)) = blocks.config {
-                    local.limits.block_config(kind, error, until);
-                }
-            }
+        match read_config_block(&self.fleet, kind, now_ms, deadline).await {
+            Ok(Some((error, until))) => self.lock().limits.block_config(kind, error, until),
+            Ok(None) => {}
             Err(err) => self.store_failed(&err),
         }
         self.local_block(kind, now_ms)
@@ -60,9 +66,6 @@ impl TokenManager {
 
     fn local_block(&self, kind: TokenKind, now_ms: i64) -> Option<WechatError> {
         let local = self.lock();
-        if let Some(until_ms) = local.limits.blocked_until(kind, now_ms) {
-            return Some(WechatError::QuotaExhausted { until_ms });
-        }
         let (error, until_ms) = local.limits.config_error(kind, now_ms)?;
         tracing::debug!(target: LOG, kind = kind.as_str(), errcode = error.errcode, until_ms, "configuration error still blocks the token endpoint");
         Some(WechatError::Api(error))
@@ -79,14 +82,7 @@ impl TokenManager {
             return err;
         };
         if api.errcode == DAILY_QUOTA {
-            let until_ms = next_daily_reset_ms(self.now());
-            tracing::error!(target: LOG, kind = kind.as_str(), until_ms, "daily quota exhausted (45009); blocking refreshes until the daily reset");
-            self.lock().limits.block(kind, until_ms);
-            if self.store_usable()
-                && let Err(store_err) = block_quota(&self.fleet, kind, until_ms, deadline).await
-            {
-                self.store_failed(&store_err);
-            }
+            let until_ms = self.quota.block(self.endpoint(kind), deadline).await;
             return WechatError::QuotaExhausted { until_ms };
         }
         if api.class() == ErrcodeClass::Config {
@@ -95,11 +91,11 @@ impl TokenManager {
         err
     }
 
-    async fn block_config_error(&self, kind: TokenKind, error: &ApiError, deadline: Deadline) {
-        let until_ms = self.now() + ms(self.config.config_error_backoff);
+    async fn block_config_error(&self, kind: TokenKind, error: &Errcode, deadline: Deadline) {
+        let until_ms = self.now() + millis(self.config.config_error_backoff);
         tracing::error!(
             target: LOG, appid = self.appid(), kind = kind.as_str(), errcode = error.errcode, errmsg = %error.errmsg,
-            blocked_for_ms = ms(self.config.config_error_backoff), fix = config_fix(error.errcode),
+            blocked_for_ms = millis(self.config.config_error_backoff), fix = config_fix(error.errcode),
             "CONFIGURATION ERROR: WeChat refused the token request; answering with this error without calling WeChat until the block ends"
         );
         self.lock().limits.block_config(kind, error.clone(), until_ms);

@@ -51,7 +51,3 @@ impl Default for TokenConfig {
         }
     }
 }
-
-pub(crate) fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}

@@ -7,19 +7,8 @@ use std::time::Duration;
 use super::record::{
     EXPIRES_AT_MS, FETCHED_AT_MS, LEASE_OWNER, LEASE_UNTIL, Record, Token, TokenKind, VALUE, VERSION, key,
 };
-use crate::resilience::deadline::Deadline;
-use crate::store::{Attrs, CmpOp, Condition, Key, SharedStore, StoreError, Update};
-
-/// Why a token store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FleetError {
-    /// The store failed or exceeded its own timeout: an outage.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The caller's deadline came first: says nothing about the store.
-    #[error("the caller's deadline passed before the token store answered")]
-    Deadline,
-}
+use crate::deadline::Deadline;
+use crate::store::{Attrs, CmpOp, Condition, Key, SharedStore, StoreError, Unanswered, Update, bounded};
 
 /// Outcome of trying to take the refresh lease.
 #[derive(Debug)]
@@ -55,31 +44,20 @@ impl FleetTokens {
         &self.appid
     }
 
-    /// Runs a store call under `min(timeout, time left before deadline)`.
+    /// Runs a store call under the store timeout, cut short by the caller's deadline.
     pub async fn bounded<T>(
         &self,
         deadline: Deadline,
         call: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, FleetError> {
-        let left = deadline.remaining();
-        if left.is_zero() {
-            return Err(FleetError::Deadline);
-        }
-        match tokio::time::timeout(self.timeout.min(left), call).await {
-            Ok(result) => result.map_err(FleetError::Store),
-            Err(_) if left < self.timeout => Err(FleetError::Deadline),
-            Err(_) => Err(FleetError::Store(StoreError::Unavailable(format!(
-                "store call exceeded {:?}",
-                self.timeout
-            )))),
-        }
+    ) -> Result<T, Unanswered> {
+        bounded(self.timeout, Some(&deadline), call).await
     }
 
     fn key(&self, kind: TokenKind) -> Key {
         key(&self.appid, kind)
     }
 
-    pub async fn read(&self, kind: TokenKind, deadline: Deadline) -> Result<Record, FleetError> {
+    pub async fn read(&self, kind: TokenKind, deadline: Deadline) -> Result<Record, Unanswered> {
         let item = self.bounded(deadline, self.store.get(&self.key(kind))).await?;
         Ok(Record::from_item(item.as_ref()))
     }
@@ -92,7 +70,7 @@ impl FleetTokens {
         now_ms: i64,
         lease_ms: i64,
         deadline: Deadline,
-    ) -> Result<Lease, FleetError> {
+    ) -> Result<Lease, Unanswered> {
         let free = Condition::AttrAbsent(LEASE_UNTIL.into())
             .or(Condition::compare(LEASE_UNTIL, CmpOp::Le, now_ms))
             .or(Condition::equals(LEASE_OWNER, owner));
@@ -102,7 +80,7 @@ impl FleetTokens {
             .when(free);
         match self.bounded(deadline, self.store.update(&self.key(kind), update)).await {
             Ok(item) => Ok(Lease::Won(Record::from_attrs(&item))),
-            Err(FleetError::Store(StoreError::ConditionFailed { current })) => {
+            Err(Unanswered::Store(StoreError::ConditionFailed { current })) => {
                 Ok(Lease::Lost(Record::from_item(current.as_ref())))
             }
             Err(err) => Err(err),
@@ -117,7 +95,7 @@ impl FleetTokens {
         owner: &str,
         token: &Token,
         deadline: Deadline,
-    ) -> Result<bool, FleetError> {
+    ) -> Result<bool, Unanswered> {
         let update = Update::new()
             .set(VALUE, token.value.expose())
             .set(EXPIRES_AT_MS, token.expires_at_ms)
@@ -136,7 +114,7 @@ impl FleetTokens {
         kind: TokenKind,
         token: &Token,
         deadline: Deadline,
-    ) -> Result<bool, FleetError> {
+    ) -> Result<bool, Unanswered> {
         let older = Condition::AttrAbsent(EXPIRES_AT_MS.into()).or(Condition::compare(
             EXPIRES_AT_MS,
             CmpOp::Lt,
@@ -152,7 +130,7 @@ impl FleetTokens {
     }
 
     /// Gives the lease back (the refresh failed or was not needed).
-    pub async fn release(&self, kind: TokenKind, owner: &str, deadline: Deadline) -> Result<bool, FleetError> {
+    pub async fn release(&self, kind: TokenKind, owner: &str, deadline: Deadline) -> Result<bool, Unanswered> {
         let update = Update::new()
             .remove(LEASE_OWNER)
             .remove(LEASE_UNTIL)
@@ -162,7 +140,7 @@ impl FleetTokens {
 
     /// Marks `bad` as expired — only if it is still the stored value, so an instance holding a
     /// stale token never wipes a fresh one. `Ok(false)` when the value had already changed.
-    pub async fn invalidate(&self, kind: TokenKind, bad: &str, deadline: Deadline) -> Result<bool, FleetError> {
+    pub async fn invalidate(&self, kind: TokenKind, bad: &str, deadline: Deadline) -> Result<bool, Unanswered> {
         let update = Update::new()
             .set(EXPIRES_AT_MS, 0_i64)
             .add(VERSION, 1)
@@ -170,10 +148,10 @@ impl FleetTokens {
         Self::applied(self.bounded(deadline, self.store.update(&self.key(kind), update)).await)
     }
 
-    fn applied(result: Result<Attrs, FleetError>) -> Result<bool, FleetError> {
+    fn applied(result: Result<Attrs, Unanswered>) -> Result<bool, Unanswered> {
         match result {
             Ok(_) => Ok(true),
-            Err(FleetError::Store(StoreError::ConditionFailed { .. })) => Ok(false),
+            Err(Unanswered::Store(StoreError::ConditionFailed { .. })) => Ok(false),
             Err(err) => Err(err),
         }
     }
@@ -185,8 +163,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::config::Secret;
-    use crate::resilience::testing::{FlakyStore, Health};
+    use crate::secret::Secret;
     use crate::store::memory::MemoryStore;
 
     fn fleet() -> FleetTokens {
@@ -273,27 +250,5 @@ mod tests {
             fleet.publish_if_newer(kind, &token("early", 5_000), dl()).await.ok(),
             Some(false)
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_store_call_never_outlasts_the_callers_deadline_and_that_is_no_outage() {
-        let clock = Arc::new(ManualClock::new(0));
-        let flaky = Arc::new(FlakyStore::new(
-            Arc::new(MemoryStore::new(clock)),
-            Duration::from_secs(60),
-        ));
-        flaky.set(Health::Stalled);
-        let fleet = FleetTokens::new(flaky, "wx1", Duration::from_secs(10));
-        let started = tokio::time::Instant::now();
-        let cut = fleet
-            .read(TokenKind::AccessToken, Deadline::after(Duration::from_millis(200)))
-            .await;
-        assert!(matches!(cut, Err(FleetError::Deadline)), "{cut:?}");
-        assert_eq!(started.elapsed(), Duration::from_millis(200));
-        let outage = fleet
-            .read(TokenKind::AccessToken, Deadline::after(Duration::from_secs(30)))
-            .await;
-        assert!(matches!(outage, Err(FleetError::Store(_))), "{outage:?}");
-        assert_eq!(started.elapsed(), Duration::from_millis(10_200));
     }
 }

@@ -1,37 +1,25 @@
 //! Fleet-wide limits around the token endpoint: the forced-refresh allowance (WeChat allows 20
-//! `force_refresh` calls a day, 30 s apart), the 45009 quota block until the daily reset, and the
-//! configuration-error block (40164, 40013, 40125: answered without calling WeChat for a while).
+//! `force_refresh` calls a day, 30 s apart) and the configuration-error block (40164, 40013,
+//! 40125: answered without calling WeChat for a while). The 45009 daily quota block is the
+//! account's [`DailyQuota`](crate::wechat::daily_quota::DailyQuota), like every other API's.
 //!
-//! All live in the account's token partition (`token#{appid}` / `force_refresh` and
-//! `quota#{kind}`), so every instance sees them; each also has an instance-local twin used while
-//! the store is down. Both blocks share one item per endpoint, read once per fetch attempt.
+//! Both live in the account's token partition (`token#{appid}` / `force_refresh` and
+//! `blocked#{kind}`), so every instance sees them; each also has an instance-local twin used while
+//! the store is down. The configuration block is read once per fetch attempt.
 
-use super::fleet::{FleetError, FleetTokens};
+use super::fleet::FleetTokens;
 use super::record::{TokenKind, partition};
-use crate::resilience::deadline::Deadline;
-use crate::store::{AttrsExt, CmpOp, Condition, Key, StoreError, Update};
-use crate::wechat::errcode::ApiError;
+use crate::deadline::Deadline;
+use crate::store::{AttrsExt, CmpOp, Condition, Key, StoreError, Update, Unanswered};
+use crate::wechat::daily_quota::beijing_day;
+use crate::wechat::errcode::Errcode;
 
 const DAY: &str = "day";
 const COUNT: &str = "count";
 const LAST_MS: &str = "last_ms";
-const BLOCKED_UNTIL_MS: &str = "blocked_until_ms";
 const CONFIG_ERRCODE: &str = "config_errcode";
 const CONFIG_ERRMSG: &str = "config_errmsg";
 const CONFIG_UNTIL_MS: &str = "config_until_ms";
-
-const BEIJING_OFFSET_MS: i64 = 8 * 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-
-/// The Beijing (UTC+8) calendar day number of `now_ms`: WeChat's daily quotas reset at its midnight.
-pub fn beijing_day(now_ms: i64) -> i64 {
-    (now_ms + BEIJING_OFFSET_MS).div_euclid(DAY_MS)
-}
-
-/// The next midnight in Beijing after `now_ms`, epoch ms.
-pub fn next_daily_reset_ms(now_ms: i64) -> i64 {
-    (beijing_day(now_ms) + 1) * DAY_MS - BEIJING_OFFSET_MS
-}
 
 /// The forced-refresh allowance.
 #[derive(Debug, Clone, Copy)]
@@ -44,8 +32,7 @@ pub(crate) struct ForceLimit {
 #[derive(Debug, Default)]
 pub(crate) struct LocalLimits {
     force: Option<(i64, u32, i64)>,
-    blocked_until_ms: [i64; 2],
-    config: [Option<(ApiError, i64)>; 2],
+    config: [Option<(Errcode, i64)>; 2],
 }
 
 impl LocalLimits {
@@ -61,22 +48,12 @@ impl LocalLimits {
         Ok(())
     }
 
-    pub fn block(&mut self, kind: TokenKind, until_ms: i64) {
-        let slot = &mut self.blocked_until_ms[kind.index()];
-        *slot = (*slot).max(until_ms);
-    }
-
-    pub fn blocked_until(&self, kind: TokenKind, now_ms: i64) -> Option<i64> {
-        let until = self.blocked_until_ms[kind.index()];
-        (until > now_ms).then_some(until)
-    }
-
-    pub fn block_config(&mut self, kind: TokenKind, error: ApiError, until_ms: i64) {
+    pub fn block_config(&mut self, kind: TokenKind, error: Errcode, until_ms: i64) {
         self.config[kind.index()] = Some((error, until_ms));
     }
 
     /// The configuration error to answer with instead of calling WeChat, while its block lasts.
-    pub fn config_error(&self, kind: TokenKind, now_ms: i64) -> Option<(ApiError, i64)> {
+    pub fn config_error(&self, kind: TokenKind, now_ms: i64) -> Option<(Errcode, i64)> {
         self.config[kind.index()].clone().filter(|(_, until)| *until > now_ms)
     }
 }
@@ -103,7 +80,7 @@ pub(crate) async fn take_force(
     now_ms: i64,
     limit: ForceLimit,
     deadline: Deadline,
-) -> Result<Result<(), String>, FleetError> {
+) -> Result<Result<(), String>, Unanswered> {
     let key = Key::new(partition(fleet.appid()), "force_refresh");
     let day = beijing_day(now_ms);
     let spaced =
@@ -115,7 +92,7 @@ pub(crate) async fn take_force(
     );
     let current = match fleet.bounded(deadline, fleet.store().update(&key, same_day)).await {
         Ok(_) => return Ok(Ok(())),
-        Err(FleetError::Store(StoreError::ConditionFailed { current })) => current,
+        Err(Unanswered::Store(StoreError::ConditionFailed { current })) => current,
         Err(err) => return Err(err),
     };
     let stored_day = current.as_ref().and_then(|c| c.num_attr(DAY));
@@ -136,77 +113,52 @@ pub(crate) async fn take_force(
         .when(new_day.and(spaced));
     match fleet.bounded(deadline, fleet.store().update(&key, start)).await {
         Ok(_) => Ok(Ok(())),
-        Err(FleetError::Store(StoreError::ConditionFailed { .. })) => {
+        Err(Unanswered::Store(StoreError::ConditionFailed { .. })) => {
             Ok(Err("forced refreshes too close together".to_owned()))
         }
         Err(err) => Err(err),
     }
 }
 
-/// The quota block item of one endpoint (`quota#access_token`, `quota#jsapi_ticket`).
-fn quota_key(fleet: &FleetTokens, kind: TokenKind) -> Key {
-    Key::new(partition(fleet.appid()), format!("quota#{}", kind.as_str()))
+/// The configuration block item of one endpoint (`blocked#access_token`, `blocked#jsapi_ticket`).
+fn blocked_key(fleet: &FleetTokens, kind: TokenKind) -> Key {
+    Key::new(partition(fleet.appid()), format!("blocked#{}", kind.as_str()))
 }
 
-/// What the fleet recorded against one endpoint, as far as it is still in force.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Blocks {
-    /// 45009: no call before this (epoch ms).
-    pub quota_until_ms: Option<i64>,
-    /// A configuration error to answer with, and until when (epoch ms).
-    pub config: Option<(ApiError, i64)>,
-}
-
-/// The blocks in force at `now_ms` (one read).
-pub(crate) async fn read_blocks(
+/// The configuration error the fleet recorded against one endpoint, and until when (epoch ms),
+/// if it is still in force at `now_ms` (one read).
+pub(crate) async fn read_config_block(
     fleet: &FleetTokens,
     kind: TokenKind,
     now_ms: i64,
     deadline: Deadline,
-) -> Result<Blocks, FleetError> {
-    let key = quota_key(fleet, kind);
+) -> Result<Option<(Errcode, i64)>, Unanswered> {
+    let key = blocked_key(fleet, kind);
     let Some(item) = fleet.bounded(deadline, fleet.store().get(&key)).await? else {
-        return Ok(Blocks::default());
+        return Ok(None);
     };
-    let quota_until_ms = item.num_attr(BLOCKED_UNTIL_MS).filter(|until| *until > now_ms);
-    let config = match (item.num_attr(CONFIG_ERRCODE), item.num_attr(CONFIG_UNTIL_MS)) {
+    Ok(match (item.num_attr(CONFIG_ERRCODE), item.num_attr(CONFIG_UNTIL_MS)) {
         (Some(errcode), Some(until)) if until > now_ms => {
             let errmsg = item.str_attr(CONFIG_ERRMSG).unwrap_or_default().to_owned();
-            Some((ApiError { errcode, errmsg }, until))
+            Some((Errcode { errcode, errmsg }, until))
         }
         _ => None,
-    };
-    Ok(Blocks { quota_until_ms, config })
-}
-
-/// Blocks the endpoint fleet-wide until `until_ms` (45009 seen).
-pub(crate) async fn block_quota(
-    fleet: &FleetTokens,
-    kind: TokenKind,
-    until_ms: i64,
-    deadline: Deadline,
-) -> Result<(), FleetError> {
-    let update = Update::new().set(BLOCKED_UNTIL_MS, until_ms);
-    let key = quota_key(fleet, kind);
-    fleet
-        .bounded(deadline, fleet.store().update(&key, update))
-        .await
-        .map(|_| ())
+    })
 }
 
 /// Makes the fleet answer `error` instead of calling the endpoint until `until_ms`.
 pub(crate) async fn block_config(
     fleet: &FleetTokens,
     kind: TokenKind,
-    error: &ApiError,
+    error: &Errcode,
     until_ms: i64,
     deadline: Deadline,
-) -> Result<(), FleetError> {
+) -> Result<(), Unanswered> {
     let update = Update::new()
         .set(CONFIG_ERRCODE, error.errcode)
         .set(CONFIG_ERRMSG, error.errmsg.as_str())
         .set(CONFIG_UNTIL_MS, until_ms);
-    let key = quota_key(fleet, kind);
+    let key = blocked_key(fleet, kind);
     fleet
         .bounded(deadline, fleet.store().update(&key, update))
         .await
@@ -221,6 +173,9 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::memory::MemoryStore;
+    use crate::wechat::daily_quota::next_daily_reset_ms;
+
+    const DAY_MS: i64 = 86_400_000;
 
     const LIMIT: ForceLimit = ForceLimit {
         per_day: 2,
@@ -237,14 +192,6 @@ mod tests {
             "wx1",
             Duration::from_secs(1),
         )
-    }
-
-    #[test]
-    fn daily_reset_is_midnight_beijing_time() {
-        // 2026-01-01T15:59:59Z is 23:59:59 in Beijing; the reset is 16:00:00Z.
-        let almost = 1_767_283_199_000;
-        assert_eq!(next_daily_reset_ms(almost), 1_767_283_200_000);
-        assert_eq!(next_daily_reset_ms(1_767_283_200_000), 1_767_283_200_000 + DAY_MS);
     }
 
     #[tokio::test]
@@ -288,11 +235,7 @@ mod tests {
         assert!(local.take_force(1, LIMIT).is_err());
         assert!(local.take_force(30_000, LIMIT).is_ok());
         assert!(local.take_force(60_000, LIMIT).is_err());
-        local.block(TokenKind::AccessToken, 100);
-        assert_eq!(local.blocked_until(TokenKind::AccessToken, 50), Some(100));
-        assert_eq!(local.blocked_until(TokenKind::AccessToken, 100), None);
-        assert_eq!(local.blocked_until(TokenKind::JsapiTicket, 50), None);
-        let bad_secret = ApiError {
+        let bad_secret = Errcode {
             errcode: 40125,
             errmsg: "invalid appsecret".into(),
         };
@@ -305,28 +248,21 @@ mod tests {
     async fn blocks_are_seen_by_the_fleet_until_they_pass() {
         let fleet = fleet();
         let kind = TokenKind::AccessToken;
-        block_quota(&fleet, kind, 5_000, dl()).await.expect("store");
-        let whitelist = ApiError {
+        let whitelist = Errcode {
             errcode: 40164,
             errmsg: "invalid ip".into(),
         };
         block_config(&fleet, kind, &whitelist, 3_000, dl())
             .await
             .expect("store");
-        let seen = read_blocks(&fleet, kind, 2_999, dl()).await.expect("store");
-        assert_eq!(seen.quota_until_ms, Some(5_000));
-        assert_eq!(seen.config, Some((whitelist, 3_000)));
-        let later = read_blocks(&fleet, kind, 3_000, dl()).await.expect("store");
-        assert_eq!((later.quota_until_ms, later.config), (Some(5_000), None));
+        let seen = read_config_block(&fleet, kind, 2_999, dl()).await.expect("store");
+        assert_eq!(seen, Some((whitelist, 3_000)));
+        assert_eq!(read_config_block(&fleet, kind, 3_000, dl()).await.expect("store"), None);
         assert_eq!(
-            read_blocks(&fleet, kind, 5_000, dl()).await.expect("store"),
-            Blocks::default()
-        );
-        assert_eq!(
-            read_blocks(&fleet, TokenKind::JsapiTicket, 0, dl())
+            read_config_block(&fleet, TokenKind::JsapiTicket, 0, dl())
                 .await
                 .expect("store"),
-            Blocks::default()
+            None
         );
     }
 }

@@ -12,37 +12,20 @@
 //! the rest of the fleet from refreshing. Paths that must see the refresh done (the scheduled
 //! refresh) use [`TokenManager::refresh_if_due`], which waits for it.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::config::ms;
 use super::fleet::Lease;
+use super::inflight::Done;
 use super::manager::TokenManager;
 use super::record::{Record, Token, TokenKind};
-use crate::resilience::deadline::Deadline;
+use crate::clock::millis;
+use crate::deadline::Deadline;
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
-
-/// What one refresh task found: a usable token, `None` while another instance holds the lease
-/// and nothing usable is known, or the refresh's error when no valid token is left.
-type Done = Result<Option<Token>, WechatError>;
-
-/// The refresh task in flight, per kind: its result channel (`None` until it is done).
-#[derive(Debug, Default)]
-pub(crate) struct Inflight([Mutex<Option<watch::Receiver<Option<Done>>>>; 2]);
-
-impl Inflight {
-    fn slot(&self, kind: TokenKind) -> std::sync::MutexGuard<'_, Option<watch::Receiver<Option<Done>>>> {
-        // Only an `Option` swap happens under this lock; a poisoned one is still consistent.
-        self.0[kind.index()]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 impl TokenManager {
     /// The credential of `kind`: cached if fresh; else the refresh task's result. A caller with
@@ -146,7 +129,7 @@ impl TokenManager {
             self.remember(kind, token);
             return Ok(Some(token.clone()));
         }
-        let lease_ms = ms(self.config.lease);
+        let lease_ms = millis(self.config.lease);
         match self.fleet.try_lease(kind, &self.owner, now, lease_ms, deadline).await {
             Err(err) => {
                 self.store_failed(&err);

@@ -23,17 +23,18 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use super::config::{TokenConfig, ms};
-use super::fleet::{FleetError, FleetTokens};
+use super::config::TokenConfig;
+use super::fleet::FleetTokens;
 use super::limits::{ForceLimit, LocalLimits};
-use super::lookup::Inflight;
+use super::inflight::Inflight;
 use super::record::{Freshness, Token, TokenKind};
 use super::source::{TokenMode, TokenSource};
 use super::stats::{Stats, TokenStats};
-use crate::clock::SharedClock;
-use crate::config::Secret;
-use crate::resilience::deadline::Deadline;
-use crate::store::SharedStore;
+use crate::clock::{SharedClock, millis};
+use crate::secret::Secret;
+use crate::deadline::Deadline;
+use crate::store::{SharedStore, Unanswered};
+use crate::wechat::daily_quota::DailyQuota;
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
@@ -64,6 +65,7 @@ pub struct TokenManager {
     pub(super) local: Arc<Mutex<Local>>,
     pub(super) inflight: Arc<Inflight>,
     pub(super) stats: Arc<Stats>,
+    pub(super) quota: Arc<DailyQuota>,
 }
 
 impl TokenManager {
@@ -77,6 +79,7 @@ impl TokenManager {
         clock: SharedClock,
         config: TokenConfig,
     ) -> Self {
+        let quota = Arc::new(DailyQuota::new(store.clone(), appid, clock.clone(), config.store_timeout));
         Self {
             fleet: FleetTokens::new(store, appid, config.store_timeout),
             owner: format!("instance-{:016x}", rand::random::<u64>()),
@@ -87,7 +90,14 @@ impl TokenManager {
             local: Arc::default(),
             inflight: Arc::default(),
             stats: Arc::default(),
+            quota,
         }
+    }
+
+    /// Shares `quota` (the account's daily quota blocks) with the client's other APIs.
+    pub(crate) fn with_daily_quota(mut self, quota: Arc<DailyQuota>) -> Self {
+        self.quota = quota;
+        self
     }
 
     /// Names this instance's leases (defaults to a random id).
@@ -172,15 +182,15 @@ impl TokenManager {
 
     pub(super) fn freshness(&self) -> Freshness {
         Freshness {
-            margin_ms: ms(self.config.refresh_margin),
-            min_age_ms: ms(self.config.min_refresh_interval),
+            margin_ms: millis(self.config.refresh_margin),
+            min_age_ms: millis(self.config.min_refresh_interval),
         }
     }
 
     pub(super) fn force_limit(&self) -> ForceLimit {
         ForceLimit {
             per_day: self.config.force_per_day,
-            spacing_ms: ms(self.config.force_spacing),
+            spacing_ms: millis(self.config.force_spacing),
         }
     }
 
@@ -202,14 +212,14 @@ impl TokenManager {
 
     /// A store call failed: an outage sends this instance to its local cache for a while; the
     /// caller's deadline running out says nothing about the store.
-    pub(super) fn store_failed(&self, err: &FleetError) {
-        if let FleetError::Deadline = err {
+    pub(super) fn store_failed(&self, err: &Unanswered) {
+        if let Unanswered::Deadline = err {
             tracing::debug!(target: LOG, "token store call cut short by the caller's deadline");
             return;
         }
         self.stats.bump(&self.stats.store_fallbacks);
         tracing::warn!(target: LOG, error = %err, "token store unavailable; using the instance-local token cache");
-        let until = self.now() + ms(self.config.store_retry_after);
+        let until = self.now() + millis(self.config.store_retry_after);
         self.lock().store_after_ms = until;
     }
 }

@@ -4,6 +4,8 @@
 mod blocks;
 mod config;
 mod fleet;
+mod fresh;
+mod inflight;
 mod limits;
 mod lookup;
 mod manager;
@@ -14,11 +16,7 @@ mod stats;
 
 pub use blocks::config_fix;
 pub use config::TokenConfig;
-pub use limits::{beijing_day, next_daily_reset_ms};
 pub use manager::TokenManager;
 pub use record::TokenKind;
 pub use source::{Fetched, TokenMode, TokenSource};
 pub use stats::TokenStats;
-
-#[cfg(test)]
-mod tests;

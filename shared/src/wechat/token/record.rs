@@ -3,7 +3,7 @@
 //! Attributes: `value`, `expires_at_ms` (the real expiry WeChat gave), `fetched_at_ms`, `version`
 //! (bumped by every publish and invalidation), `lease_owner` / `lease_until` (the refresh lease).
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::{Attrs, AttrsExt, Key};
 
 pub(crate) const VALUE: &str = "value";

@@ -1,22 +1,15 @@
 //! Fetching a new credential: the blocks (45009, configuration errors), the normal fetch, the
 //! forced fetch as a last resort, and the ticket's dependency on the access token.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use super::config::ms;
 use super::limits::take_force;
 use super::manager::TokenManager;
 use super::record::{Token, TokenKind};
 use super::source::{Fetched, TokenMode};
-use crate::resilience::deadline::Deadline;
+use crate::clock::millis;
+use crate::deadline::Deadline;
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
-
-/// A boxed credential lookup: `fetch_ticket` runs inside the refresh task and looks the access
-/// token up, which may start another refresh task; the box keeps the future's type finite.
-type Lookup<'a> = Pin<Box<dyn Future<Output = Result<Token, WechatError>> + Send + 'a>>;
 
 impl TokenManager {
     /// Fetches a new credential of `kind` from WeChat (no store writes except the limits).
@@ -75,20 +68,9 @@ impl TokenManager {
     }
 
     async fn fetch_ticket(&self, deadline: Deadline) -> Result<Fetched, WechatError> {
-        let access = self.access_token_for_ticket(deadline).await?;
-        match self.source.jsapi_ticket(&access.value, deadline).await {
-            Err(err) if err.is_token_invalid() => {
-                // The access token went bad under us: refresh it once, then ask again.
-                self.invalidate(TokenKind::AccessToken, &access.value, deadline).await;
-                let access = self.access_token_for_ticket(deadline).await?;
-                self.source.jsapi_ticket(&access.value, deadline).await
-            }
-            other => other,
-        }
-    }
-
-    fn access_token_for_ticket(&self, deadline: Deadline) -> Lookup<'_> {
-        Box::pin(self.get(TokenKind::AccessToken, deadline, self.config.refresh_wait))
+        let source = &self.source;
+        self.with_access_token(deadline, |access| async move { source.jsapi_ticket(&access, deadline).await })
+            .await
     }
 
     /// Rotates the access token now (e.g. after a leak), within the fleet-wide allowance, and
@@ -148,7 +130,7 @@ impl TokenManager {
             target: LOG, kind = kind.as_str(), error = %err, expires_at_ms = token.expires_at_ms,
             "token refresh failed; serving the cached token until its expiry"
         );
-        let retry_at = self.now() + ms(self.config.refresh_backoff);
+        let retry_at = self.now() + millis(self.config.refresh_backoff);
         let mut local = self.lock();
         local.refresh_after_ms[kind.index()] = retry_at;
         local.cache[kind.index()] = Some(token.clone());

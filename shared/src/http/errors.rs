@@ -1,0 +1,116 @@
+//! Every domain error's one mapping to an [`ApiError`]: status, code and a client-safe message,
+//! with the reason kept for the log. Routes use `?`; none chooses a status itself.
+
+use super::error::{ApiError, ErrorKind};
+use crate::ledger::LedgerError;
+use crate::protocol::{EncryptError, MessageError, OpenError, ReplyError};
+use crate::queue::QueueError;
+use crate::wechat::WechatError;
+
+impl From<OpenError> for ApiError {
+    /// 403 for a sender not proven to be WeChat (missing or wrong signature, plaintext in safe
+    /// mode), 400 for a request that cannot be opened. One message per class, so a response
+    /// reveals nothing about which check failed (a padding oracle needs that difference).
+    fn from(error: OpenError) -> Self {
+        if error.is_unauthenticated() {
+            Self::new(ErrorKind::InvalidSignature, "invalid signature").with_detail(error)
+        } else {
+            Self::new(ErrorKind::BadRequest, "invalid request").with_detail(error)
+        }
+    }
+}
+
+impl From<MessageError> for ApiError {
+    /// An authenticated body that is not a message: 400.
+    fn from(error: MessageError) -> Self {
+        Self::new(ErrorKind::BadRequest, "invalid message").with_detail(error)
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    /// The store is out: 503 (the caller retries); anything else — a corrupt record, a refused
+    /// request — is our bug: 500. Never a silent second run.
+    fn from(error: LedgerError) -> Self {
+        if error.is_outage() {
+            Self::new(ErrorKind::Unavailable, "temporarily unavailable").with_detail(error)
+        } else {
+            Self::internal().with_detail(error)
+        }
+    }
+}
+
+impl From<ReplyError> for ApiError {
+    /// The business handler returned a reply that cannot be rendered: 500.
+    fn from(error: ReplyError) -> Self {
+        Self::internal().with_detail(format_args!("unrenderable reply: {error}"))
+    }
+}
+
+impl From<EncryptError> for ApiError {
+    /// The reply could not be encrypted: 500.
+    fn from(error: EncryptError) -> Self {
+        Self::internal().with_detail(format_args!("could not encrypt the reply: {error}"))
+    }
+}
+
+impl From<QueueError> for ApiError {
+    /// The queue is unavailable: 503.
+    fn from(error: QueueError) -> Self {
+        Self::new(ErrorKind::Unavailable, "temporarily unavailable; retry later").with_detail(error)
+    }
+}
+
+impl From<WechatError> for ApiError {
+    /// WeChat could not serve the request (down, breaker open, quota, refused): 503, the
+    /// upstream text only in the log.
+    fn from(error: WechatError) -> Self {
+        Self::new(ErrorKind::Unavailable, "WeChat API unavailable; retry later").with_detail(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn open_errors_are_403_for_the_unauthenticated_and_400_otherwise_with_one_message_each() {
+        let forbidden = [
+            OpenError::MissingSignature("signature"),
+            OpenError::BadSignature,
+            OpenError::PlaintextRejected,
+        ];
+        for error in forbidden {
+            let api = ApiError::from(error.clone());
+            assert_eq!((api.kind.status().as_u16(), api.message.as_str()), (403, "invalid signature"));
+            assert_eq!(api.detail, Some(error.to_string()));
+        }
+        let bad = [
+            OpenError::NoKeys,
+            OpenError::MalformedBody(MessageError::MissingField("Encrypt")),
+            OpenError::Decrypt,
+            OpenError::MissingEchostr,
+        ];
+        for error in bad {
+            let api = ApiError::from(error);
+            assert_eq!((api.kind.status().as_u16(), api.message.as_str()), (400, "invalid request"));
+        }
+    }
+
+    #[test]
+    fn a_store_outage_is_503_and_a_corrupt_record_is_500() {
+        let outage = ApiError::from(LedgerError::Store(StoreError::Unavailable("down".into())));
+        assert_eq!(outage.kind.status().as_u16(), 503);
+        let corrupt = ApiError::from(LedgerError::Store(StoreError::Corrupt("bad".into())));
+        assert_eq!(corrupt.kind.status().as_u16(), 500);
+        assert_eq!(corrupt.message, "internal error", "no detail reaches the client");
+    }
+
+    #[test]
+    fn upstream_text_stays_in_the_detail() {
+        let api = ApiError::from(WechatError::CircuitOpen("wechat.message: open".into()));
+        assert_eq!(api.kind.status().as_u16(), 503);
+        assert!(!api.message.contains("wechat.message"));
+        assert!(api.detail.as_deref().is_some_and(|d| d.contains("wechat.message")));
+    }
+}

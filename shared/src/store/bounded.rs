@@ -1,0 +1,109 @@
+//! `bounded`: the one way to make a store call under a store timeout and a caller's deadline.
+//!
+//! Two different things can end the wait, and callers must tell them apart: the store's own
+//! timeout firing (or the store failing) is an **outage** — the breaker, the token cache and the
+//! ledger fall back to instance-local state — while the caller's deadline coming first says
+//! nothing about the store, so nobody degrades because one request ran out of time.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::StoreError;
+use crate::deadline::Deadline;
+
+/// Why a bounded store call gave no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unanswered {
+    /// The store failed or exceeded its own timeout: an outage (callers fall back).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The caller's deadline came first, or had already passed (then the call was not started).
+    /// Not the store's fault; a started write may or may not have been applied.
+    #[error("the caller's deadline passed before the store answered")]
+    Deadline,
+}
+
+impl Unanswered {
+    /// Whether the store itself is out (unreachable, throttled or too slow), as opposed to a
+    /// caller out of time or a store answer such as a failed condition.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_outage())
+    }
+}
+
+/// Runs `operation` under `timeout`, cut short by `deadline` when that comes first; never starts
+/// it once `deadline` has passed. `None`: no caller deadline (operators' calls, background work).
+///
+/// # Errors
+/// [`Unanswered::Store`] for a store error or the store timeout (as [`StoreError::Unavailable`]),
+/// [`Unanswered::Deadline`] when the deadline ended the wait.
+pub async fn bounded<T>(
+    timeout: Duration,
+    deadline: Option<&Deadline>,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, Unanswered> {
+    let left = deadline.map_or(timeout, Deadline::remaining);
+    if left.is_zero() {
+        return Err(Unanswered::Deadline);
+    }
+    let store_timed_out = || {
+        Unanswered::Store(StoreError::Unavailable(format!(
+            "timed out after {} ms",
+            timeout.as_millis()
+        )))
+    };
+    if left >= timeout {
+        return match tokio::time::timeout(timeout, operation).await {
+            Ok(answer) => answer.map_err(Unanswered::Store),
+            Err(_) => Err(store_timed_out()),
+        };
+    }
+    match tokio::time::timeout(left, operation).await {
+        Ok(answer) => answer.map_err(Unanswered::Store),
+        Err(_) => Err(Unanswered::Deadline),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn slow(secs: u64) -> Result<(), StoreError> {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn store_calls_past_the_timeout_become_unavailable() {
+        let err = bounded(Duration::from_millis(100), None, slow(5)).await.unwrap_err();
+        assert!(err.is_outage(), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_call_never_outlasts_the_callers_deadline_and_that_is_no_outage() {
+        let started = tokio::time::Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(200));
+        let cut = bounded(Duration::from_secs(10), Some(&deadline), slow(60)).await;
+        assert!(matches!(cut, Err(Unanswered::Deadline)), "{cut:?}");
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
+        let later = Deadline::after(Duration::from_secs(30));
+        let outage = bounded(Duration::from_secs(10), Some(&later), slow(60)).await;
+        assert!(outage.as_ref().is_err_and(Unanswered::is_outage), "{outage:?}");
+        assert_eq!(started.elapsed(), Duration::from_millis(10_200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_starts_after_the_deadline() {
+        let passed = Deadline::after(Duration::ZERO);
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let op = async {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, StoreError>(())
+        };
+        assert!(matches!(
+            bounded(Duration::from_secs(1), Some(&passed), op).await,
+            Err(Unanswered::Deadline)
+        ));
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
