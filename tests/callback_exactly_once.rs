@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
+use shared::bot::{HandlerError, MessageHandler};
 use shared::clock::ManualClock;
-use shared::handler::{HandlerError, MessageHandler};
 use shared::protocol::{Message, Reply};
 use shared::routes::callback;
 use shared::store::{Attrs, Condition, Key, SharedStore, StateStore, StoreError, Update};

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
-use shared::deps::Deps;
-use shared::handler::{HandlerError, MessageHandler};
-use shared::outbound::{Job, SendKind};
+use shared::bot::{HandlerError, MessageHandler, RuleHandler};
+use shared::clock::SharedClock;
+use shared::config::{SendConfig, WorkerConfig};
+use shared::delivery::{Job, SendKind};
+use shared::deps::{CallbackDeps, SendDeps, WorkerDeps};
 use shared::protocol::{Message, Reply};
 use shared::queue::memory::MemoryQueue;
 use shared::queue::poller::{PollerConfig, poll_once};
@@ -16,6 +18,7 @@ use shared::queue::sqs::{SqsQueue, create_queue_with_dlq};
 use shared::queue::{QueueError, Received, SharedQueue, WorkQueue};
 use shared::resilience::{Registry, State};
 use shared::routes::{callback, send, send_worker};
+use shared::store::SharedStore;
 use wechat_ha_tests::wechat::{client, start_mock};
 use wechat_ha_tests::*;
 use wechat_mock::MockHandle;
@@ -27,8 +30,12 @@ const ROUNDS: PollerConfig = PollerConfig {
     visibility: Duration::ZERO,
 };
 
+/// One deployment: the send API, the worker and the callback on one store, queue and account.
 struct Flow {
-    deps: Deps,
+    send: SendDeps,
+    worker: WorkerDeps,
+    callback: CallbackDeps,
+    queue: SharedQueue,
     mock: MockHandle,
     registry: Registry,
 }
@@ -36,22 +43,41 @@ struct Flow {
 async fn flow(queue: SharedQueue, handler: Option<Arc<dyn MessageHandler>>, extra: &[(&str, &str)]) -> Flow {
     let (store, clock) = memory_store();
     let mock = start_mock().await;
-    let (wechat, registry) = client(&mock, store.clone(), Arc::new(clock.clone()));
-    let settings = settings("compatible", extra);
-    let deps = match handler {
-        Some(handler) => deps_with_handler(settings, store, clock, handler),
-        None => deps_on(settings, store, clock),
-    };
+    let shared_clock: SharedClock = Arc::new(clock.clone());
+    let (wechat, registry) = client(&mock, store.clone(), shared_clock.clone());
+    let env = env("compatible", extra);
+    let handler: Arc<dyn MessageHandler> = handler.unwrap_or_else(|| Arc::new(RuleHandler::demo()));
+    let send_config = SendConfig::from_env(&env).expect("valid");
+    let worker_config = WorkerConfig::from_env(&env).expect("valid");
+    let s: SharedStore = store.clone();
     Flow {
-        deps: deps.with_wechat(Some(wechat)).with_queue(queue),
+        send: SendDeps::new(
+            send_config,
+            wechat.clone(),
+            s.clone(),
+            queue.clone(),
+            shared_clock.clone(),
+        )
+        .expect("deps"),
+        worker: WorkerDeps::new(
+            worker_config,
+            wechat,
+            s.clone(),
+            queue.clone(),
+            shared_clock,
+            handler.clone(),
+        )
+        .expect("deps"),
+        callback: deps_with_queue(settings("compatible", extra), s, clock, handler, queue.clone()),
+        queue,
         mock,
         registry,
     }
 }
 
-async fn worker_round(deps: &Deps) -> usize {
-    poll_once(&deps.queue, &ROUNDS, &|event: SqsEvent| {
-        send_worker::handle(deps, event)
+async fn worker_round(flow: &Flow) -> usize {
+    poll_once(&flow.queue, &ROUNDS, &|event: SqsEvent| {
+        send_worker::handle(&flow.worker, event)
     })
     .await
 }
@@ -73,7 +99,7 @@ async fn sample_send_events_are_sent_once_each_through_the_mock() {
         ("send-template-post.json", "template"),
         ("send-subscribe-post.json", "subscribe"),
     ] {
-        let response = send::handle(&flow.deps, event(name)).await;
+        let response = send::handle(&flow.send, event(name)).await;
         assert_eq!(response.status(), 200, "{name}: {}", body_text(&response));
         let body = body_json(&response);
         assert_eq!(
@@ -93,8 +119,8 @@ async fn sample_send_events_are_sent_once_each_through_the_mock() {
 #[tokio::test]
 async fn a_retried_request_with_the_same_idempotency_key_gets_the_first_answer_and_sends_nothing() {
     let flow = flow(Arc::new(MemoryQueue::new(5)), None, &[]).await;
-    let first = send::handle(&flow.deps, event("send-custom-post.json")).await;
-    let second = send::handle(&flow.deps, event("send-custom-post.json")).await;
+    let first = send::handle(&flow.send, event("send-custom-post.json")).await;
+    let second = send::handle(&flow.send, event("send-custom-post.json")).await;
     assert_eq!(first.status(), second.status());
     assert_eq!(body_json(&first)["data"], body_json(&second)["data"]);
     assert_eq!(flow.mock.messages().len(), 1);
@@ -110,7 +136,7 @@ async fn unauthenticated_and_invalid_requests_are_refused_before_anything_is_sen
     .await;
     // The sample carries an IAM identity, but a configured key is required instead.
     assert_eq!(
-        send::handle(&flow.deps, event("send-custom-post.json")).await.status(),
+        send::handle(&flow.send, event("send-custom-post.json")).await.status(),
         401
     );
     let with_key = |body: &str| {
@@ -120,12 +146,12 @@ async fn unauthenticated_and_invalid_requests_are_refused_before_anything_is_sen
             .insert("authorization", "Bearer local-key".parse().unwrap());
         http::Request::from_parts(parts, lambda_http::Body::Text(body.to_owned()))
     };
-    assert_eq!(send::handle(&flow.deps, with_key("not json")).await.status(), 400);
-    let missing = send::handle(&flow.deps, with_key(r#"{"touser":"o1"}"#)).await;
+    assert_eq!(send::handle(&flow.send, with_key("not json")).await.status(), 400);
+    let missing = send::handle(&flow.send, with_key(r#"{"touser":"o1"}"#)).await;
     assert_eq!(missing.status(), 400);
     assert!(body_json(&missing)["message"].as_str().unwrap().contains("template_id"));
     assert_eq!(
-        send::handle(&flow.deps, with_key(r#"{"touser":"o1","template_id":"t"}"#))
+        send::handle(&flow.send, with_key(r#"{"touser":"o1","template_id":"t"}"#))
             .await
             .status(),
         200
@@ -139,7 +165,7 @@ async fn breaker_open_answers_202_queues_once_and_the_worker_delivers_once_after
     let flow = flow(queue.clone(), None, &[]).await;
     message_breaker_forced(&flow.registry, State::ForcedOpen).await;
 
-    let response = send::handle(&flow.deps, event("send-template-post.json")).await;
+    let response = send::handle(&flow.send, event("send-template-post.json")).await;
     assert_eq!(response.status(), 202, "{}", body_text(&response));
     let body = body_json(&response);
     assert_eq!(body["data"]["status"], "queued");
@@ -147,7 +173,7 @@ async fn breaker_open_answers_202_queues_once_and_the_worker_delivers_once_after
     assert!(flow.mock.messages().is_empty(), "nothing reached WeChat while open");
 
     message_breaker_forced(&flow.registry, State::Closed).await;
-    assert_eq!(worker_round(&flow.deps).await, 1);
+    assert_eq!(worker_round(&flow).await, 1);
     assert_eq!(flow.mock.messages().len(), 1, "delivered once");
     assert!(queue.is_empty());
     let sent = &flow.mock.messages()[0];
@@ -172,7 +198,7 @@ async fn waiting_out_an_open_breaker_requeues_the_job_without_using_up_receives(
         .await
         .unwrap();
     for _ in 0..3 {
-        worker_round(&flow.deps).await;
+        worker_round(&flow).await;
     }
     assert_eq!(queue.len(), 1, "the job is still queued, as a fresh delayed copy");
     assert!(queue.dead_letters().is_empty(), "waiting used up no receives");
@@ -219,9 +245,9 @@ async fn a_lost_acknowledgement_after_sending_never_sends_twice() {
         payload: serde_json::json!({"touser": "oUser123", "msgtype": "text", "text": {"content": "hi"}}),
     };
     queue.send(&job.to_body()).await.unwrap();
-    assert_eq!(worker_round(&flow.deps).await, 1, "sent, but the ack is lost");
+    assert_eq!(worker_round(&flow).await, 1, "sent, but the ack is lost");
     assert_eq!(queue.inner.len(), 1, "redelivered");
-    assert_eq!(worker_round(&flow.deps).await, 1, "the redelivery is acknowledged");
+    assert_eq!(worker_round(&flow).await, 1, "the redelivery is acknowledged");
     assert!(queue.inner.is_empty());
     assert_eq!(flow.mock.messages().len(), 1, "no second send");
 }
@@ -238,7 +264,7 @@ async fn a_poison_message_reaches_the_dlq_after_n_receives_and_its_batch_is_unaf
     };
     queue.send(&job.to_body()).await.unwrap();
     for _ in 0..4 {
-        worker_round(&flow.deps).await;
+        worker_round(&flow).await;
     }
     assert_eq!(
         flow.mock.messages().len(),
@@ -254,7 +280,7 @@ async fn a_poison_message_reaches_the_dlq_after_n_receives_and_its_batch_is_unaf
 async fn the_sample_sqs_batch_reports_only_its_poison_record() {
     let flow = flow(Arc::new(MemoryQueue::new(5)), None, &[]).await;
     let batch: SqsEvent = serde_json::from_value(event_json("send-worker-sqs-batch.json")).expect("SQS event");
-    let response = send_worker::handle(&flow.deps, batch).await;
+    let response = send_worker::handle(&flow.worker, batch).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -286,7 +312,7 @@ async fn a_slow_handler_is_answered_success_and_its_reply_arrives_through_the_qu
     let handler = Arc::new(Slow::default());
     let flow = flow(queue.clone(), Some(handler.clone()), &[("CALLBACK_BUDGET_MS", "100")]).await;
     let started = std::time::Instant::now();
-    let response = callback::handle(&flow.deps, event("callback-text-post.json")).await;
+    let response = callback::handle(&flow.callback, event("callback-text-post.json")).await;
     assert!(
         started.elapsed() < Duration::from_millis(280),
         "answered within the budget"
@@ -294,7 +320,7 @@ async fn a_slow_handler_is_answered_success_and_its_reply_arrives_through_the_qu
     assert_eq!(body_text(&response), "success");
     assert_eq!(queue.len(), 1, "the work is queued");
 
-    let retry = callback::handle(&flow.deps, event("callback-text-post.json")).await;
+    let retry = callback::handle(&flow.callback, event("callback-text-post.json")).await;
     assert_eq!(body_text(&retry), "success");
     assert_eq!(
         handler.0.load(Ordering::SeqCst),
@@ -303,7 +329,7 @@ async fn a_slow_handler_is_answered_success_and_its_reply_arrives_through_the_qu
     );
     assert_eq!(queue.len(), 1);
 
-    assert_eq!(worker_round(&flow.deps).await, 1);
+    assert_eq!(worker_round(&flow).await, 1);
     let messages = flow.mock.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].kind, "custom");
@@ -330,7 +356,7 @@ async fn on_sqs_a_queued_send_is_delivered_once_and_poison_reaches_the_dlq() {
 
     message_breaker_forced(&flow.registry, State::ForcedOpen).await;
     assert_eq!(
-        send::handle(&flow.deps, event("send-template-post.json"))
+        send::handle(&flow.send, event("send-template-post.json"))
             .await
             .status(),
         202
@@ -339,7 +365,7 @@ async fn on_sqs_a_queued_send_is_delivered_once_and_poison_reaches_the_dlq() {
     message_breaker_forced(&flow.registry, State::Closed).await;
 
     for _ in 0..4 {
-        worker_round(&flow.deps).await;
+        worker_round(&flow).await;
     }
     assert_eq!(flow.mock.messages().len(), 1, "delivered exactly once");
     let dlq = SqsQueue::new(sqs, dlq_url);

@@ -10,8 +10,9 @@ use axum::body::Body as AxumBody;
 use axum::response::IntoResponse;
 use http::StatusCode;
 use lambda_http::{Body, RequestExt};
-use shared::deps::Deps;
 use shared::http::Response as RouteResponse;
+
+use crate::deps::LocalDeps;
 
 /// How much the local server buffers before handing a body to a route. Routes enforce their own,
 /// smaller limits (and answer 413); this only bounds memory.
@@ -50,12 +51,14 @@ fn from_route_response(response: RouteResponse) -> axum::response::Response {
     axum::response::Response::from_parts(parts, body)
 }
 
-/// A route entry point: `handle(&Deps, Request) -> Response`, boxed for the router.
-pub type RouteFn =
-    for<'a> fn(&'a Deps, lambda_http::Request) -> std::pin::Pin<Box<dyn Future<Output = RouteResponse> + Send + 'a>>;
+/// A route entry point over the local deps, boxed for the router.
+pub type RouteFn = for<'a> fn(
+    &'a LocalDeps,
+    lambda_http::Request,
+) -> std::pin::Pin<Box<dyn Future<Output = RouteResponse> + Send + 'a>>;
 
 /// Serves one route: convert, call, convert back.
-pub async fn serve(deps: Arc<Deps>, route: RouteFn, req: axum::extract::Request) -> axum::response::Response {
+pub async fn serve(deps: Arc<LocalDeps>, route: RouteFn, req: axum::extract::Request) -> axum::response::Response {
     match to_lambda_request(req).await {
         Ok(request) => from_route_response(route(&deps, request).await),
         Err(rejection) => rejection,

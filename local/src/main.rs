@@ -7,6 +7,7 @@
 
 mod adapter;
 mod demo;
+mod deps;
 mod server;
 mod simulate;
 
@@ -14,9 +15,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use shared::config::{Settings, StoreKind};
-use shared::deps::Deps;
-use shared::store::dynamo::create_table_if_missing;
+use shared::config::{LocalConfig, log_filter};
+
+use crate::deps::LocalDeps;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,38 +45,49 @@ const USAGE: &str = "usage:
                                    send a signed (optionally encrypted) message to a running server";
 
 async fn serve(args: &[String]) -> Result<(), String> {
-    shared::telemetry::init_logging();
     let mock_wechat = args.iter().any(|a| a == "--mock-wechat");
     if let Some(unknown) = args.iter().find(|a| *a != "--mock-wechat") {
         return Err(format!("unknown argument {unknown:?}\n{USAGE}"));
     }
     let (mut env, demo) = demo::environment();
+    shared::telemetry::init_logging(&log_filter(&env));
     let _mock = if mock_wechat {
         Some(start_mock(&mut env).await?)
     } else {
         None
     };
-    let settings = Settings::from(&env).map_err(|e| e.to_string())?;
-    let port = settings.port;
-    if let Some(table) = settings
-        .store
-        .table
-        .as_deref()
-        .filter(|_| settings.store.kind == StoreKind::Dynamodb)
-    {
-        // On AWS the template creates the table; locally (an emulator, or a dev account) we do.
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        create_table_if_missing(&client, table)
-            .await
-            .map_err(|e| format!("DYNAMODB_TABLE {table:?}: {e}"))?;
-    }
-    let deps = Arc::new(Deps::from_settings(settings).await.map_err(|e| e.to_string())?);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    print_banner(&deps, addr, demo, mock_wechat);
+    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
+    let banner = Banner {
+        store: config.callback.store.describe(),
+        queue: match &config.callback.queue {
+            shared::config::Queue::Memory => "in-memory, worker in-process".to_owned(),
+            shared::config::Queue::Sqs { url } => url.clone(),
+        },
+        mode: config.callback.account.mode.as_str(),
+        appid: config.callback.account.appid.clone(),
+        demo_key: config
+            .api
+            .as_ref()
+            .and_then(|api| api.send.internal_api_key.as_ref())
+            .is_some_and(|k| k.expose() == demo::INTERNAL_API_KEY),
+        api: config.api.is_some(),
+    };
+    let deps = Arc::new(LocalDeps::build(config).await.map_err(|e| e.to_string())?);
+    print_banner(&banner, addr, demo, mock_wechat);
     server::run(deps, addr)
         .await
         .map_err(|e| format!("cannot serve on {addr}: {e}"))
+}
+
+/// What the banner shows, taken from the configuration before the deps consume it.
+struct Banner {
+    store: String,
+    queue: String,
+    mode: &'static str,
+    appid: String,
+    demo_key: bool,
+    api: bool,
 }
 
 /// Starts the WeChat mock with two domains (for failover) knowing this account, and points the
@@ -107,18 +119,11 @@ async fn start_mock(env: &mut shared::config::Env) -> Result<wechat_mock::MockHa
     Ok(handle)
 }
 
-fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
-    let store = match deps.settings.store.kind {
-        shared::config::StoreKind::Memory => "in-memory".to_owned(),
-        shared::config::StoreKind::Dynamodb => format!(
-            "DynamoDB table {:?}",
-            deps.settings.store.table.as_deref().unwrap_or("")
-        ),
-    };
+fn print_banner(banner: &Banner, addr: SocketAddr, demo: bool, mock_wechat: bool) {
     eprintln!(
         "wechat-ha local server listening on http://{addr}\n\
          \x20 callback:  http://{addr}/wechat   (GET verify, POST messages; mode {mode})\n\
-         \x20 JS-SDK:    GET http://{addr}/jssdk/config?url=<page URL>\n\
+         \x20 JS-SDK:    GET http://{addr}/jssdk/config?url=<page URL>{api_hint}\n\
          \x20 send API:  POST http://{addr}/messages/{{custom,template,subscribe}}  (Authorization: Bearer $INTERNAL_API_KEY{key_hint})\n\
          \x20 state:     {store}{mock}; send queue: {queue}\n\
          {account}\n\
@@ -127,23 +132,19 @@ fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
          \x20 1. expose this port over HTTPS (any tunnel), e.g. https://<tunnel>/wechat\n\
          \x20 2. set URL = that address and Token = your WECHAT_TOKEN, then submit: WeChat sends GET /wechat to verify\n\
          \x20 3. follow the test account and send it a message: the demo rules echo it back",
-        mode = deps.settings.wechat.encrypt_mode.as_str(),
-        key_hint = if deps
-            .settings
-            .internal_api_key
-            .as_ref()
-            .is_some_and(|k| k.expose() == demo::INTERNAL_API_KEY)
-        {
+        mode = banner.mode,
+        api_hint = if banner.api {
+            ""
+        } else {
+            "  (needs WECHAT_APPSECRET or --mock-wechat)"
+        },
+        key_hint = if banner.demo_key {
             format!(" = {}", demo::INTERNAL_API_KEY)
         } else {
             String::new()
         },
-        queue = deps
-            .settings
-            .outbound
-            .queue_url
-            .as_deref()
-            .unwrap_or("in-memory, worker in-process"),
+        store = banner.store,
+        queue = banner.queue,
         mock = if mock_wechat {
             "; WeChat API: in-process mock"
         } else {
@@ -156,10 +157,7 @@ fn print_banner(deps: &Deps, addr: SocketAddr, demo: bool, mock_wechat: bool) {
                 demo::APPID
             )
         } else {
-            format!(
-                "  account:   appid {:?} from the environment",
-                deps.settings.wechat.appid
-            )
+            format!("  account:   appid {:?} from the environment", banner.appid)
         },
     );
 }

@@ -5,35 +5,52 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::any;
-use shared::deps::Deps;
 use shared::http::{ApiError, ErrorKind};
 use shared::queue::poller::{PollerConfig, run_poller};
 use shared::routes;
 
 use crate::adapter::{RouteFn, serve};
+use crate::deps::LocalDeps;
 
 /// How often the local server renews the tokens (the template's schedule rate).
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 type RouteFuture<'a> = std::pin::Pin<Box<dyn Future<Output = shared::http::Response> + Send + 'a>>;
 
-fn callback_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
-    Box::pin(routes::callback::handle(deps, req))
+fn callback_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(routes::callback::handle(&deps.callback, req))
 }
 
-fn send_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
-    Box::pin(routes::send::handle(deps, req))
+fn send_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.api {
+        Some(api) => Box::pin(routes::send::handle(&api.send, req)),
+        None => not_configured(req),
+    }
 }
 
-/// Unknown paths get the unified 404 body, with a request id, like every other answer.
-fn not_found_route(_deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
-    Box::pin(shared::http::guard("not_found", req, |_, _| async {
-        Err(ApiError::new(ErrorKind::NotFound, "no such route"))
+fn jssdk_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.api {
+        Some(api) => Box::pin(routes::jssdk::handle(&api.jssdk, req)),
+        None => not_configured(req),
+    }
+}
+
+/// Without an AppSecret the API routes do not exist here (on AWS: their functions are not
+/// deployed); the answer says how to enable them.
+fn not_configured<'a>(req: lambda_http::Request) -> RouteFuture<'a> {
+    Box::pin(shared::http::respond("not_configured", req, |_, _| async {
+        Err(ApiError::new(
+            ErrorKind::NotFound,
+            "this route needs the WeChat API: set WECHAT_APPSECRET (or run with --mock-wechat)",
+        ))
     }))
 }
 
-fn jssdk_route(deps: &Deps, req: lambda_http::Request) -> RouteFuture<'_> {
-    Box::pin(routes::jssdk::handle(deps, req))
+/// Unknown paths get the unified 404 body, with a request id, like every other answer.
+fn not_found_route(_deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(shared::http::respond("not_found", req, |_, _| async {
+        Err(ApiError::new(ErrorKind::NotFound, "no such route"))
+    }))
 }
 
 /// The routes, as API Gateway maps them to functions.
@@ -48,7 +65,7 @@ pub fn route_table() -> Vec<(&'static str, RouteFn)> {
 }
 
 /// The axum app over `deps`.
-pub fn app(deps: Arc<Deps>) -> Router {
+pub fn app(deps: Arc<LocalDeps>) -> Router {
     let mut router = Router::new();
     for (path, route) in route_table() {
         let deps = deps.clone();
@@ -61,32 +78,33 @@ pub fn app(deps: Arc<Deps>) -> Router {
 }
 
 /// Binds `addr` and serves until the process ends, with the send worker polling the queue
-/// in-process (the role of Lambda's SQS event source mapping).
-pub async fn run(deps: Arc<Deps>, addr: SocketAddr) -> std::io::Result<()> {
+/// in-process (the role of Lambda's SQS event source mapping) and the token refresh on a timer
+/// (the role of the EventBridge schedule).
+pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let worker_deps = deps.clone();
-    let worker = tokio::spawn(async move {
-        let queue = worker_deps.queue.clone();
-        let deps = &worker_deps;
-        run_poller(queue, PollerConfig::default(), |event| {
-            routes::send_worker::handle(deps, event)
-        })
-        .await;
-    });
-    let refresher = deps.wechat.is_some().then(|| {
-        let deps = deps.clone();
-        tokio::spawn(async move {
-            // The role of the EventBridge schedule in template.yaml.
+    let background = deps.api.is_some().then(|| {
+        let worker_deps = deps.clone();
+        let worker = tokio::spawn(async move {
+            let Some(api) = worker_deps.api.as_ref() else { return };
+            run_poller(worker_deps.queue.clone(), PollerConfig::default(), |event| {
+                routes::send_worker::handle(&api.worker, event)
+            })
+            .await;
+        });
+        let refresh_deps = deps.clone();
+        let refresher = tokio::spawn(async move {
+            let Some(api) = refresh_deps.api.as_ref() else { return };
             let mut every = tokio::time::interval(REFRESH_EVERY);
             loop {
                 every.tick().await;
-                let _ = routes::token::refresh(&deps).await;
+                let _ = routes::token_refresh::handle(&api.refresh).await;
             }
-        })
+        });
+        (worker, refresher)
     });
     let served = axum::serve(listener, app(deps)).await;
-    worker.abort();
-    if let Some(refresher) = refresher {
+    if let Some((worker, refresher)) = background {
+        worker.abort();
         refresher.abort();
     }
     served

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use shared::config::Settings;
+use shared::config::CallbackAccount;
 use shared::protocol::{self, KeySlot};
 
 use crate::demo;
@@ -15,8 +15,7 @@ struct Options {
     subscribe: bool,
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+fn options(args: &[String], port: u64) -> Result<Options, String> {
     let mut options = Options {
         url: format!("http://127.0.0.1:{port}"),
         text: "hello".to_owned(),
@@ -44,10 +43,11 @@ fn options(args: &[String]) -> Result<Options, String> {
 
 /// Runs the simulator with the same account settings as the server (environment or demo).
 pub async fn run(args: &[String]) -> Result<(), String> {
-    let options = options(args)?;
     let (env, _) = demo::environment();
-    let settings = Settings::from(&env).map_err(|e| e.to_string())?;
-    let token = settings.wechat.token.expose();
+    let port = env.int_in("PORT", 3000, 1, 65535).map_err(|e| e.to_string())?;
+    let options = options(args, port)?;
+    let account = CallbackAccount::from_env(&env).map_err(|e| e.to_string())?;
+    let token = account.token.expose();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| e.to_string())?
@@ -73,11 +73,7 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         protocol::url_signature(token, &timestamp, &nonce)
     );
     let body = if options.encrypt {
-        let keys = settings
-            .wechat
-            .keys
-            .as_ref()
-            .ok_or("--encrypt needs WECHAT_ENCODING_AES_KEY")?;
+        let keys = account.keys.as_ref().ok_or("--encrypt needs WECHAT_ENCODING_AES_KEY")?;
         let encrypt = keys
             .encrypt(KeySlot::Current, message.as_bytes(), &rand_bytes())
             .map_err(|e| e.to_string())?;
@@ -100,11 +96,7 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let status = response.status();
     let text = response.text().await.map_err(|e| e.to_string())?;
     eprintln!("HTTP {status}");
-    let shown = match (
-        options.encrypt,
-        settings.wechat.keys.as_ref(),
-        extract(&text, "Encrypt"),
-    ) {
+    let shown = match (options.encrypt, account.keys.as_ref(), extract(&text, "Encrypt")) {
         (true, Some(keys), Some(encrypt)) => {
             let (decrypted, _) = keys
                 .decrypt(&encrypt)
@@ -136,5 +128,5 @@ fn rand_nonce() -> u64 {
 }
 
 fn rand_bytes() -> [u8; 16] {
-    protocol::os_random().unwrap_or([7; 16])
+    rand::random()
 }

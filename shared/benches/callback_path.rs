@@ -10,8 +10,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::protocol::{
-    CallbackQuery, CallbackRequest, EncryptMode, KeyRing, KeySlot, Reply, msg_signature, open, parse_message, seal,
-    url_signature,
+    CallbackQuery, CallbackRequest, EncryptMode, KeyRing, KeySlot, Reply, SealedReply, msg_signature, open,
+    parse_message, seal, url_signature,
 };
 
 const TOKEN: &str = "spamtest";
@@ -27,10 +27,14 @@ fn handle(request: &CallbackRequest<'_>) -> usize {
     let Ok(message) = parse_message(opened.message()) else {
         return 0;
     };
-    let Ok(reply) = Reply::text("收到").to_xml_for(&message.header, 1_409_735_670) else {
+    let Ok(reply) = Reply::text("收到").render(&message.header, 1_409_735_670) else {
         return 0;
     };
-    seal(&reply, &opened, TOKEN, 1_409_735_670, NONCE, None).map_or(0, |body| body.len())
+    let random: [u8; 16] = rand::random();
+    match seal(reply, &opened, TOKEN, 1_409_735_670, NONCE, &random) {
+        Ok(SealedReply::Plain(body) | SealedReply::Encrypted { body, .. }) => body.len(),
+        Ok(SealedReply::Success) | Err(_) => 0,
+    }
 }
 
 fn callback_path(c: &mut Criterion) {

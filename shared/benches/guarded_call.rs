@@ -19,22 +19,34 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::clock::{Clock, SharedClock, SystemClock};
+use shared::deadline::Deadline;
 use shared::resilience::breaker::decision::admit;
 use shared::resilience::breaker::record::BreakerRecord;
-use testkit::counting;
 use shared::resilience::{
-    Attempt, AttemptTimedOut, BreakerConfig, Policy, PolicyConfig, Registry, RetryConfig, execute,
+    Attempt, AttemptError, BreakerConfig, Outcome, Policy, PolicyConfig, Registry, RetryConfig, execute,
 };
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
+use testkit::counting;
 use tokio::runtime::Runtime;
 
-async fn operation(attempt: Attempt) -> Result<u32, AttemptTimedOut> {
+/// A failed call: what the classifier below counts as retryable.
+#[derive(Debug)]
+struct Failed;
+
+async fn operation(attempt: Attempt) -> Result<u32, Failed> {
     Ok(black_box(attempt.number))
 }
 
-async fn failing(_: Attempt) -> Result<u32, AttemptTimedOut> {
-    Err(AttemptTimedOut { after: Duration::ZERO })
+async fn failing(_: Attempt) -> Result<u32, Failed> {
+    Err(Failed)
+}
+
+fn classify(result: &Result<u32, AttemptError<Failed>>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Retryable,
+    }
 }
 
 fn policy(store: SharedStore, flush_interval: Duration) -> Arc<Policy> {
@@ -72,7 +84,7 @@ fn time_calls(rt: &Runtime, policy: &Arc<Policy>, iters: u64) -> Duration {
     rt.block_on(async {
         let start = Instant::now();
         for _ in 0..iters {
-            let _ = black_box(execute(policy, Deadline::after(Duration::from_secs(5)), operation).await);
+            let _ = black_box(execute(policy, Deadline::after(Duration::from_secs(5)), classify, operation).await);
         }
         start.elapsed()
     })
@@ -86,10 +98,7 @@ fn guarded_call(c: &mut Criterion) {
             rt.block_on(async {
                 let start = Instant::now();
                 for n in 0..iters {
-                    let attempt = Attempt {
-                        number: n as u32,
-                        refresh_credentials: false,
-                    };
+                    let attempt = Attempt { number: n as u32 };
                     let _ = black_box(operation(attempt).await);
                 }
                 start.elapsed()
@@ -107,7 +116,7 @@ fn guarded_call(c: &mut Criterion) {
     let open = policy(memory(), Duration::ZERO);
     rt.block_on(async {
         for _ in 0..100 {
-            let _ = execute(&open, Deadline::after(Duration::from_secs(5)), failing).await;
+            let _ = execute(&open, Deadline::after(Duration::from_secs(5)), classify, failing).await;
         }
     });
     assert!(open.is_rejecting(), "the breaker must be open for this case");

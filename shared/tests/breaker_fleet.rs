@@ -12,17 +12,18 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use shared::deadline::Deadline;
 use shared::resilience::breaker::record::{BreakerRecord, key};
 use shared::resilience::events::Scope;
-use testkit::CountingObserver;
-use testkit::{FlakyStore, Health, YieldingStore, counting};
 use shared::resilience::{
-    Attempt, AttemptTimedOut, BreakerConfig, Classify, Deadline, ExecuteError, Outcome, Policy, PolicyConfig, Registry,
-    Rejection, RetryConfig, State, execute,
+    Attempt, AttemptError, BreakerConfig, ExecuteError, Outcome, Policy, PolicyConfig, Registry, Rejection,
+    RetryConfig, State, execute,
 };
 use shared::store::SharedStore;
 use shared::store::dynamo::{DynamoClientConfig, DynamoStore, create_table_if_missing};
 use shared::store::memory::MemoryStore;
+use testkit::CountingObserver;
+use testkit::{FlakyStore, Health, YieldingStore, counting};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -66,7 +67,7 @@ async fn dynamo_at(endpoint: Option<&str>, clock: &ManualClock) -> DynamoStore {
         TABLES.fetch_add(1, Ordering::SeqCst)
     );
     let store = match endpoint {
-        None => DynamoStore::from_env(table.clone(), shared_clock, config).await,
+        None => DynamoStore::new(config.client(&testkit::sdk_config().await), table.clone(), shared_clock),
         Some(url) => {
             use aws_sdk_dynamodb::config::{BehaviorVersion, Builder, Credentials, Region};
             let builder = Builder::new()
@@ -129,19 +130,13 @@ fleet_suite!(
 enum DepError {
     #[error("dependency failed")]
     Failed,
-    #[error("attempt timed out")]
-    TimedOut,
 }
 
-impl Classify for DepError {
-    fn classify(&self) -> Outcome {
-        Outcome::Retryable
-    }
-}
-
-impl From<AttemptTimedOut> for DepError {
-    fn from(_: AttemptTimedOut) -> Self {
-        Self::TimedOut
+/// Every failure (and every timeout) of the dependency is retryable.
+fn classify<T>(result: &Result<T, AttemptError<DepError>>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Retryable,
     }
 }
 
@@ -260,7 +255,9 @@ async fn trip(fleet: &[Arc<Policy>], dep: &Arc<Dependency>) -> u32 {
         let dep = Arc::clone(dep);
         tasks.spawn(async move {
             for _ in 0..200 {
-                if let Err(ExecuteError::Rejected { .. }) = execute(&policy, deadline(), |a| dep.call(a)).await {
+                if let Err(ExecuteError::Rejected { .. }) =
+                    execute(&policy, deadline(), classify, |a| dep.call(a)).await
+                {
                     return true;
                 }
             }
@@ -320,7 +317,7 @@ async fn half_open_lets_exactly_n_probes_through_fleet_wide_then_every_instance_
         let policy = Arc::clone(policy);
         let (dep, rejected) = (Arc::clone(&dep), Arc::clone(&rejected));
         tasks.spawn(async move {
-            let result = execute(&policy, deadline(), |a| dep.call(a)).await;
+            let result = execute(&policy, deadline(), classify, |a| dep.call(a)).await;
             if matches!(
                 result,
                 Err(ExecuteError::Rejected {
@@ -372,7 +369,7 @@ async fn half_open_lets_exactly_n_probes_through_fleet_wide_then_every_instance_
     f.clock.advance(CACHE_TTL_MS);
     for policy in &fleet {
         assert!(
-            execute(policy, deadline(), |a| dep.call(a)).await.is_ok(),
+            execute(policy, deadline(), classify, |a| dep.call(a)).await.is_ok(),
             "closed within one cache TTL"
         );
         assert_eq!(policy.breaker().state(), State::Closed);
@@ -401,7 +398,7 @@ async fn full_outage_keeps_fleet_retries_within_the_budget(f: Fixture) {
         let dep = Arc::clone(&dep);
         tasks.spawn(async move {
             for _ in 0..25 {
-                let result = execute(&policy, deadline(), |a| dep.call(a)).await;
+                let result = execute(&policy, deadline(), classify, |a| dep.call(a)).await;
                 assert!(
                     matches!(
                         result,
@@ -453,7 +450,7 @@ async fn store_outage_never_fails_a_call_and_the_fleet_resyncs_every_outcome(f: 
                 let dep = Arc::clone(&dep);
                 tasks.spawn(async move {
                     for _ in 0..calls {
-                        let result = execute(&policy, deadline(), |a| dep.call(a)).await;
+                        let result = execute(&policy, deadline(), classify, |a| dep.call(a)).await;
                         assert!(result.is_ok(), "a store outage must never fail a call: {result:?}");
                     }
                 });
@@ -508,7 +505,9 @@ async fn store_costs_at_most_one_write_per_call_and_nothing_while_open(f: Fixtur
     let policy = Arc::clone(&fleet(&store, &f.clock, &observer, &strict)[0]);
     for _ in 0..100 {
         f.clock.advance(10);
-        execute(&policy, deadline(), |a| dep.call(a)).await.expect("healthy");
+        execute(&policy, deadline(), classify, |a| dep.call(a))
+            .await
+            .expect("healthy");
     }
     let ops = counts.ops();
     assert_eq!(
@@ -526,7 +525,7 @@ async fn store_costs_at_most_one_write_per_call_and_nothing_while_open(f: Fixtur
     let coalescing = Arc::clone(&fleet(&store, &f.clock, &observer, &config(f.store_timeout))[0]);
     for _ in 0..100 {
         f.clock.advance(10);
-        execute(&coalescing, deadline(), |a| dep.call(a))
+        execute(&coalescing, deadline(), classify, |a| dep.call(a))
             .await
             .expect("healthy");
     }
@@ -544,7 +543,7 @@ async fn store_costs_at_most_one_write_per_call_and_nothing_while_open(f: Fixtur
     trip(&[Arc::clone(&coalescing)], &dep).await;
     counts.reset();
     for _ in 0..50 {
-        let result = execute(&coalescing, deadline(), |a| dep.call(a)).await;
+        let result = execute(&coalescing, deadline(), classify, |a| dep.call(a)).await;
         assert!(matches!(
             result,
             Err(ExecuteError::Rejected {
@@ -651,7 +650,7 @@ async fn killing_the_dynamodb_emulator_mid_run_fails_no_call_and_the_fleet_resyn
             for _ in 0..calls {
                 clock.advance(150); // past the flush interval: every round writes
                 for policy in &fleet {
-                    let result = execute(policy, deadline(), |a| dep.call(a)).await;
+                    let result = execute(policy, deadline(), classify, |a| dep.call(a)).await;
                     assert!(result.is_ok(), "the emulator's death must not fail a call: {result:?}");
                 }
             }

@@ -4,12 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::resilience::breaker::*;
 use shared::clock::{Clock, ManualClock};
+use shared::resilience::breaker::record::BreakerRecord;
+use shared::resilience::breaker::*;
 use shared::resilience::error::Rejection;
+use shared::resilience::{Outcome, RetryBudget, Scope, SharedObserver};
+use shared::store::SharedStore;
+use shared::store::memory::MemoryStore;
 use testkit::CountingObserver;
 use testkit::{CountingStore, FlakyStore, Health, SlowStore, YieldingStore, counting};
-use shared::store::memory::MemoryStore;
 
 const T0: i64 = 1_700_000_000_000;
 

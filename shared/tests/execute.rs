@@ -4,17 +4,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use shared::resilience::execute::*;
 use shared::clock::{ManualClock, SharedClock};
+use shared::deadline::Deadline;
+use shared::resilience::PolicyConfig;
 use shared::resilience::backoff::Jitter;
 use shared::resilience::breaker::{BreakerConfig, State};
 use shared::resilience::bulkhead::BulkheadConfig;
 use shared::resilience::error::Rejection;
-use testkit::CountingObserver;
-use shared::resilience::policy::PolicyConfig;
+use shared::resilience::retry::Attempt;
 use shared::resilience::retry::RetryConfig;
+use shared::resilience::{AttemptError, ExecuteError, Outcome, Policy, execute};
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
+use testkit::CountingObserver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 enum TestError {
@@ -22,25 +24,14 @@ enum TestError {
     Transient,
     #[error("bad request")]
     BadRequest,
-    #[error("token expired")]
-    Token,
-    #[error("attempt timed out")]
-    Timeout,
 }
 
-impl Classify for TestError {
-    fn classify(&self) -> Outcome {
-        match self {
-            Self::Transient | Self::Timeout => Outcome::Retryable,
-            Self::BadRequest => Outcome::NotRetryable,
-            Self::Token => Outcome::RefreshThenRetry,
-        }
-    }
-}
-
-impl From<AttemptTimedOut> for TestError {
-    fn from(_: AttemptTimedOut) -> Self {
-        Self::Timeout
+/// The tests' classifier: transient failures and timeouts retry, the rest does not.
+fn classify(result: &Result<u32, AttemptError<TestError>>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(AttemptError::TimedOut { .. } | AttemptError::Failed(TestError::Transient)) => Outcome::Retryable,
+        Err(AttemptError::Failed(TestError::BadRequest)) => Outcome::NotRetryable,
     }
 }
 
@@ -102,7 +93,12 @@ fn far() -> Deadline {
 #[tokio::test(start_paused = true)]
 async fn success_returns_the_value_after_one_attempt() {
     let rig = simple(3);
-    assert_eq!(execute(&rig.policy, far(), scripted(&rig, &[Ok(7)])).await.unwrap(), 7);
+    assert_eq!(
+        execute(&rig.policy, far(), classify, scripted(&rig, &[Ok(7)]))
+            .await
+            .unwrap(),
+        7
+    );
     assert_eq!(rig.calls.load(Ordering::SeqCst), 1);
 }
 
@@ -111,7 +107,12 @@ async fn retryable_failures_are_retried_with_backoff_until_success() {
     let rig = simple(3);
     let start = tokio::time::Instant::now();
     let script = &[Err(TestError::Transient), Err(TestError::Transient), Ok(9)];
-    assert_eq!(execute(&rig.policy, far(), scripted(&rig, script)).await.unwrap(), 9);
+    assert_eq!(
+        execute(&rig.policy, far(), classify, scripted(&rig, script))
+            .await
+            .unwrap(),
+        9
+    );
     assert_eq!(rig.calls.load(Ordering::SeqCst), 3);
     assert_eq!(start.elapsed(), Duration::from_millis(300), "100 ms then 200 ms");
     assert_eq!(rig.observer.retries(), 2);
@@ -120,29 +121,39 @@ async fn retryable_failures_are_retried_with_backoff_until_success() {
 #[tokio::test(start_paused = true)]
 async fn not_retryable_errors_and_exhausted_attempts_return_the_operation_error() {
     let rig = simple(3);
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::BadRequest)]))
-        .await
-        .unwrap_err();
+    let err = execute(
+        &rig.policy,
+        far(),
+        classify,
+        scripted(&rig, &[Err(TestError::BadRequest)]),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
             ExecuteError::Operation {
                 attempts: 1,
-                error: TestError::BadRequest
+                error: AttemptError::Failed(TestError::BadRequest)
             }
         ),
         "{err:?}"
     );
     let rig = simple(3);
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Transient)]))
-        .await
-        .unwrap_err();
+    let err = execute(
+        &rig.policy,
+        far(),
+        classify,
+        scripted(&rig, &[Err(TestError::Transient)]),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
             ExecuteError::Operation {
                 attempts: 3,
-                error: TestError::Transient
+                error: AttemptError::Failed(TestError::Transient)
             }
         ),
         "{err:?}"
@@ -155,6 +166,7 @@ async fn no_attempt_starts_once_the_deadline_leaves_too_little_time() {
     let err = execute(
         &rig.policy,
         Deadline::after(Duration::from_millis(49)),
+        classify,
         scripted(&rig, &[Ok(1)]),
     )
     .await;
@@ -177,15 +189,20 @@ async fn retry_stops_instead_of_sleeping_past_the_deadline() {
     let rig = simple(5);
     let start = tokio::time::Instant::now();
     let deadline = Deadline::after(Duration::from_millis(400));
-    let err = execute(&rig.policy, deadline, scripted(&rig, &[Err(TestError::Transient)]))
-        .await
-        .unwrap_err();
+    let err = execute(
+        &rig.policy,
+        deadline,
+        classify,
+        scripted(&rig, &[Err(TestError::Transient)]),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
             ExecuteError::DeadlineExceeded {
                 attempts: 3,
-                last: Some(TestError::Transient)
+                last: Some(AttemptError::Failed(TestError::Transient))
             }
         ),
         "{err:?}"
@@ -216,7 +233,7 @@ async fn hung_attempts_time_out_and_are_retried() {
         }
     };
     let start = tokio::time::Instant::now();
-    assert_eq!(execute(&rig.policy, far(), op).await.unwrap(), 2);
+    assert_eq!(execute(&rig.policy, far(), classify, op).await.unwrap(), 2);
     assert_eq!(
         start.elapsed(),
         Duration::from_millis(600),
@@ -229,14 +246,14 @@ async fn attempt_timeout_never_exceeds_the_time_left() {
     let rig = simple(1);
     let op = |_| async { std::future::pending::<Result<u32, TestError>>().await };
     let start = tokio::time::Instant::now();
-    let err = execute(&rig.policy, Deadline::after(Duration::from_millis(300)), op)
+    let err = execute(&rig.policy, Deadline::after(Duration::from_millis(300)), classify, op)
         .await
         .unwrap_err();
     assert!(
         matches!(
             err,
             ExecuteError::Operation {
-                error: TestError::Timeout,
+                error: AttemptError::TimedOut { .. },
                 ..
             }
         ),
@@ -254,64 +271,25 @@ async fn spent_budget_returns_budget_exhausted_with_the_last_error() {
         .build()
         .unwrap();
     let rig = rig(config, BreakerConfig::default(), BulkheadConfig::default());
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Transient)]))
-        .await
-        .unwrap_err();
+    let err = execute(
+        &rig.policy,
+        far(),
+        classify,
+        scripted(&rig, &[Err(TestError::Transient)]),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
             ExecuteError::BudgetExhausted {
                 attempts: 1,
-                last: TestError::Transient
+                last: AttemptError::Failed(TestError::Transient)
             }
         ),
         "{err:?}"
     );
     assert_eq!(rig.observer.budget_exhausted(), 1);
-}
-
-#[tokio::test(start_paused = true)]
-async fn invalid_credential_refreshes_and_retries_once_even_without_retries() {
-    let rig = simple(1);
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    let op = move |attempt: Attempt| {
-        log.lock().unwrap().push(attempt);
-        std::future::ready(if attempt.refresh_credentials {
-            Ok(5)
-        } else {
-            Err(TestError::Token)
-        })
-    };
-    assert_eq!(execute(&rig.policy, far(), op).await.unwrap(), 5);
-    let attempts = seen.lock().unwrap().clone();
-    assert_eq!(
-        attempts,
-        [
-            Attempt {
-                number: 1,
-                refresh_credentials: false
-            },
-            Attempt {
-                number: 2,
-                refresh_credentials: true
-            }
-        ]
-    );
-    let rig = simple(3);
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Token)]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ExecuteError::Operation {
-                attempts: 2,
-                error: TestError::Token
-            }
-        ),
-        "only once: {err:?}"
-    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -323,10 +301,18 @@ async fn open_breaker_rejects_before_the_operation_runs() {
         .unwrap();
     let rig = rig(retry(1), breaker, BulkheadConfig::default());
     for _ in 0..2 {
-        let _ = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Transient)])).await;
+        let _ = execute(
+            &rig.policy,
+            far(),
+            classify,
+            scripted(&rig, &[Err(TestError::Transient)]),
+        )
+        .await;
     }
     assert!(rig.policy.is_rejecting());
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Ok(1)])).await.unwrap_err();
+    let err = execute(&rig.policy, far(), classify, scripted(&rig, &[Ok(1)]))
+        .await
+        .unwrap_err();
     assert!(matches!(
         err,
         ExecuteError::Rejected {
@@ -347,15 +333,20 @@ async fn breaker_tripping_mid_call_stops_retrying_at_once_with_the_last_error() 
         .unwrap();
     let rig = rig(retry(3), breaker, BulkheadConfig::default());
     let start = tokio::time::Instant::now();
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Transient)]))
-        .await
-        .unwrap_err();
+    let err = execute(
+        &rig.policy,
+        far(),
+        classify,
+        scripted(&rig, &[Err(TestError::Transient)]),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
             ExecuteError::Rejected {
                 attempts: 1,
-                last: Some(TestError::Transient),
+                last: Some(AttemptError::Failed(TestError::Transient)),
                 ..
             }
         ),
@@ -378,7 +369,7 @@ async fn full_bulkhead_rejects_without_calling() {
     let holder = {
         let (rig, gate) = (Arc::clone(&rig), Arc::clone(&gate));
         tokio::spawn(async move {
-            execute(&rig.policy, far(), |_| {
+            execute(&rig.policy, far(), classify, |_| {
                 let gate = Arc::clone(&gate);
                 async move {
                     gate.notified().await;
@@ -389,7 +380,9 @@ async fn full_bulkhead_rejects_without_calling() {
         })
     };
     tokio::task::yield_now().await;
-    let err = execute(&rig.policy, far(), scripted(&rig, &[Ok(2)])).await.unwrap_err();
+    let err = execute(&rig.policy, far(), classify, scripted(&rig, &[Ok(2)]))
+        .await
+        .unwrap_err();
     assert_eq!(err.rejection(), Some(Rejection::BulkheadFull));
     gate.notify_one();
     assert_eq!(holder.await.unwrap().unwrap(), 1);
@@ -426,15 +419,26 @@ fn slow_transitions(retry: RetryConfig) -> (Rig, ManualClock, SharedStore) {
 #[tokio::test(start_paused = true)]
 async fn a_probe_left_without_time_by_a_slow_transition_is_handed_back_not_failed() {
     let (rig, clock, store) = slow_transitions(retry(1));
-    let _ = execute(&rig.policy, far(), scripted(&rig, &[Err(TestError::Transient)])).await;
+    let _ = execute(
+        &rig.policy,
+        far(),
+        classify,
+        scripted(&rig, &[Err(TestError::Transient)]),
+    )
+    .await;
     assert_eq!(rig.policy.breaker().snapshot().trips, 1, "tripped");
     clock.advance(10_000);
     let hangs = |_| async { std::future::pending::<Result<u32, TestError>>().await };
     let start = tokio::time::Instant::now();
     // 100 ms: the half-open transition answers after 80 ms, leaving 20 ms < min_attempt (50 ms).
-    let err = execute(&rig.policy, Deadline::after(Duration::from_millis(100)), hangs)
-        .await
-        .unwrap_err();
+    let err = execute(
+        &rig.policy,
+        Deadline::after(Duration::from_millis(100)),
+        classify,
+        hangs,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -493,7 +497,7 @@ async fn store_waits_never_push_a_call_or_a_backoff_past_the_deadline() {
     // Attempt 1 fails at 0 ms; the plan (100 ms + 50 ms ≤ 160 ms) fits, but the outcome write
     // answers at 80 ms: the backoff still ends at 100 ms, attempt 2 at 100 ms, its write ends at
     // 180 ms — past the 160 ms deadline, cut at 160 ms.
-    let err = execute(&policy, Deadline::after(Duration::from_millis(160)), op)
+    let err = execute(&policy, Deadline::after(Duration::from_millis(160)), classify, op)
         .await
         .unwrap_err();
     assert!(matches!(err, ExecuteError::DeadlineExceeded { .. }), "{err:?}");

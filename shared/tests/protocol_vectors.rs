@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use shared::protocol::{
     AesKey, BodyFormat, CallbackQuery, CallbackRequest, EncryptMode, Event, KeyRing, KeySlot, MessageKind, OpenError,
-    jssdk_signature, msg_signature, open, parse_message, seal, url_signature, verify_url, verify_url_encrypted,
-    verify_url_signature,
+    PassiveReply, SealedReply, jssdk_signature, msg_signature, open, parse_message, seal, url_signature, verify_url,
+    verify_url_encrypted, verify_url_signature,
 };
 
 const VECTORS: &str = include_str!("../testdata/wechat_vectors.json");
@@ -331,7 +331,18 @@ fn encrypt_reply_vector_reproduces_encrypt_signature_and_json_envelope() {
             body: body.as_bytes(),
         };
         let opened = open(&request).unwrap();
-        let sealed = seal(msg, &opened, token, ts.parse().unwrap(), nonce, Some(random)).unwrap();
+        let sealed = seal(
+            PassiveReply::Xml(msg.to_owned()),
+            &opened,
+            token,
+            ts.parse().unwrap(),
+            nonce,
+            &random,
+        )
+        .unwrap();
+        let SealedReply::Encrypted { body: sealed, .. } = sealed else {
+            panic!("an encrypted request gets an envelope")
+        };
         let sealed: Value = serde_json::from_str(&sealed).unwrap();
         assert_eq!(sealed, v["expected_reply_json"]);
     }

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::resilience::registry::*;
 use shared::clock::ManualClock;
 use shared::deadline::Deadline;
-use testkit::CountingObserver;
-use testkit::counting;
+use shared::resilience::{AttemptError, Outcome, OverrideSet, PolicyConfig, Registry};
+use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
 use shared::store::{AttrValue, Attrs, Condition, Key};
+use testkit::CountingObserver;
+use testkit::counting;
 
 fn rig() -> (ManualClock, SharedStore) {
     let clock = ManualClock::new(1_700_000_000_000);
@@ -69,9 +70,11 @@ async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_
         .build()
         .unwrap();
     let policy = registry.policy("send");
-    let ok = |_| async { Ok::<_, shared::resilience::AttemptTimedOut>(1) };
+    let ok = |_| async { Ok::<_, ()>(1) };
     let deadline = || Deadline::after(Duration::from_secs(1));
-    shared::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    shared::resilience::execute(&policy, deadline(), ok_classifier, ok)
+        .await
+        .unwrap();
     let mut item = Attrs::new();
     item.insert("max_attempts".into(), AttrValue::N(5));
     item.insert("failure_rate_threshold".into(), AttrValue::N(25));
@@ -79,7 +82,9 @@ async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_
         .put(&Key::new("config#breaker", "send"), item, Condition::Always)
         .await
         .unwrap();
-    shared::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    shared::resilience::execute(&policy, deadline(), ok_classifier, ok)
+        .await
+        .unwrap();
     assert_eq!(
         policy.retry_config().max_attempts(),
         3,
@@ -87,7 +92,9 @@ async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_
     );
     clock.advance(1_000);
     counts.reset();
-    shared::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    shared::resilience::execute(&policy, deadline(), ok_classifier, ok)
+        .await
+        .unwrap();
     assert_eq!(policy.retry_config().max_attempts(), 5);
     assert_eq!(policy.breaker().config().failure_rate_threshold(), 25.0);
     assert_eq!(counts.ops().queries, 1, "one read of the config partition");
@@ -98,7 +105,9 @@ async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_
         .await
         .unwrap();
     clock.advance(1_000);
-    shared::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    shared::resilience::execute(&policy, deadline(), ok_classifier, ok)
+        .await
+        .unwrap();
     assert_eq!(policy.retry_config().max_attempts(), 5, "an invalid item is ignored");
     assert!(observer.overrides_rejected() >= 1);
     store
@@ -106,7 +115,9 @@ async fn runtime_overrides_from_the_store_apply_within_the_refresh_interval_and_
         .await
         .unwrap();
     clock.advance(1_000);
-    shared::resilience::execute(&policy, deadline(), ok).await.unwrap();
+    shared::resilience::execute(&policy, deadline(), ok_classifier, ok)
+        .await
+        .unwrap();
     assert_eq!(
         policy.retry_config().max_attempts(),
         3,
@@ -219,11 +230,11 @@ async fn one_config_read_per_interval_serves_every_policy_and_breaker() {
         registry.policy("token"),
     ];
     let domains = [registry.breaker("domain-a"), registry.breaker("domain-b")];
-    let ok = |_| async { Ok::<_, shared::resilience::AttemptTimedOut>(1) };
+    let ok = |_| async { Ok::<_, ()>(1) };
     for _ in 0..30 {
         clock.advance(100); // 30 rounds of 100 ms: 3 refresh intervals
         for policy in &policies {
-            shared::resilience::execute(policy, Deadline::after(Duration::from_secs(1)), ok)
+            shared::resilience::execute(policy, Deadline::after(Duration::from_secs(1)), ok_classifier, ok)
                 .await
                 .unwrap();
         }
@@ -237,4 +248,9 @@ async fn one_config_read_per_interval_serves_every_policy_and_breaker() {
         3,
         "one query of config#breaker per interval, in total"
     );
+}
+
+/// Everything succeeds in these tests.
+fn ok_classifier(_: &Result<i32, AttemptError<()>>) -> Outcome {
+    Outcome::Success
 }

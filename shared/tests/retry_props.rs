@@ -1,7 +1,7 @@
 //! Properties of the retry loop, on paused tokio time with random policies, deadlines, attempt
 //! durations and outcomes: no attempt starts without `min_attempt` left before the deadline, no
 //! call outlives its deadline, no backoff exceeds `max_delay`, attempts stay within
-//! `max_attempts` (+1 for a credential refresh). The same holds when every store write takes 80 ms
+//! `max_attempts`. The same holds when every store write takes 80 ms
 //! (no backoff sleep ends past `deadline − min_attempt`, and the call returns by its deadline).
 //! Backoff bounds alone are also checked inline in `resilience/backoff.rs`.
 
@@ -10,30 +10,26 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use shared::clock::{ManualClock, SharedClock};
-use shared::resilience::events::{Event, Observer};
-use testkit::SlowStore;
-use shared::resilience::{
-    Attempt, AttemptTimedOut, BackoffKind, BreakerConfig, Classify, Jitter, Outcome, Policy, PolicyConfig,
-    RetryConfig, execute,
-};
 use shared::deadline::Deadline;
+use shared::resilience::events::{Event, Observer};
+use shared::resilience::{
+    Attempt, AttemptError, BackoffKind, BreakerConfig, Jitter, Outcome, Policy, PolicyConfig, RetryConfig, execute,
+};
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
+use testkit::SlowStore;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?}")]
 struct Failure(Outcome);
 
-impl Classify for Failure {
-    fn classify(&self) -> Outcome {
-        self.0
-    }
-}
-
-impl From<AttemptTimedOut> for Failure {
-    fn from(_: AttemptTimedOut) -> Self {
-        Self(Outcome::Retryable)
+/// The scripted outcome; a timed-out attempt is retryable.
+fn classify(result: &Result<(), AttemptError<Failure>>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Success,
+        Err(AttemptError::Failed(Failure(outcome))) => *outcome,
+        Err(AttemptError::TimedOut { .. }) => Outcome::Retryable,
     }
 }
 
@@ -43,7 +39,7 @@ fn any_outcome() -> impl Strategy<Value = Outcome> {
         2 => Just(Outcome::RetryableSlow),
         1 => Just(Outcome::Success),
         1 => Just(Outcome::NotRetryable),
-        1 => Just(Outcome::RefreshThenRetry),
+        1 => Just(Outcome::Exhausted),
     ]
 }
 
@@ -203,7 +199,13 @@ fn run_on(case: &Case, delays: StoreDelays) -> Run {
                 }
             }
         };
-        let _ = execute(&policy, Deadline::after(Duration::from_millis(case.deadline_ms)), op).await;
+        let _ = execute(
+            &policy,
+            Deadline::after(Duration::from_millis(case.deadline_ms)),
+            classify,
+            op,
+        )
+        .await;
         let total = start.elapsed();
         // A timed-out attempt never logs its end: it ended at its limit, min(timeout, time left).
         let log = log.lock().unwrap();
@@ -252,9 +254,7 @@ proptest! {
             let gap = pair[1].0 - pair[0].1;
             prop_assert!(gap <= max, "waited {:?} > max delay {:?}", gap, max);
         }
-        prop_assert!(run.attempts.len() as u32 <= case.max_attempts + 1);
-        let refreshes = run.attempts.iter().filter(|(_, _, a)| a.refresh_credentials).count();
-        prop_assert!(refreshes <= 1, "credentials refreshed {} times", refreshes);
+        prop_assert!(run.attempts.len() as u32 <= case.max_attempts);
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use testkit::emulator::emulator_store;
 use shared::store::dynamo::{DynamoClientConfig, DynamoStore};
 use shared::store::memory::MemoryStore;
 use shared::store::{AttrValue, Attrs, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StateStore, StoreError, Update};
+use testkit::emulator::emulator_store;
 use tokio::task::JoinSet;
 
 // ---------------------------------------------------------------------------------------------

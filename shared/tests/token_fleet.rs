@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::secret::Secret;
 use shared::deadline::Deadline;
+use shared::secret::Secret;
 use shared::store::SharedStore;
-use testkit::emulator::emulator_store;
 use shared::store::memory::MemoryStore;
-use shared::wechat::{ClientSettings, SecretSource, TokenKind, TokenMode, WechatClient};
+use shared::wechat::{ClientSettings, TokenKind, TokenMode, WechatClient};
+use testkit::emulator::emulator_store;
 use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, MockHandle, MockServer};
 
 const STABLE: &str = "/cgi-bin/stable_token";
@@ -67,10 +67,8 @@ async fn dynamo() -> Option<Fleet> {
 
 impl Fleet {
     fn settings(&self, mode: TokenMode) -> ClientSettings {
-        let secret = SecretSource::Value(Secret::new(DEFAULT_SECRET));
         let mut settings = ClientSettings::new(
             DEFAULT_APPID,
-            secret,
             vec![self.mock.base_url("api"), self.mock.base_url("api2")],
         );
         settings.token_mode = mode;

@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use shared::wechat::token::*;
 use shared::clock::{Clock, ManualClock};
-use shared::secret::Secret;
 use shared::deadline::Deadline;
-use testkit::{FlakyStore, Health};
+use shared::secret::Secret;
 use shared::store::memory::MemoryStore;
 use shared::store::{Attrs, AttrsExt, Condition, Key, SharedStore, StateStore, StoreError, Update};
-use shared::wechat::errcode::ApiError;
+use shared::wechat::errcode::Errcode;
 use shared::wechat::error::WechatError;
+use shared::wechat::next_daily_reset_ms;
+use shared::wechat::token::*;
+use testkit::{FlakyStore, Health};
 
 const START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -135,7 +136,7 @@ async fn settle() {
 }
 
 fn api(errcode: i64) -> WechatError {
-    WechatError::Api(ApiError {
+    WechatError::Api(Errcode {
         errcode,
         errmsg: "scripted".into(),
     })

@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::secret::Secret;
+use shared::config::SecretRef;
 use shared::deadline::Deadline;
+use shared::deps::Aws;
 use shared::resilience::{BreakerConfig, Registry, State};
+use shared::secret::Secret;
 use shared::store::SharedStore;
-use testkit::emulator::emulator_configured;
 use shared::store::memory::MemoryStore;
-use shared::wechat::token::next_daily_reset_ms;
-use shared::wechat::{Api, ClientSettings, SecretSource, WechatClient, WechatError};
+use shared::wechat::next_daily_reset_ms;
+use shared::wechat::{Api, ClientSettings, WechatClient, WechatError, register};
+use testkit::emulator::emulator_configured;
 use wechat_mock::{BlackHole, DEFAULT_APPID, DEFAULT_SECRET, Fault, MockConfig, MockHandle, MockServer};
 
 const STABLE: &str = "/cgi-bin/stable_token";
@@ -46,10 +48,8 @@ impl World {
     }
 
     fn settings(&self) -> ClientSettings {
-        let secret = SecretSource::Value(Secret::new(DEFAULT_SECRET));
         let mut settings = ClientSettings::new(
             DEFAULT_APPID,
-            secret,
             vec![self.mock.base_url("api"), self.mock.base_url("api2")],
         );
         for api in Api::ALL {
@@ -73,8 +73,7 @@ impl World {
     /// A client over a registry the test can inspect (breaker states and windows).
     fn client_and_registry(&self, settings: &ClientSettings) -> (WechatClient, Registry) {
         let clock: SharedClock = Arc::new(self.clock.clone());
-        let registry = settings
-            .register(Registry::builder(self.store.clone(), clock.clone()))
+        let registry = register(settings, Registry::builder(self.store.clone(), clock.clone()))
             .expect("valid settings")
             .build()
             .expect("registry");
@@ -597,9 +596,16 @@ async fn the_deadline_bounds_slow_answers_and_retries() {
 #[tokio::test]
 async fn policy_overrides_change_behaviour_without_a_rebuild() {
     let world = World::new().await;
-    let env = shared::config::Env::from_pairs([("WECHAT_POLICY_CUSTOM_SEND", "max_attempts=1")]);
+    let env = shared::config::Env::from_pairs([
+        ("WECHAT_APPID", DEFAULT_APPID),
+        ("WECHAT_APPSECRET", DEFAULT_SECRET),
+        ("WECHAT_POLICY_CUSTOM_SEND", "max_attempts=1"),
+    ]);
     let mut settings = world.settings();
-    settings.policies = shared::wechat::ApiPolicies::from_env(&env).expect("valid");
+    settings.policies = shared::config::WechatConfig::from_env(&env)
+        .expect("valid")
+        .client
+        .policies;
     let client = world.client_with(&settings);
     world.mock.inject(Fault::errcode(-1).on_path(CUSTOM).times(1));
     assert_eq!(
@@ -702,18 +708,12 @@ async fn app_secret_loads_from_secrets_manager_as_a_string_or_json() {
         .send()
         .await
         .expect("create json");
-    let loaded = SecretSource::SecretsManager(plain)
-        .load_with(&sdk)
-        .await
-        .expect("plain secret");
+    let aws = Aws::with_config(sdk);
+    let source = |id: String| SecretRef::SecretsManager { id, field: "appsecret" };
+    let loaded = aws.secret(&source(plain)).await.expect("plain secret");
     assert_eq!(loaded.expose(), "s3cret-plain");
-    let loaded = SecretSource::SecretsManager(json)
-        .load_with(&sdk)
-        .await
-        .expect("json secret");
+    let loaded = aws.secret(&source(json)).await.expect("json secret");
     assert_eq!(loaded.expose(), "s3cret-json");
-    let missing = SecretSource::SecretsManager(format!("wechat/missing-{suffix}"))
-        .load_with(&sdk)
-        .await;
+    let missing = aws.secret(&source(format!("wechat/missing-{suffix}"))).await;
     assert!(missing.is_err());
 }

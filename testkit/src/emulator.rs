@@ -29,6 +29,12 @@ pub fn emulator_configured() -> bool {
     false
 }
 
+/// The SDK configuration from the standard AWS environment (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS`): the emulator `scripts/test.sh` starts.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
 /// A store on a new table named `{prefix}-{pid}-{ms}-{n}`, or `None` without an emulator.
 ///
 /// The client has generous timeouts (the emulator shares two cores with the compiler) and one
@@ -51,7 +57,7 @@ pub async fn emulator_store(prefix: &str, clock: SharedClock) -> Option<DynamoSt
         TABLES.fetch_add(1, Ordering::Relaxed)
     );
     let config = DynamoClientConfig::new(Duration::from_secs(5), Duration::from_secs(10), 1).expect("valid config");
-    let store = DynamoStore::from_env(table.clone(), clock, config).await;
+    let store = DynamoStore::new(config.client(&sdk_config().await), table.clone(), clock);
     create_table_if_missing(store.client(), &table)
         .await
         .expect("create the test table");

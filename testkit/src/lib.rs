@@ -17,7 +17,7 @@ pub mod observer;
 pub mod slow;
 pub mod store;
 
-pub use emulator::{emulator_configured, emulator_store};
+pub use emulator::{emulator_configured, emulator_store, sdk_config};
 pub use observer::{CountingObserver, TransitionRecord};
 pub use slow::{SlowStore, YieldingStore};
 pub use store::{CountingStore, FlakyStore, Health, StoreOps, counting};

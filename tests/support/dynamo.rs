@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use shared::clock::SharedClock;
 use shared::store::dynamo::DynamoStore;
-use testkit::emulator::emulator_store;
+use testkit::emulator_store;
 
 /// A store on a fresh table of the emulator at `AWS_ENDPOINT_URL_DYNAMODB`, or `None` (with a
 /// printed "skipped" line) when the variable is unset. Under `CI=true` a missing emulator fails.

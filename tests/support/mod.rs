@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use lambda_http::Body;
+use shared::bot::{MessageHandler, RuleHandler};
 use shared::clock::{ManualClock, SharedClock};
-use shared::config::{Env, Settings};
-use shared::deps::Deps;
-use shared::handler::{MessageHandler, RuleHandler};
+use shared::config::{CallbackConfig, Env};
+use shared::deps::{CallbackDeps, LOCAL_MAX_RECEIVES};
+use shared::queue::SharedQueue;
+use shared::queue::memory::MemoryQueue;
 use shared::store::SharedStore;
 use shared::store::memory::MemoryStore;
 
@@ -22,34 +24,58 @@ pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 /// Epoch ms of the test clock: shortly after the sample events' timestamps.
 pub const NOW_MS: i64 = 1_700_000_300_000;
 
-/// Settings for the demo account in `mode`, plus `extra` variables.
-pub fn settings(mode: &str, extra: &[(&str, &str)]) -> Settings {
+/// The demo account's environment in `mode` (the callback's and the API's variables), plus
+/// `extra` variables.
+pub fn env(mode: &str, extra: &[(&str, &str)]) -> Env {
     let mut env = Env::from_pairs([
         ("WECHAT_TOKEN", TOKEN),
         ("WECHAT_APPID", APPID),
         ("WECHAT_ENCODING_AES_KEY", AES_KEY),
         ("WECHAT_ENCRYPT_MODE", mode),
+        ("WECHAT_APPSECRET", wechat::SECRET),
     ]);
     for (name, value) in extra {
         env.set(name, *value);
     }
-    Settings::from(&env).expect("valid test settings")
+    env
 }
 
-/// A test instance: deps on `store` with the demo rules, and its clock.
-pub fn deps_on(settings: Settings, store: SharedStore, clock: ManualClock) -> Deps {
-    deps_with_handler(settings, store, clock, Arc::new(RuleHandler::demo()))
+/// The callback's configuration for the demo account in `mode`, plus `extra` variables.
+pub fn settings(mode: &str, extra: &[(&str, &str)]) -> CallbackConfig {
+    CallbackConfig::from_env(&env(mode, extra)).expect("valid test settings")
 }
 
-/// A test instance with a custom business handler.
+/// A test callback instance: deps on `store` with the demo rules, an in-memory queue, and its clock.
+pub fn deps_on(config: CallbackConfig, store: SharedStore, clock: ManualClock) -> CallbackDeps {
+    deps_with_handler(config, store, clock, Arc::new(RuleHandler::demo()))
+}
+
+/// A test callback instance with a custom business handler.
 pub fn deps_with_handler(
-    settings: Settings,
+    config: CallbackConfig,
     store: SharedStore,
     clock: ManualClock,
     handler: Arc<dyn MessageHandler>,
-) -> Deps {
+) -> CallbackDeps {
+    deps_with_queue(
+        config,
+        store,
+        clock,
+        handler,
+        Arc::new(MemoryQueue::new(LOCAL_MAX_RECEIVES)),
+    )
+}
+
+/// A test callback instance handing overrunning work to `queue`.
+pub fn deps_with_queue(
+    config: CallbackConfig,
+    store: SharedStore,
+    clock: ManualClock,
+    handler: Arc<dyn MessageHandler>,
+    queue: SharedQueue,
+) -> CallbackDeps {
     let shared_clock: SharedClock = Arc::new(clock);
-    Deps::with_parts(settings, store, shared_clock, handler).expect("valid deps")
+    CallbackDeps::new(config, store, queue, shared_clock, handler).expect("valid deps")
 }
 
 /// A memory store and its manual clock at [`NOW_MS`].

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use shared::clock::SharedClock;
-use shared::secret::Secret;
 use shared::resilience::Registry;
+use shared::secret::Secret;
 use shared::store::SharedStore;
-use shared::wechat::{ClientSettings, SecretSource, WechatClient};
+use shared::wechat::{ClientSettings, WechatClient, register};
 use wechat_mock::{MockConfig, MockHandle, MockServer};
 
 use crate::APPID;
@@ -27,15 +27,10 @@ pub async fn start_mock() -> MockHandle {
 
 /// A client of the demo account on `mock`, with its registry (to force breakers in tests).
 pub fn client(mock: &MockHandle, store: SharedStore, clock: SharedClock) -> (WechatClient, Registry) {
-    let settings = ClientSettings::new(
-        APPID,
-        SecretSource::Value(Secret::new(SECRET)),
-        vec![mock.base_url("api"), mock.base_url("api2")],
-    );
+    let settings = ClientSettings::new(APPID, vec![mock.base_url("api"), mock.base_url("api2")]);
     let builder =
         Registry::builder(store.clone(), clock.clone()).observer(Arc::new(shared::resilience::TracingObserver));
-    let registry = settings
-        .register(builder)
+    let registry = register(&settings, builder)
         .expect("valid policies")
         .build()
         .expect("registry");

@@ -2,13 +2,15 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::deps::Deps;
+use shared::config::{Env, WorkerConfig, log_filter};
+use shared::deps::{Aws, WorkerDeps};
 use shared::routes::send_worker;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init_logging();
-    let deps = Deps::from_env().await?;
+    let env = Env::from_process();
+    shared::telemetry::init_logging(&log_filter(&env));
+    let deps = WorkerDeps::from_config(WorkerConfig::from_env(&env)?, &Aws::default()).await?;
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(send_worker::handle(deps, event.payload).await)

@@ -297,7 +297,10 @@ mod tests {
         assert_eq!(settings.port, 3000);
         assert!(settings.api.is_none(), "no AppSecret, no client");
         let env = Env::from_pairs([("WECHAT_APPID", "wx1"), ("WECHAT_APPSECRET", "s")]);
-        assert_eq!(SendConfig::from_env(&env).unwrap().outbound.send_budget, Duration::from_millis(2500));
+        assert_eq!(
+            SendConfig::from_env(&env).unwrap().outbound.send_budget,
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]
@@ -364,6 +367,8 @@ mod tests {
         );
         let retry = [
             ("WECHAT_TOKEN", "tok"),
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
             ("WORKER_RETRY_BASE_SECS", "60"),
             ("WORKER_RETRY_MAX_SECS", "30"),
         ];

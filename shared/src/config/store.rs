@@ -24,10 +24,12 @@ impl Store {
         match env.optional("STATE_STORE").unwrap_or("memory") {
             "memory" => Ok(Self::Memory),
             "dynamodb" => {
-                let table = env.optional("DYNAMODB_TABLE").ok_or_else(|| {
-                    ConfigError::new("DYNAMODB_TABLE", "is required when STATE_STORE=dynamodb")
-                })?;
-                Ok(Self::Dynamodb { table: table.to_owned() })
+                let table = env
+                    .optional("DYNAMODB_TABLE")
+                    .ok_or_else(|| ConfigError::new("DYNAMODB_TABLE", "is required when STATE_STORE=dynamodb"))?;
+                Ok(Self::Dynamodb {
+                    table: table.to_owned(),
+                })
             }
             other => Err(ConfigError::new(
                 "STATE_STORE",
@@ -95,7 +97,15 @@ mod tests {
         assert_eq!(Queue::from_env(&Env::default()), Ok(Queue::Memory));
         let lambda = Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "callback")]);
         assert_eq!(Queue::from_env(&lambda).unwrap_err().var, "SEND_QUEUE_URL");
-        let sqs = Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "callback"), ("SEND_QUEUE_URL", "https://q")]);
-        assert_eq!(Queue::from_env(&sqs), Ok(Queue::Sqs { url: "https://q".into() }));
+        let sqs = Env::from_pairs([
+            ("AWS_LAMBDA_FUNCTION_NAME", "callback"),
+            ("SEND_QUEUE_URL", "https://q"),
+        ]);
+        assert_eq!(
+            Queue::from_env(&sqs),
+            Ok(Queue::Sqs {
+                url: "https://q".into()
+            })
+        );
     }
 }

@@ -126,7 +126,8 @@ fn overrides(env: &Env) -> Result<Vec<OverrideSet>, ConfigError> {
     let mut sets = Vec::new();
     if let Some(path) = env.optional("RESILIENCE_CONFIG_FILE") {
         let text = env.read_file("RESILIENCE_CONFIG_FILE", path)?;
-        let file = OverrideSet::from_json(&text).map_err(|e| ConfigError::new("RESILIENCE_CONFIG_FILE", e.to_string()))?;
+        let file =
+            OverrideSet::from_json(&text).map_err(|e| ConfigError::new("RESILIENCE_CONFIG_FILE", e.to_string()))?;
         sets.push(file);
     }
     let vars =
@@ -160,7 +161,6 @@ fn parse_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wechat::{ApiPolicies, ApiPolicy};
 
     #[test]
     fn defaults_use_both_wechat_domains_and_stable_token() {

@@ -43,7 +43,8 @@ impl Aws {
         }
     }
 
-    async fn config(&self) -> &SdkConfig {
+    /// The SDK configuration (loaded now if it was not yet).
+    pub async fn sdk(&self) -> &SdkConfig {
         self.sdk
             .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
             .await
@@ -54,7 +55,7 @@ impl Aws {
         match store {
             Store::Memory => Arc::new(MemoryStore::new(clock.clone())),
             Store::Dynamodb { table } => {
-                let client = DynamoClientConfig::default().client(self.config().await);
+                let client = DynamoClientConfig::default().client(self.sdk().await);
                 Arc::new(DynamoStore::new(client, table.clone(), clock.clone()))
             }
         }
@@ -64,7 +65,7 @@ impl Aws {
     pub async fn queue(&self, queue: &Queue) -> SharedQueue {
         match queue {
             Queue::Memory => Arc::new(MemoryQueue::new(LOCAL_MAX_RECEIVES)),
-            Queue::Sqs { url } => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.config().await), url.clone())),
+            Queue::Sqs { url } => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.sdk().await), url.clone())),
         }
     }
 
@@ -78,7 +79,7 @@ impl Aws {
             SecretRef::SecretsManager { id, field } => (id, *field),
         };
         let timeouts = TimeoutConfig::builder().operation_timeout(SECRET_TIMEOUT).build();
-        let conf = aws_sdk_secretsmanager::config::Builder::from(self.config().await)
+        let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk().await)
             .timeout_config(timeouts)
             .build();
         let client = aws_sdk_secretsmanager::Client::from_conf(conf);

@@ -19,7 +19,11 @@ use crate::wechat::WechatClient;
 ///
 /// # Errors
 /// [`StartupError::Ledger`] for an inconsistent lease.
-pub fn delivery_ledger(config: &OutboundConfig, store: SharedStore, clock: SharedClock) -> Result<Ledger, StartupError> {
+pub fn delivery_ledger(
+    config: &OutboundConfig,
+    store: SharedStore,
+    clock: SharedClock,
+) -> Result<Ledger, StartupError> {
     let settings = LedgerConfig::new(DELIVERY_RECORD_TTL, config.delivery_lease())?.with_namespace("out")?;
     Ok(Ledger::new(store, clock, settings))
 }
@@ -143,7 +147,12 @@ impl WorkerDeps {
             queue,
             clock,
             worker_budget: config.outbound.worker_budget,
-            redelivery: Backoff::new(BackoffKind::Exponential, Jitter::Equal, config.retry_base, config.retry_max),
+            redelivery: Backoff::new(
+                BackoffKind::Exponential,
+                Jitter::Equal,
+                config.retry_base,
+                config.retry_max,
+            ),
         })
     }
 }

@@ -82,7 +82,10 @@ mod tests {
         ];
         for error in forbidden {
             let api = ApiError::from(error.clone());
-            assert_eq!((api.kind.status().as_u16(), api.message.as_str()), (403, "invalid signature"));
+            assert_eq!(
+                (api.kind.status().as_u16(), api.message.as_str()),
+                (403, "invalid signature")
+            );
             assert_eq!(api.detail, Some(error.to_string()));
         }
         let bad = [
@@ -93,7 +96,10 @@ mod tests {
         ];
         for error in bad {
             let api = ApiError::from(error);
-            assert_eq!((api.kind.status().as_u16(), api.message.as_str()), (400, "invalid request"));
+            assert_eq!(
+                (api.kind.status().as_u16(), api.message.as_str()),
+                (400, "invalid request")
+            );
         }
     }
 

@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn short_ttls_and_bad_leases_are_rejected() {
         let s = Duration::from_secs;
-        assert_eq!(LedgerConfig::new(s(59), s(5)), Err(LedgerConfigError::RecordTtlTooShort));
+        assert_eq!(
+            LedgerConfig::new(s(59), s(5)),
+            Err(LedgerConfigError::RecordTtlTooShort)
+        );
         assert_eq!(LedgerConfig::new(s(60), s(0)), Err(LedgerConfigError::Lease));
         assert_eq!(LedgerConfig::new(s(60), s(60)), Err(LedgerConfigError::Lease));
         assert!(LedgerConfig::new(s(60), s(59)).is_ok());

@@ -90,22 +90,33 @@ mod tests {
         ]);
         assert_eq!(
             Record::<String>::decode(&done).ok(),
-            Some(Record::Done { result: "<xml/>".into() })
+            Some(Record::Done {
+                result: "<xml/>".into()
+            })
         );
     }
 
     #[test]
     fn incomplete_records_are_corrupt() {
         let no_result = attrs(&[(STATUS, DONE.into()), (OWNER, "o".into())]);
-        assert!(matches!(Record::<String>::decode(&no_result), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            Record::<String>::decode(&no_result),
+            Err(StoreError::Corrupt(_))
+        ));
         let unknown = attrs(&[(STATUS, "weird".into()), (OWNER, "o".into())]);
-        assert!(matches!(Record::<String>::decode(&unknown), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            Record::<String>::decode(&unknown),
+            Err(StoreError::Corrupt(_))
+        ));
         let mistyped = attrs(&[
             (STATUS, PENDING.into()),
             (OWNER, "o".into()),
             (LEASE_UNTIL, "soon".into()),
         ]);
-        assert!(matches!(Record::<String>::decode(&mistyped), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            Record::<String>::decode(&mistyped),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

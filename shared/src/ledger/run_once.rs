@@ -54,7 +54,13 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError`] when the store fails before any work ran (without a fallback, or also on
     /// the fallback), or a record cannot be decoded (`Corrupt`: never a reason to run again).
-    pub async fn run_once<R, E, F, Fut>(&self, scope: &str, key: &str, wait: Wait, work: F) -> Result<RunOnce<R, E>, LedgerError>
+    pub async fn run_once<R, E, F, Fut>(
+        &self,
+        scope: &str,
+        key: &str,
+        wait: Wait,
+        work: F,
+    ) -> Result<RunOnce<R, E>, LedgerError>
     where
         R: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,

@@ -18,11 +18,7 @@ fn fixture() -> Fixture {
     let clock = ManualClock::new(START_MS);
     let shared_clock: SharedClock = Arc::new(clock.clone());
     let store: SharedStore = Arc::new(MemoryStore::new(shared_clock.clone()));
-    let ledger = Arc::new(Ledger::new(
-        store.clone(),
-        shared_clock,
-        LedgerConfig::default(),
-    ));
+    let ledger = Arc::new(Ledger::new(store.clone(), shared_clock, LedgerConfig::default()));
     Fixture { ledger, store, clock }
 }
 
@@ -138,7 +134,10 @@ async fn records_expire_after_their_ttl() {
 async fn scopes_and_namespaces_keep_records_apart() {
     let f = fixture();
     claim(&f.ledger, "m1").await;
-    assert!(matches!(f.ledger.begin::<String>("wx2", "m1").await, Ok(Begin::Claimed(_))));
+    assert!(matches!(
+        f.ledger.begin::<String>("wx2", "m1").await,
+        Ok(Begin::Claimed(_))
+    ));
     let config = LedgerConfig::default().with_namespace("out").expect("namespace");
     let outbound = Ledger::new(f.store.clone(), Arc::new(f.clock.clone()), config);
     let Ok(Begin::Claimed(out)) = outbound.begin::<String>("wx1", "m1").await else {
@@ -229,5 +228,8 @@ async fn corrupt_records_and_empty_keys_are_errors() {
         f.ledger.begin::<String>("wx1", "bad").await,
         Err(StoreError::Corrupt(_))
     ));
-    assert!(matches!(f.ledger.begin::<String>("wx1", "").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        f.ledger.begin::<String>("wx1", "").await,
+        Err(StoreError::Invalid(_))
+    ));
 }

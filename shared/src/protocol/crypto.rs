@@ -175,7 +175,6 @@ fn pkcs7_pad_len(plain: &[u8]) -> Result<usize, DecryptError> {
     Ok(pad)
 }
 
-
 impl fmt::Debug for AesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AesKey(<redacted>)")

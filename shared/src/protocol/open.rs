@@ -107,7 +107,10 @@ impl OpenError {
     /// Whether the sender is not proven to be WeChat (missing or wrong signature, or plaintext in
     /// safe mode), as opposed to a request from WeChat that cannot be opened.
     pub const fn is_unauthenticated(&self) -> bool {
-        matches!(self, Self::MissingSignature(_) | Self::BadSignature | Self::PlaintextRejected)
+        matches!(
+            self,
+            Self::MissingSignature(_) | Self::BadSignature | Self::PlaintextRejected
+        )
     }
 }
 

@@ -437,8 +437,9 @@ mod tests {
             msg_id: None,
         };
         assert_eq!(
-            Reply::text("x").to_xml_for(&inbound, 12_345_678).unwrap(),
-            render(&Reply::text("x"))
+            Reply::text("x").render(&inbound, 12_345_678).unwrap(),
+            PassiveReply::Xml(render(&Reply::text("x")))
         );
+        assert_eq!(Reply::Success.render(&inbound, 1).unwrap(), PassiveReply::Success);
     }
 }

@@ -102,9 +102,9 @@ fn json_envelope(encrypt: &str, msg_signature: &str, timestamp: u64, nonce: &str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::open::{CallbackQuery, CallbackRequest, open};
     use crate::protocol::keyring::{KeyRing, KeySlot};
     use crate::protocol::mode::EncryptMode;
+    use crate::protocol::open::{CallbackQuery, CallbackRequest, open};
     use crate::protocol::signature::{msg_signature, url_signature};
 
     const TOKEN: &str = "tok";
@@ -115,7 +115,7 @@ mod tests {
         PassiveReply::Xml(text.to_owned())
     }
 
-    fn body(sealed: SealedReply) -> String {
+    fn envelope(sealed: SealedReply) -> String {
         match sealed {
             SealedReply::Encrypted { body, .. } => body,
             other => panic!("expected an envelope, got {other:?}"),
@@ -172,7 +172,17 @@ mod tests {
         let ring = ring();
         let (body, sig) = encrypted_request_body(&ring, KeySlot::Previous, false);
         let opened = opened(&ring, &body, &sig);
-        let sealed = body(seal(xml("<xml>reply</xml>"), &opened, TOKEN, 1_713_424_427, "nonce1", &[9; 16]).unwrap());
+        let sealed = envelope(
+            seal(
+                xml("<xml>reply</xml>"),
+                &opened,
+                TOKEN,
+                1_713_424_427,
+                "nonce1",
+                &[9; 16],
+            )
+            .unwrap(),
+        );
         let encrypt = field(&sealed, "Encrypt");
         assert_eq!(field(&sealed, "TimeStamp"), "1713424427");
         assert_eq!(field(&sealed, "Nonce"), "nonce1");
@@ -191,8 +201,14 @@ mod tests {
         let (body, sig) = encrypted_request_body(&ring, KeySlot::Current, true);
         let opened = opened(&ring, &body, &sig);
         let sealed = seal(xml(r#"{"demo_resp":"good luck"}"#), &opened, TOKEN, 7, "n", &[1; 16]).unwrap();
-        assert!(matches!(sealed, SealedReply::Encrypted { format: BodyFormat::Json, .. }));
-        let sealed = body(sealed);
+        assert!(matches!(
+            sealed,
+            SealedReply::Encrypted {
+                format: BodyFormat::Json,
+                ..
+            }
+        ));
+        let sealed = envelope(sealed);
         let value: serde_json::Value = serde_json::from_str(&sealed).unwrap();
         assert_eq!(value["TimeStamp"], 7);
         assert_eq!(value["Nonce"], "n");
@@ -209,7 +225,7 @@ mod tests {
             seal(PassiveReply::Success, &opened, TOKEN, 1, "n", &[0; 16]).unwrap(),
             SealedReply::Success
         );
-        assert!(body(seal(xml("x"), &opened, TOKEN, 1, "n", &[0; 16]).unwrap()).starts_with("<xml><Encrypt>"));
+        assert!(envelope(seal(xml("x"), &opened, TOKEN, 1, "n", &[0; 16]).unwrap()).starts_with("<xml><Encrypt>"));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::deadline::Deadline;
 use super::error::{ConfigError, Rejection};
+use crate::deadline::Deadline;
 
 /// Bulkhead settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -100,7 +100,6 @@ impl Observer for EventCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resilience::error::Rejection;
     use crate::store::StoreError;
 
     fn transition(from: State, to: State, version: i64, scope: Scope) -> Event<'static> {

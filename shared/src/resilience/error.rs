@@ -4,7 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-
 /// Why a call was refused before reaching the dependency (nothing was sent for this attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -223,7 +222,10 @@ mod tests {
             after: Duration::from_millis(5),
         };
         assert_eq!(timed_out.failure(), None);
-        assert_eq!(timed_out.into_error(|after| format!("late by {after:?}")), "late by 5ms");
+        assert_eq!(
+            timed_out.into_error(|after| format!("late by {after:?}")),
+            "late by 5ms"
+        );
         assert_eq!(AttemptError::Failed("x").into_error(|_| "t"), "x");
     }
 

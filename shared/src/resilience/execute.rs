@@ -28,10 +28,10 @@ use tokio::time::Instant;
 use super::breaker::{AcquireError, Observation, RetryGrant, RetryTicket};
 use super::classify::Outcome;
 use super::error::{AttemptError, ExecuteError};
-use crate::deadline::Deadline;
 use super::events::Event;
 use super::policy::Policy;
 use super::retry::{Attempt, Plan, RetryState, Stop};
+use crate::deadline::Deadline;
 
 /// Runs `operation` under `policy` until it succeeds, fails for good, or `deadline` comes.
 ///

@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::deadline::Deadline;
 use super::events::{Event, SharedObserver};
 use super::overrides::{DEFAULT_NAME, Overrides, normalize};
 use super::policy_config::PolicyConfig;
 use crate::clock::SharedClock;
 use crate::clock::millis;
+use crate::deadline::Deadline;
 use crate::store::{SharedStore, Unanswered, bounded};
 
 /// The partition holding runtime overrides, one item per name (sort key = policy/breaker name).

@@ -79,7 +79,11 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
     let scope = message.header.to_user_name.as_str();
     let key = message.dedup_key();
     let work = || reply_within_budget(deps, &message, opened.message(), &key, budget_ends);
-    let reply = match deps.ledger.run_once(scope, &key, Wait::Until(budget_ends), work).await? {
+    let reply = match deps
+        .ledger
+        .run_once(scope, &key, Wait::Until(budget_ends), work)
+        .await?
+    {
         RunOnce::Ran(reply) => reply,
         RunOnce::Replayed(reply) => {
             tracing::info!(dedup_key = %key, "duplicate delivery answered from the ledger");
@@ -90,7 +94,14 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
     };
     let now_secs = u64::try_from(deps.clock.now_secs()).unwrap_or_default();
     let random: [u8; RANDOM_LEN] = rand::random();
-    let sealed = protocol::seal(reply, &opened, account.token.expose(), now_secs, query.nonce.unwrap_or_default(), &random)?;
+    let sealed = protocol::seal(
+        reply,
+        &opened,
+        account.token.expose(),
+        now_secs,
+        query.nonce.unwrap_or_default(),
+        &random,
+    )?;
     Ok(sealed_response(sealed))
 }
 

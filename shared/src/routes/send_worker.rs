@@ -152,6 +152,5 @@ fn receive_count(record: &SqsMessage) -> u32 {
 /// The redelivery delay after `receives` receives: the worker's backoff (exponential, equal
 /// jitter: half fixed, half random, capped), retry number = receives.
 fn backoff(deps: &WorkerDeps, receives: u32) -> Duration {
-    deps.redelivery
-        .delay(receives.max(1), Duration::ZERO, &mut rand::rng())
+    deps.redelivery.delay(receives.max(1), Duration::ZERO, &mut rand::rng())
 }

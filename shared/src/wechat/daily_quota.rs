@@ -89,7 +89,13 @@ impl DailyQuota {
         let name = attr(api);
         let later = Condition::AttrAbsent(name.clone()).or(Condition::compare(&name, CmpOp::Lt, until_ms));
         let update = Update::new().set(&name, until_ms).when(later);
-        match bounded(self.store_timeout, Some(&deadline), self.store.update(&self.key, update)).await {
+        match bounded(
+            self.store_timeout,
+            Some(&deadline),
+            self.store.update(&self.key, update),
+        )
+        .await
+        {
             Ok(_) | Err(Unanswered::Store(StoreError::ConditionFailed { .. })) => {}
             Err(err) => tracing::warn!(target: LOG, error = %err, "could not record the quota block for the fleet"),
         }
@@ -156,7 +162,11 @@ mod tests {
             Some(until),
             "read on its first send"
         );
-        assert_eq!(cold.blocked_until(Api::StableToken, dl()).await, None, "each API on its own");
+        assert_eq!(
+            cold.blocked_until(Api::StableToken, dl()).await,
+            None,
+            "each API on its own"
+        );
         clock.set(until);
         assert_eq!(first.blocked_until(Api::TemplateSend, dl()).await, None);
     }

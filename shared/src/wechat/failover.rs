@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::error::WechatError;
 use super::policy::{CallPolicies, record_domain};
 use super::transport::{Call, Transport};
-use crate::resilience::breaker::AcquireError;
 use crate::deadline::Deadline;
+use crate::resilience::breaker::AcquireError;
 
 /// The ordered API domains of one client.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use super::core::Core;
 use super::error::WechatError;
 use super::token::{Fetched, TokenMode, TokenSource};
 use super::transport::Call;
-use crate::secret::Secret;
 use crate::deadline::Deadline;
+use crate::secret::Secret;
 
 #[derive(Deserialize)]
 struct TokenAnswer {

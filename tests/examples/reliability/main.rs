@@ -3,7 +3,7 @@
 //! from what the mock recorded, the messages delivered exactly once, the duplicates, the losses
 //! and the dead-letter queue.
 //!
-//! Everything is real and in process: `Deps` on a MemoryStore (DynamoDB + SQS on moto when
+//! Everything is real and in process: the send and worker deps on a MemoryStore (DynamoDB + SQS on moto when
 //! `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_SQS` are set), the wechat-mock over
 //! loopback HTTP, `shared::routes::send::handle` and the worker (`poll_once` +
 //! `send_worker::handle`), all with the product's defaults (send budget, retry policies,
@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use shared::deps::Deps;
-use shared::handler::RuleHandler;
-use wechat_ha_tests::settings;
+use shared::bot::RuleHandler;
+use shared::config::{SendConfig, WorkerConfig};
+use shared::deps::{SendDeps, WorkerDeps};
+use wechat_ha_tests::env;
 use wechat_ha_tests::wechat::{client, start_mock};
 
 use backend::Backend;
@@ -109,7 +110,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<bool, BoxError> {
     // The product's JSON logs (stderr), only when asked for: they cost time at this volume.
     if std::env::var_os("RUST_LOG").is_some() {
-        shared::telemetry::init_logging();
+        shared::telemetry::init_logging(&std::env::var("RUST_LOG").unwrap_or_default());
     }
     let knobs = Knobs::from_env()?;
     let clock = shared::clock::system();
@@ -117,7 +118,7 @@ async fn run() -> Result<bool, BoxError> {
     let mock = start_mock().await;
     let (wechat, _registry) = client(&mock, backend.store.clone(), clock.clone());
     let (base, max) = (knobs.retry_base_secs.to_string(), knobs.retry_max_secs.to_string());
-    let settings = settings(
+    let env = env(
         "plain",
         &[
             ("INTERNAL_API_KEY", traffic::API_KEY),
@@ -125,11 +126,25 @@ async fn run() -> Result<bool, BoxError> {
             ("WORKER_RETRY_MAX_SECS", &max),
         ],
     );
-    let deps = Arc::new(
-        Deps::with_parts(settings, backend.store.clone(), clock, Arc::new(RuleHandler::demo()))?
-            .with_wechat(Some(wechat))
-            .with_queue(backend.queue.shared()),
-    );
+    let queue = backend.queue.shared();
+    let deps = Arc::new(phases::Functions {
+        send: SendDeps::new(
+            SendConfig::from_env(&env)?,
+            wechat.clone(),
+            backend.store.clone(),
+            queue.clone(),
+            clock.clone(),
+        )?,
+        worker: WorkerDeps::new(
+            WorkerConfig::from_env(&env)?,
+            wechat,
+            backend.store.clone(),
+            queue.clone(),
+            clock,
+            Arc::new(RuleHandler::demo()),
+        )?,
+        queue,
+    });
     let mut rng = SmallRng::seed_from_u64(knobs.seed);
     let n = knobs.messages;
     let twice: Arc<HashSet<usize>> = Arc::new(

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use futures_util::{StreamExt, stream};
-use shared::deps::Deps;
+use shared::deps::{SendDeps, WorkerDeps};
+use shared::queue::SharedQueue;
 use shared::queue::poller::{PollerConfig, poll_once};
 use shared::routes::send_worker;
 
@@ -32,8 +33,19 @@ pub struct WorkerStats {
     pub timed_out: bool,
 }
 
+/// The two functions of the outbound path, over one store, queue and account.
+#[derive(Debug)]
+pub struct Functions {
+    /// The send API.
+    pub send: SendDeps,
+    /// The worker.
+    pub worker: WorkerDeps,
+    /// The queue between them.
+    pub queue: SharedQueue,
+}
+
 /// Polls until the sends are done and the queue is empty, or the time limit.
-pub async fn drain(deps: Arc<Deps>, backend: Arc<Backend>, done: Arc<AtomicBool>, until: Instant) -> WorkerStats {
+pub async fn drain(deps: Arc<Functions>, backend: Arc<Backend>, done: Arc<AtomicBool>, until: Instant) -> WorkerStats {
     let mut stats = WorkerStats::default();
     let mut next_progress = Instant::now() + PROGRESS_EVERY;
     loop {
@@ -46,7 +58,7 @@ pub async fn drain(deps: Arc<Deps>, backend: Arc<Backend>, done: Arc<AtomicBool>
             );
         }
         let received = poll_once(&deps.queue, &ROUNDS, &|event: SqsEvent| {
-            send_worker::handle(&deps, event)
+            send_worker::handle(&deps.worker, event)
         })
         .await;
         stats.rounds += 1;
@@ -67,7 +79,7 @@ pub async fn drain(deps: Arc<Deps>, backend: Arc<Backend>, done: Arc<AtomicBool>
 
 /// Sends `indices` through the send route, `concurrency` at a time, each on its own task.
 pub async fn send_all(
-    deps: &Arc<Deps>,
+    deps: &Arc<Functions>,
     indices: Vec<usize>,
     twice: &Arc<HashSet<usize>>,
     concurrency: usize,
@@ -79,10 +91,10 @@ pub async fn send_all(
             tokio::spawn(async move {
                 issued.fetch_add(1, Ordering::SeqCst);
                 if twice.contains(&i) {
-                    let (a, b) = tokio::join!(send_one(&deps, i), send_one(&deps, i));
+                    let (a, b) = tokio::join!(send_one(&deps.send, i), send_one(&deps.send, i));
                     vec![a, b]
                 } else {
-                    vec![send_one(&deps, i).await]
+                    vec![send_one(&deps.send, i).await]
                 }
             })
         })

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use lambda_http::Body;
 use serde_json::{Value, json};
-use shared::deps::Deps;
-use shared::outbound::Job;
+use shared::delivery::Job;
+use shared::deps::SendDeps;
 use shared::routes::send;
 
 /// The internal API key the run configures and sends.
@@ -65,7 +65,7 @@ pub struct Answer {
 }
 
 /// Sends message `i` through the send route.
-pub async fn send_one(deps: &Deps, i: usize) -> Answer {
+pub async fn send_one(deps: &SendDeps, i: usize) -> Answer {
     let started = Instant::now();
     let response = match request(i) {
         Ok(request) => send::handle(deps, request).await,

@@ -14,11 +14,11 @@ use super::config::BreakerConfig;
 use super::decision::Transition;
 use super::record::BreakerRecord;
 use super::updates::transition_update;
-use crate::store::{Unanswered, bounded};
 use super::window::Counts;
 use super::{Breaker, Event, Scope};
 use crate::deadline::Deadline;
 use crate::store::{StoreError, Update};
+use crate::store::{Unanswered, bounded};
 
 /// One breaker operation's context: the configuration in force and the caller's deadline, which
 /// caps every store call the operation makes.

@@ -4,10 +4,10 @@
 //! the fleet store or, during a store outage, the instance's local fallback store.
 
 use super::config::BreakerConfig;
-use crate::clock::millis;
 use super::record::BreakerRecord;
 use super::state::{IllegalTransition, State, check_transition};
 use super::window::verdict;
+use crate::clock::millis;
 use crate::resilience::error::Rejection;
 
 /// What a granted permit is for.

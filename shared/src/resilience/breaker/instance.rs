@@ -9,11 +9,11 @@ use std::mem;
 use std::sync::Arc;
 
 use super::config::BreakerConfig;
-use crate::clock::millis;
 use super::decision::Transition;
 use super::record::BreakerRecord;
 use super::updates::{Pending, add_pending, merge_pending};
 use super::window::Counts;
+use crate::clock::millis;
 
 /// The store is being bypassed since `since`; it is tried again from `retry_at` (epoch ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use super::decision::Transition;
 use super::apply::{Applied, Op};
+use super::decision::Transition;
 use super::permit::MAX_ROUNDS;
 use super::record::BreakerRecord;
-use super::updates::transition_update;
-use crate::store::Unanswered;
 use super::state::{IllegalTransition, State};
+use super::updates::transition_update;
 use super::{Breaker, BreakerSnapshot, Event};
 use crate::store::StoreError;
+use crate::store::Unanswered;
 
 /// Why an operator's transition failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::decision::{self, Admission, PermitKind};
 use super::apply::{Applied, Op, Target};
+use super::decision::{self, Admission, PermitKind};
 use super::updates::{
     Pending, add_pending, probe_success_update, record_update, return_probe_update, take_probe_update, without,
 };

@@ -58,7 +58,10 @@ fn bad_values_fail_with_the_setting_name() {
     let err = OverrideSet::from_json(r#"{"p": {"max_attempt": 2}}"#).unwrap_err();
     assert_eq!(err.field, "p.max_attempt", "typos are caught at load");
     let vars = [("RESILIENCE__P__NOPE".to_owned(), "1".to_owned())];
-    assert_eq!(OverrideSet::from_variables(vars).unwrap_err().field, "RESILIENCE__P__NOPE");
+    assert_eq!(
+        OverrideSet::from_variables(vars).unwrap_err().field,
+        "RESILIENCE__P__NOPE"
+    );
     let set = OverrideSet::from_variables([("RESILIENCE__P__MINIMUM_CALLS".to_owned(), "many".to_owned())]).unwrap();
     let err = set.for_name("p").apply(&PolicyConfig::default(), false).unwrap_err();
     assert_eq!(

@@ -118,7 +118,10 @@ mod tests {
             let stored = serde_json::to_string(&answer).unwrap();
             let replayed: Answer = serde_json::from_str(&stored).unwrap();
             assert_eq!(replayed, answer);
-            assert_eq!(answer.replayed().into_response("r").headers()["idempotent-replayed"], "true");
+            assert_eq!(
+                answer.replayed().into_response("r").headers()["idempotent-replayed"],
+                "true"
+            );
         }
     }
 }

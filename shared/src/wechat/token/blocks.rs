@@ -15,7 +15,9 @@ use super::source::TokenMode;
 use crate::clock::millis;
 use crate::deadline::Deadline;
 use crate::wechat::api::Api;
-use crate::wechat::errcode::{DAILY_QUOTA, Errcode, ErrcodeClass, INVALID_APPID, INVALID_APPSECRET, IP_NOT_WHITELISTED};
+use crate::wechat::errcode::{
+    DAILY_QUOTA, Errcode, ErrcodeClass, INVALID_APPID, INVALID_APPSECRET, IP_NOT_WHITELISTED,
+};
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";

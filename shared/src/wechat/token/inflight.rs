@@ -25,4 +25,3 @@ impl Inflight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
-

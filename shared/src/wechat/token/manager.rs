@@ -25,14 +25,14 @@ use std::sync::Mutex;
 
 use super::config::TokenConfig;
 use super::fleet::FleetTokens;
-use super::limits::{ForceLimit, LocalLimits};
 use super::inflight::Inflight;
+use super::limits::{ForceLimit, LocalLimits};
 use super::record::{Freshness, Token, TokenKind};
 use super::source::{TokenMode, TokenSource};
 use super::stats::{Stats, TokenStats};
 use crate::clock::{SharedClock, millis};
-use crate::secret::Secret;
 use crate::deadline::Deadline;
+use crate::secret::Secret;
 use crate::store::{SharedStore, Unanswered};
 use crate::wechat::daily_quota::DailyQuota;
 use crate::wechat::error::WechatError;
@@ -79,7 +79,12 @@ impl TokenManager {
         clock: SharedClock,
         config: TokenConfig,
     ) -> Self {
-        let quota = Arc::new(DailyQuota::new(store.clone(), appid, clock.clone(), config.store_timeout));
+        let quota = Arc::new(DailyQuota::new(
+            store.clone(),
+            appid,
+            clock.clone(),
+            config.store_timeout,
+        ));
         Self {
             fleet: FleetTokens::new(store, appid, config.store_timeout),
             owner: format!("instance-{:016x}", rand::random::<u64>()),

@@ -69,8 +69,10 @@ impl TokenManager {
 
     async fn fetch_ticket(&self, deadline: Deadline) -> Result<Fetched, WechatError> {
         let source = &self.source;
-        self.with_access_token(deadline, |access| async move { source.jsapi_ticket(&access, deadline).await })
-            .await
+        self.with_access_token(deadline, |access| async move {
+            source.jsapi_ticket(&access, deadline).await
+        })
+        .await
     }
 
     /// Rotates the access token now (e.g. after a leak), within the fleet-wide allowance, and

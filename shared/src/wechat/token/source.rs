@@ -5,8 +5,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::secret::Secret;
 use crate::deadline::Deadline;
+use crate::secret::Secret;
 use crate::wechat::error::WechatError;
 
 /// A credential as WeChat handed it out.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use shared::dedup::{Begin, Claim, DedupConfig, DedupError, IdempotencyLedger, WaitOutcome};
+use shared::ledger::{Begin, Claim, Ledger, LedgerConfig, LedgerError, WaitOutcome};
 use testkit::emulator::emulator_store;
 
 struct Fixture {
-    ledger: Arc<IdempotencyLedger>,
+    ledger: Arc<Ledger>,
     clock: ManualClock,
 }
 
@@ -19,15 +19,15 @@ async fn fixture() -> Option<Fixture> {
     let clock = ManualClock::new(SystemClock.now_ms());
     let shared_clock: SharedClock = Arc::new(clock.clone());
     let store = emulator_store("dedup", shared_clock.clone()).await?;
-    let ledger = IdempotencyLedger::new(Arc::new(store), shared_clock, DedupConfig::default());
+    let ledger = Ledger::new(Arc::new(store), shared_clock, LedgerConfig::default());
     Some(Fixture {
         ledger: Arc::new(ledger),
         clock,
     })
 }
 
-async fn claim(ledger: &IdempotencyLedger, key: &str) -> Claim {
-    match ledger.begin("wx1", key).await {
+async fn claim(ledger: &Ledger, key: &str) -> Claim {
+    match ledger.begin::<String>("wx1", key).await {
         Ok(Begin::Claimed(claim)) => claim,
         other => panic!("expected a claim, got {other:?}"),
     }
@@ -37,7 +37,7 @@ async fn claim(ledger: &IdempotencyLedger, key: &str) -> Claim {
 async fn delivery_then_retries_get_in_progress_then_the_stored_reply() {
     let Some(f) = fixture().await else { return };
     let first = claim(&f.ledger, "m1").await;
-    let during = f.ledger.begin("wx1", "m1").await.expect("begin");
+    let during = f.ledger.begin::<String>("wx1", "m1").await.expect("begin");
     assert_eq!(
         during,
         Begin::InProgress {
@@ -45,21 +45,21 @@ async fn delivery_then_retries_get_in_progress_then_the_stored_reply() {
         }
     );
     f.ledger.complete(&first, "<xml>reply</xml>").await.expect("complete");
-    let after = f.ledger.begin("wx1", "m1").await.expect("begin");
+    let after = f.ledger.begin::<String>("wx1", "m1").await.expect("begin");
     assert_eq!(
         after,
         Begin::Completed {
-            reply: "<xml>reply</xml>".into()
+            result: "<xml>reply</xml>".into()
         }
     );
     let waited = f
         .ledger
-        .wait_for_reply("wx1", "m1", f.clock.now_ms() + 1_000, Duration::from_millis(50))
+        .wait_for_result::<String>("wx1", "m1", f.clock.now_ms() + 1_000, Duration::from_millis(50))
         .await;
     assert_eq!(
         waited.ok(),
         Some(WaitOutcome::Completed {
-            reply: "<xml>reply</xml>".into()
+            result: "<xml>reply</xml>".into()
         })
     );
 }
@@ -72,12 +72,12 @@ async fn expired_lease_is_taken_over_and_the_stale_holder_is_refused() {
     let fresh = claim(&f.ledger, "m1").await;
     assert!(matches!(
         f.ledger.complete(&stale, "stale").await,
-        Err(DedupError::ClaimLost)
+        Err(LedgerError::ClaimLost)
     ));
     f.ledger.complete(&fresh, "fresh").await.expect("complete");
     assert_eq!(
-        f.ledger.begin("wx1", "m1").await.ok(),
-        Some(Begin::Completed { reply: "fresh".into() })
+        f.ledger.begin::<String>("wx1", "m1").await.ok(),
+        Some(Begin::Completed { result: "fresh".into() })
     );
 }
 
@@ -88,7 +88,7 @@ async fn released_and_expired_records_are_claimed_again() {
     f.ledger.release(&first).await.expect("release");
     let second = claim(&f.ledger, "m1").await;
     f.ledger.complete(&second, "r").await.expect("complete");
-    f.clock.advance(DedupConfig::DEFAULT_RECORD_TTL.as_millis() as i64);
+    f.clock.advance(LedgerConfig::DEFAULT_RECORD_TTL.as_millis() as i64);
     claim(&f.ledger, "m1").await;
 }
 
@@ -98,9 +98,9 @@ async fn three_concurrent_deliveries_have_exactly_one_claim() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..3 {
         let ledger = f.ledger.clone();
-        tasks.spawn(async move { ledger.begin("wx1", "m1").await });
+        tasks.spawn(async move { ledger.begin::<String>("wx1", "m1").await });
     }
-    let outcomes: Vec<Begin> = tasks.join_all().await.into_iter().map(|r| r.expect("begin")).collect();
+    let outcomes: Vec<Begin<String>> = tasks.join_all().await.into_iter().map(|r| r.expect("begin")).collect();
     let claimed = outcomes.iter().filter(|o| matches!(o, Begin::Claimed(_))).count();
     let in_progress = outcomes
         .iter()

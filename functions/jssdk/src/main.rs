@@ -1,0 +1,18 @@
+//! Lambda entry point for `GET /jssdk/config`.
+
+use lambda_http::{Error, run, service_fn};
+use shared::config::{Env, JssdkConfig, log_filter};
+use shared::deps::{Aws, JssdkDeps};
+use shared::routes::jssdk;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let env = Env::from_process();
+    shared::telemetry::init_logging(&log_filter(&env));
+    let deps = JssdkDeps::from_config(JssdkConfig::from_env(&env)?, &Aws::default()).await?;
+    let deps = &deps;
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(jssdk::handle(deps, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,21 @@
+//! Lambda entry point for the token refresh: the EventBridge schedule renews the fleet's tokens.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::config::{Env, TokenRefreshConfig, log_filter};
+use shared::deps::{Aws, TokenRefreshDeps};
+use shared::routes::token_refresh;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let env = Env::from_process();
+    shared::telemetry::init_logging(&log_filter(&env));
+    let deps = TokenRefreshDeps::from_config(TokenRefreshConfig::from_env(&env)?, &Aws::default()).await?;
+    let deps = &deps;
+    run(service_fn(
+        move |_schedule: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+            token_refresh::handle(deps).await.map_err(Error::from)
+        },
+    ))
+    .await
+}
