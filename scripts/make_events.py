@@ -145,10 +145,10 @@ def main():
                                             json_headers, request_id="req-send-subscribe",
                                             authorizer=IAM_AUTHORIZER))
 
-    write("token-jssdk-config-get.json", event("GET", "/jssdk/config",
+    write("jssdk-config-get.json", event("GET", "/jssdk/config",
                                                {"url": "https://shop.example.com/orders/1001?from=menu"},
                                                request_id="req-jssdk"))
-    write("token-scheduled-refresh.json", {
+    write("token-refresh-scheduled.json", {
         "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
         "source": "aws.events", "account": "123456789012", "time": "2023-11-14T22:15:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/wechat-ha-token-refresh"], "detail": {}})

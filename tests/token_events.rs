@@ -17,7 +17,7 @@ use wechat_ha_tests::*;
 
 /// The scheduled event as the function receives it: the sample must be a valid EventBridge event.
 fn schedule() -> EventBridgeEvent<serde_json::Value> {
-    serde_json::from_value(event_json("token-scheduled-refresh.json")).expect("an EventBridge Scheduled Event")
+    serde_json::from_value(event_json("token-refresh-scheduled.json")).expect("an EventBridge Scheduled Event")
 }
 
 fn refresh_deps(client: WechatClient) -> TokenRefreshDeps {
@@ -95,7 +95,7 @@ async fn the_jssdk_event_gets_a_signature_over_the_fleet_ticket() {
     let (wechat, _) = client(&mock, store.clone(), Arc::new(clock.clone()));
     let deps = jssdk_deps(wechat.clone(), Arc::new(clock), &[]);
 
-    let response = jssdk::handle(&deps, event("token-jssdk-config-get.json")).await;
+    let response = jssdk::handle(&deps, event("jssdk-config-get.json")).await;
     assert_eq!(response.status(), 200, "{}", body_text(&response));
     let text = body_text(&response);
     let body: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -123,9 +123,9 @@ async fn the_jssdk_route_refuses_foreign_pages_and_bad_urls() {
     let mock = start_mock().await;
     let (wechat, _) = client(&mock, store.clone(), Arc::new(clock.clone()));
     let deps = jssdk_deps(wechat, Arc::new(clock), &[("JSSDK_ALLOWED_HOSTS", "other.example.com")]);
-    let response = jssdk::handle(&deps, event("token-jssdk-config-get.json")).await;
+    let response = jssdk::handle(&deps, event("jssdk-config-get.json")).await;
     assert_eq!(response.status(), 403);
-    let mut bad = event_json("token-jssdk-config-get.json");
+    let mut bad = event_json("jssdk-config-get.json");
     bad["queryStringParameters"]["url"] = "javascript:alert(1)".into();
     bad["rawQueryString"] = "url=javascript%3Aalert(1)".into();
     let bad = lambda_http::request::from_str(&bad.to_string()).expect("an HTTP API event");

@@ -146,14 +146,7 @@ impl Breaker {
             self.emit(Event::StoreResynced { breaker: &self.name });
         }
         if let Some(transition) = revealed {
-            self.emit(Event::Transition {
-                breaker: &self.name,
-                from: transition.from,
-                to: transition.to,
-                version: record.version,
-                trips: record.trips,
-                scope: Scope::Fleet,
-            });
+            self.emit_transition(&transition, &record, Scope::Fleet);
         }
     }
 
@@ -216,16 +209,21 @@ impl Breaker {
             self.lock().note_unconfirmed(transition.clone(), tag.clone());
         }
         if let Applied::Done(record, scope) = &applied {
-            self.emit(Event::Transition {
-                breaker: &self.name,
-                from: transition.from,
-                to: transition.to,
-                version: record.version,
-                trips: record.trips,
-                scope: *scope,
-            });
+            self.emit_transition(&transition, record, *scope);
         }
         applied
+    }
+
+    /// Reports `transition`, committed as `record` shows, in `scope` (the winner only).
+    pub(super) fn emit_transition(&self, transition: &Transition, record: &BreakerRecord, scope: Scope) {
+        self.emit(Event::Transition {
+            breaker: &self.name,
+            from: transition.from,
+            to: transition.to,
+            version: record.version,
+            trips: record.trips,
+            scope,
+        });
     }
 
     /// Hands back a refused or abandoned retry reservation made in bucket `bucket`: with the next

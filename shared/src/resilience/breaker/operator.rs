@@ -8,7 +8,7 @@ use super::permit::MAX_ROUNDS;
 use super::record::BreakerRecord;
 use super::state::{IllegalTransition, State};
 use super::updates::transition_update;
-use super::{Breaker, BreakerSnapshot, Event};
+use super::{Breaker, BreakerSnapshot};
 use crate::store::StoreError;
 use crate::store::Unanswered;
 
@@ -69,14 +69,7 @@ impl Breaker {
                 }
             };
             if let Applied::Done(after, scope) = applied {
-                self.emit(Event::Transition {
-                    breaker: &self.name,
-                    from: transition.from,
-                    to,
-                    version: after.version,
-                    trips: after.trips,
-                    scope,
-                });
+                self.emit_transition(&transition, &after, scope);
                 return Ok(self.snapshot());
             }
         }
