@@ -3,6 +3,7 @@
 use lambda_http::Body;
 use shared::protocol::{KeyRing, msg_signature, url_signature};
 use shared::routes::callback;
+use shared::store::StateStore;
 use wechat_ha_tests::*;
 
 /// A plaintext POST signed correctly, carrying `body`.
@@ -134,7 +135,9 @@ async fn unknown_msg_type_is_answered_success_and_recorded() {
     let response = callback::handle(&deps, signed_plain(Body::Text(body.into()))).await;
     assert_eq!(response.status(), 200);
     assert_eq!(body_text(&response), "success");
-    assert_eq!(store.len(), 1, "the unknown message is recorded in the ledger");
+    let records = store.query("msg#gh_1").await.expect("query");
+    assert_eq!(records.len(), 1, "the unknown message is recorded in the ledger");
+    assert_eq!(store.len(), 2, "and its signed query in the replay guard, nothing else");
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 
 use shared::protocol::{CallbackQuery, KeyRing, verify_msg_signature};
 use shared::routes::callback;
+use shared::store::StateStore;
+
+/// Where the replay guard records the demo account's signed queries.
+const SIGNATURE_USES: &str = "sig#wx0123456789abcdef";
 use wechat_ha_tests::*;
 
 #[tokio::test]
@@ -32,7 +36,13 @@ async fn plain_text_post_is_echoed_back_as_a_passive_reply() {
         "{body}"
     );
     assert!(body.contains("<Content><![CDATA[hello]]></Content>"), "{body}");
-    assert_eq!(store.len(), 1, "one idempotency record");
+    let records = |pk: &'static str| {
+        let store = store.clone();
+        async move { store.query(pk).await.expect("query").len() }
+    };
+    assert_eq!(records("msg#gh_123456789abc").await, 1, "one idempotency record");
+    assert_eq!(records(SIGNATURE_USES).await, 1, "one signed-query use (replay guard)");
+    assert_eq!(store.len(), 2, "nothing else");
 }
 
 #[tokio::test]

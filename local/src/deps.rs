@@ -48,12 +48,13 @@ impl LocalDeps {
             create_table_if_missing(&aws_sdk_dynamodb::Client::new(aws.sdk().await), table).await?;
         }
         let queue = aws.queue(&config.callback.queue).await;
+        let callback_config = CallbackDeps::load_account(config.callback, &aws).await?;
         let callback = CallbackDeps::new(
-            config.callback.clone(),
+            callback_config.clone(),
             store.clone(),
             queue.clone(),
             clock.clone(),
-            Arc::new(shared::bot::RuleHandler::new(config.callback.rules.clone())),
+            Arc::new(shared::bot::RuleHandler::new(callback_config.rules.clone())),
         )?;
         let api = match config.api {
             None => None,

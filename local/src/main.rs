@@ -59,13 +59,17 @@ async fn serve(args: &[String]) -> Result<(), String> {
     let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
     let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
     let banner = Banner {
+        mode: "",
+        appid: String::new(),
+        key_missing: config
+            .api
+            .as_ref()
+            .is_some_and(|api| api.send.internal_api_key.is_none()),
         store: config.callback.store.describe(),
         queue: match &config.callback.queue {
             shared::config::Queue::Memory => "in-memory, worker in-process".to_owned(),
             shared::config::Queue::Sqs { url } => url.clone(),
         },
-        mode: config.callback.account.mode.as_str(),
-        appid: config.callback.account.appid.clone(),
         demo_key: config
             .api
             .as_ref()
@@ -74,6 +78,12 @@ async fn serve(args: &[String]) -> Result<(), String> {
         api: config.api.is_some(),
     };
     let deps = Arc::new(LocalDeps::build(config).await.map_err(|e| e.to_string())?);
+    let account = &deps.callback.account;
+    let banner = Banner {
+        mode: account.mode.as_str(),
+        appid: account.appid.clone(),
+        ..banner
+    };
     print_banner(&banner, addr, demo, mock_wechat);
     server::run(deps, addr)
         .await
@@ -82,6 +92,7 @@ async fn serve(args: &[String]) -> Result<(), String> {
 
 /// What the banner shows, taken from the configuration before the deps consume it.
 struct Banner {
+    key_missing: bool,
     store: String,
     queue: String,
     mode: &'static str,
@@ -140,6 +151,8 @@ fn print_banner(banner: &Banner, addr: SocketAddr, demo: bool, mock_wechat: bool
         },
         key_hint = if banner.demo_key {
             format!(" = {}", demo::INTERNAL_API_KEY)
+        } else if banner.key_missing {
+            "; REFUSED until you set INTERNAL_API_KEY: real credentials get no demo key".to_owned()
         } else {
             String::new()
         },

@@ -23,9 +23,21 @@ fn callback_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_
 
 fn send_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
     match &deps.api {
+        Some(api) if api.send.internal_api_key.is_none() => no_key(req),
         Some(api) => Box::pin(routes::send::handle(&api.send, req)),
         None => not_configured(req),
     }
+}
+
+/// Real credentials and no `INTERNAL_API_KEY`: nothing would stand between this port and the
+/// account (on AWS, IAM does), so the local server refuses and says why.
+fn no_key<'a>(req: lambda_http::Request) -> RouteFuture<'a> {
+    Box::pin(shared::http::respond("no_key", req, |_, _| async {
+        Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "wechat-local serves /messages/* with real credentials only when INTERNAL_API_KEY is set",
+        ))
+    }))
 }
 
 fn jssdk_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod ledger;
 pub mod protocol;
 pub mod queue;
+pub mod replay;
 pub mod resilience;
 pub mod routes;
 pub mod secret;

@@ -22,7 +22,7 @@ pub const APPID: &str = "wx0123456789abcdef";
 /// Demo EncodingAESKey.
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 /// Epoch ms of the test clock: shortly after the sample events' timestamps.
-pub const NOW_MS: i64 = 1_700_000_300_000;
+pub const NOW_MS: i64 = 1_700_000_000_050;
 
 /// The demo account's environment in `mode` (the callback's and the API's variables), plus
 /// `extra` variables.

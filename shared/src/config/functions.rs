@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::account::CallbackAccount;
+use super::account::AccountSource;
 use super::env::{ConfigError, Env};
 use super::store::{Queue, Store};
 use super::wechat::WechatConfig;
@@ -27,16 +27,21 @@ pub const REQUEST_RECORD_TTL: Duration = Duration::from_secs(86_400);
 /// The callback function (`GET/POST /wechat`).
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {
-    /// The account.
-    pub account: CallbackAccount,
+    /// The account, or where its secrets are loaded from.
+    pub account: AccountSource,
     /// Where the idempotency records live.
     pub store: Store,
     /// Where a handler that overran WeChat's 5 s hands its work.
     pub queue: Queue,
     /// `MAX_BODY_BYTES` (default 64 KiB): larger bodies get 413.
     pub max_body_bytes: usize,
-    /// `CALLBACK_BUDGET_MS` (default 4000 of WeChat's 5000): the business handler's deadline.
+    /// `CALLBACK_BUDGET_MS` (default 4000, at most 4000 of WeChat's 5000): the business handler's
+    /// deadline, counted from the request's arrival at API Gateway; the rest is the reserve for
+    /// handing work over and storing the reply (see `routes::callback`).
     pub budget: Duration,
+    /// `CALLBACK_MAX_SKEW_SECS` (default 300, 30–3600): how far a request's `timestamp` may be
+    /// from now, either way, before it is refused as a replay.
+    pub max_skew_secs: u32,
     /// `DEDUP_TTL_SECS` (default 3600, at least 60): how long idempotency records live.
     pub dedup_ttl: Duration,
     /// `DEDUP_LEASE_MS` (default 5000): after this long an unfinished claim can be taken over.
@@ -52,11 +57,12 @@ impl CallbackConfig {
     /// [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            account: CallbackAccount::from_env(env)?,
+            account: AccountSource::from_env(env)?,
             store: Store::from_env(env)?,
             queue: Queue::from_env(env)?,
             max_body_bytes: max_body_bytes(env)?,
-            budget: env.millis_in("CALLBACK_BUDGET_MS", 4000, 100, 4800)?,
+            budget: env.millis_in("CALLBACK_BUDGET_MS", 4000, 100, 4000)?,
+            max_skew_secs: u32::try_from(env.int_in("CALLBACK_MAX_SKEW_SECS", 300, 30, 3600)?).unwrap_or(300),
             dedup_ttl: env.secs_in("DEDUP_TTL_SECS", 3600, 60, 30 * 86400)?,
             dedup_lease: env.millis_in("DEDUP_LEASE_MS", 5000, 500, 60_000)?,
             rules: rules(env)?,
@@ -290,7 +296,11 @@ mod tests {
     #[test]
     fn minimal_environment_gives_documented_defaults() {
         let settings = LocalConfig::from_env(&Env::from_pairs([("WECHAT_TOKEN", "tok")])).unwrap();
-        assert_eq!(settings.callback.account.mode, EncryptMode::Plain);
+        let AccountSource::Ready(account) = &settings.callback.account else {
+            panic!("plain variables")
+        };
+        assert_eq!(account.mode, EncryptMode::Plain);
+        assert_eq!(settings.callback.max_skew_secs, 300);
         assert_eq!(settings.callback.store, Store::Memory);
         assert_eq!(settings.callback.max_body_bytes, 65536);
         assert_eq!(settings.callback.budget, Duration::from_secs(4));
@@ -310,10 +320,10 @@ mod tests {
             ("WECHAT_APPID", "wx1"),
             ("WECHAT_ENCODING_AES_KEY", KEY),
         ]);
-        assert_eq!(
-            CallbackConfig::from_env(&env).unwrap().account.mode,
-            EncryptMode::Compatible
-        );
+        let AccountSource::Ready(account) = CallbackConfig::from_env(&env).unwrap().account else {
+            panic!("plain variables")
+        };
+        assert_eq!(account.mode, EncryptMode::Compatible);
     }
 
     #[test]
@@ -349,6 +359,15 @@ mod tests {
         assert_eq!(
             err(&[("WECHAT_TOKEN", "tok"), ("CALLBACK_BUDGET_MS", "6000")]).var,
             "CALLBACK_BUDGET_MS"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("CALLBACK_BUDGET_MS", "4500")]).var,
+            "CALLBACK_BUDGET_MS",
+            "no budget that leaves no reserve within WeChat's 5 s"
+        );
+        assert_eq!(
+            err(&[("WECHAT_TOKEN", "tok"), ("CALLBACK_MAX_SKEW_SECS", "5")]).var,
+            "CALLBACK_MAX_SKEW_SECS"
         );
         assert_eq!(
             err(&[("WECHAT_TOKEN", "tok"), ("DEDUP_TTL_SECS", "10")]).var,
@@ -395,5 +414,28 @@ mod tests {
         let error = CallbackConfig::from_env(&missing).unwrap_err();
         assert_eq!(error.var, "REPLY_RULES_FILE");
         assert!(error.problem.contains("/nonexistent.json"), "{error}");
+    }
+
+    #[test]
+    fn the_callback_secrets_can_come_from_secrets_manager_and_then_no_token_is_read() {
+        let env = Env::from_pairs([
+            (
+                "WECHAT_CALLBACK_SECRET_ID",
+                "arn:aws:secretsmanager:us-east-1:1:secret:cb",
+            ),
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_ENCRYPT_MODE", "safe"),
+        ]);
+        let AccountSource::SecretsManager { id, appid, mode } = CallbackConfig::from_env(&env).unwrap().account else {
+            panic!("a secret reference")
+        };
+        assert_eq!(
+            (id.as_str(), appid.as_str(), mode),
+            (
+                "arn:aws:secretsmanager:us-east-1:1:secret:cb",
+                "wx1",
+                Some(EncryptMode::Safe)
+            )
+        );
     }
 }

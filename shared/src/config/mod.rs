@@ -13,7 +13,7 @@ mod secret_ref;
 mod store;
 mod wechat;
 
-pub use account::CallbackAccount;
+pub use account::{AccountParts, AccountSource, CALLBACK_SECRET_VAR, CallbackAccount, SHORT_TOKEN};
 pub use env::{ConfigError, Env};
 pub use functions::{
     CallbackConfig, DELIVERY_RECORD_TTL, JssdkConfig, LocalApiConfig, LocalConfig, OutboundConfig, REQUEST_RECORD_TTL,

@@ -20,4 +20,4 @@ mod send;
 
 pub use customer_service::reply_as_customer_service;
 pub use job::{Job, JobError, SendKind};
-pub use send::{DeliveryOutcome, DeliveryRecord, deliver, send_ledger_key};
+pub use send::{DeliveryOutcome, DeliveryRecord, RECORD_SLACK, deliver, send_ledger_key};

@@ -1,6 +1,8 @@
 //! Sending one message at most once: [`Ledger::run_once`] around the WeChat call, keyed by the
 //! message id, with the outcome recorded as a typed [`DeliveryRecord`].
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -11,6 +13,10 @@ use crate::wechat::{ErrcodeClass, WechatClient, WechatError};
 
 /// The delivery ledger's scope for sends (records live at `out#send` / `{message id}`).
 const SCOPE: &str = "send";
+
+/// How long past the send's deadline its record may still be written: a message WeChat accepted
+/// must be recorded, or a redelivery would send it again.
+pub const RECORD_SLACK: Duration = Duration::from_millis(1500);
 
 /// What the delivery ledger keeps for a settled message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +82,8 @@ pub async fn deliver(
             Err(error) => Err(error),
         }
     };
-    Ok(match ledger.run_once(SCOPE, id, Wait::No, send).await? {
+    let record_by = Deadline::at(deadline.instant() + RECORD_SLACK);
+    Ok(match ledger.run_once(SCOPE, id, record_by, Wait::No, send).await? {
         RunOnce::Ran(record) => DeliveryOutcome::Settled(record),
         RunOnce::Replayed(record) => DeliveryOutcome::AlreadySettled(record),
         RunOnce::Busy => DeliveryOutcome::InProgress,

@@ -28,6 +28,10 @@ pub const LOCAL_MAX_RECEIVES: u32 = 10;
 
 /// How long reading a secret at cold start may take.
 const SECRET_TIMEOUT: Duration = Duration::from_secs(3);
+/// One SQS attempt's limit.
+const SQS_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// One SQS operation's limit, its retry included.
+const SQS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The SDK configuration, loaded on first use (at most once per cold start).
 #[derive(Debug, Default)]
@@ -61,11 +65,23 @@ impl Aws {
         }
     }
 
-    /// The work queue `queue` names.
+    /// The work queue `queue` names. The SQS client has tight timeouts (an attempt 500 ms, the
+    /// operation 1.5 s, one SDK retry): the callback hands work over inside WeChat's 5 s.
     pub async fn queue(&self, queue: &Queue) -> SharedQueue {
         match queue {
             Queue::Memory => Arc::new(MemoryQueue::new(LOCAL_MAX_RECEIVES)),
-            Queue::Sqs { url } => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.sdk().await), url.clone())),
+            Queue::Sqs { url } => {
+                let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(SQS_ATTEMPT_TIMEOUT)
+                    .operation_timeout(SQS_OPERATION_TIMEOUT)
+                    .build();
+                let retries = aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2);
+                let conf = aws_sdk_sqs::config::Builder::from(self.sdk().await)
+                    .timeout_config(timeouts)
+                    .retry_config(retries)
+                    .build();
+                Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(conf), url.clone()))
+            }
         }
     }
 
@@ -78,6 +94,17 @@ impl Aws {
             SecretRef::Value(secret) => return Ok(secret.clone()),
             SecretRef::SecretsManager { id, field } => (id, *field),
         };
+        let raw = self.secret_string(id).await?;
+        extract(raw.expose(), field)
+            .map(Secret::new)
+            .ok_or_else(|| StartupError::Secret(format!("secret {id} has no usable {field} string")))
+    }
+
+    /// The whole `SecretString` of secret `id` (a JSON object of several fields, say).
+    ///
+    /// # Errors
+    /// [`StartupError::Secret`] when Secrets Manager refuses or the secret is empty.
+    pub async fn secret_string(&self, id: &str) -> Result<Secret, StartupError> {
         let timeouts = TimeoutConfig::builder().operation_timeout(SECRET_TIMEOUT).build();
         let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk().await)
             .timeout_config(timeouts)
@@ -87,10 +114,12 @@ impl Aws {
             let message = aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string();
             StartupError::Secret(format!("secrets manager, secret {id}: {message}"))
         })?;
-        let raw = output.secret_string().map(str::trim).filter(|s| !s.is_empty());
-        raw.and_then(|raw| extract(raw, field))
+        output
+            .secret_string()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .map(Secret::new)
-            .ok_or_else(|| StartupError::Secret(format!("secret {id} has no usable {field} string")))
+            .ok_or_else(|| StartupError::Secret(format!("secret {id} holds no string")))
     }
 }
 

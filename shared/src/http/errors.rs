@@ -31,7 +31,7 @@ impl From<LedgerError> for ApiError {
     /// The store is out: 503 (the caller retries); anything else — a corrupt record, a refused
     /// request — is our bug: 500. Never a silent second run.
     fn from(error: LedgerError) -> Self {
-        if error.is_outage() {
+        if error.is_outage() || matches!(error, LedgerError::DeadlineExceeded) {
             Self::new(ErrorKind::Unavailable, "temporarily unavailable").with_detail(error)
         } else {
             Self::internal().with_detail(error)
@@ -78,6 +78,7 @@ mod tests {
         let forbidden = [
             OpenError::MissingSignature("signature"),
             OpenError::BadSignature,
+            OpenError::Stale,
             OpenError::PlaintextRejected,
         ];
         for error in forbidden {

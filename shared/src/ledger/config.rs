@@ -23,6 +23,7 @@ pub struct LedgerConfig {
     record_ttl: Duration,
     lease: Duration,
     namespace: String,
+    store_timeout: Duration,
 }
 
 impl Default for LedgerConfig {
@@ -31,6 +32,7 @@ impl Default for LedgerConfig {
             record_ttl: Self::DEFAULT_RECORD_TTL,
             lease: Self::DEFAULT_LEASE,
             namespace: Self::DEFAULT_NAMESPACE.to_owned(),
+            store_timeout: Self::DEFAULT_STORE_TIMEOUT,
         }
     }
 }
@@ -44,6 +46,9 @@ impl LedgerConfig {
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
     /// Default namespace: records live at partition key `msg#{scope}`.
     pub const DEFAULT_NAMESPACE: &'static str = "msg";
+    /// Default limit of one store call: past it the store counts as out (above the DynamoDB
+    /// client's own operation timeout, so that one normally answers first).
+    pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
 
     /// A validated configuration.
     ///
@@ -64,6 +69,7 @@ impl LedgerConfig {
             record_ttl,
             lease,
             namespace: Self::DEFAULT_NAMESPACE.to_owned(),
+            store_timeout: Self::DEFAULT_STORE_TIMEOUT,
         })
     }
 
@@ -78,6 +84,17 @@ impl LedgerConfig {
         }
         self.namespace = namespace.to_owned();
         Ok(self)
+    }
+
+    /// The same settings with store calls limited to `timeout` (at least 1 ms).
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Limit of one store call.
+    pub fn store_timeout(&self) -> Duration {
+        self.store_timeout
     }
 
     /// Lifetime of a record.

@@ -10,6 +10,9 @@ pub enum LedgerError {
     /// store its result (the new holder's wins).
     #[error("claim lost: the record was taken over by another holder")]
     ClaimLost,
+    /// The caller's deadline passed before the store answered (nothing was claimed).
+    #[error("the caller's deadline passed before the ledger could claim")]
+    DeadlineExceeded,
     /// The store failed, or a record could not be read ([`StoreError::Corrupt`]) — never a reason
     /// to run the work again.
     #[error(transparent)]

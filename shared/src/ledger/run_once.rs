@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::error::LedgerError;
 use super::store_ops::{Begin, Claim, Ledger, WaitOutcome};
+use crate::deadline::Deadline;
 
 /// How often a duplicate polls for the holder's result while it waits.
 const WAIT_POLL: Duration = Duration::from_millis(50);
@@ -48,8 +49,13 @@ impl Ledger {
     ///    is not recorded would run again) → [`RunOnce::Ran`]. `Err(e)` → release the claim →
     ///    [`RunOnce::Failed`].
     ///
-    /// With a fallback ([`Ledger::with_fallback`]), an outage of the fleet store at the claim
-    /// runs the same protocol on the instance-local ledger (logged and counted).
+    /// Every store call is cut short by `deadline` (the work itself is the caller's to bound): a
+    /// claim that cannot be made in time is [`LedgerError::DeadlineExceeded`] (nothing ran), a
+    /// result that cannot be recorded in time is logged (it ran; its lease protects it).
+    ///
+    /// With a fallback ([`Ledger::with_fallback`]), an outage of the fleet store at the claim —
+    /// and only an outage: unreachable, timing out, throttling — runs the same protocol on the
+    /// instance-local ledger (logged and counted, [`Ledger::fallbacks`]).
     ///
     /// # Errors
     /// [`LedgerError`] when the store fails before any work ran (without a fallback, or also on
@@ -58,6 +64,7 @@ impl Ledger {
         &self,
         scope: &str,
         key: &str,
+        deadline: Deadline,
         wait: Wait,
         work: F,
     ) -> Result<RunOnce<R, E>, LedgerError>
@@ -66,13 +73,14 @@ impl Ledger {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
-        let (ledger, claim) = match self.claim::<R>(scope, key, wait).await {
+        let (ledger, claim) = match self.claim_within::<R>(scope, key, wait, deadline).await {
             Ok(Claimed::Claim(claim)) => (self, claim),
             Ok(Claimed::Settled(settled)) => return Ok(settled.into()),
             Err(error) if error.is_outage() && self.fallback.is_some() => {
                 let local = self.fallback.as_deref().unwrap_or(self);
+                self.fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(target: "wechat_ha::ledger", namespace = self.config().namespace(), error = %error, "state store unreachable; running once on instance memory");
-                match local.claim::<R>(scope, key, wait).await? {
+                match local.claim_within::<R>(scope, key, wait, deadline).await? {
                     Claimed::Claim(claim) => (local, claim),
                     Claimed::Settled(settled) => return Ok(settled.into()),
                 }
@@ -81,16 +89,29 @@ impl Ledger {
         };
         match work().await {
             Ok(result) => {
-                ledger.record(&claim, &result).await;
+                ledger.record(&claim, &result, deadline).await;
                 Ok(RunOnce::Ran(result))
             }
             Err(error) => {
-                if let Err(release_error) = ledger.release(&claim).await {
-                    tracing::warn!(target: "wechat_ha::ledger", reason = %release_error, "could not release the claim; its lease will expire");
+                let released = tokio::time::timeout_at(deadline.instant(), ledger.release(&claim)).await;
+                if !matches!(released, Ok(Ok(()))) {
+                    tracing::warn!(target: "wechat_ha::ledger", key = %claim.key(), "could not release the claim; its lease will expire");
                 }
                 Ok(RunOnce::Failed(error))
             }
         }
+    }
+
+    async fn claim_within<R: DeserializeOwned>(
+        &self,
+        scope: &str,
+        key: &str,
+        wait: Wait,
+        deadline: Deadline,
+    ) -> Result<Claimed<R>, LedgerError> {
+        tokio::time::timeout_at(deadline.instant(), self.claim(scope, key, wait))
+            .await
+            .unwrap_or(Err(LedgerError::DeadlineExceeded))
     }
 
     /// Claims the record, or learns that it is settled; waits for a holder as `wait` says.
@@ -121,18 +142,21 @@ impl Ledger {
         Ok(Claimed::Settled(Settled::Busy))
     }
 
-    /// Completes `claim` with `result`, retrying briefly: a store hiccup here would otherwise
-    /// leave work that ran unrecorded, to be run again after the lease.
-    async fn record<R: Serialize>(&self, claim: &Claim, result: &R) {
+    /// Completes `claim` with `result`, retrying briefly within `deadline`: a store hiccup here
+    /// would otherwise leave work that ran unrecorded, to be run again after the lease.
+    async fn record<R: Serialize>(&self, claim: &Claim, result: &R, deadline: Deadline) {
         let mut delay = Duration::from_millis(20);
         for attempt in 1..=3 {
-            match self.complete(claim, result).await {
+            let completed = tokio::time::timeout_at(deadline.instant(), self.complete(claim, result))
+                .await
+                .unwrap_or(Err(LedgerError::DeadlineExceeded));
+            match completed {
                 Ok(()) => return,
                 Err(LedgerError::ClaimLost) => {
                     tracing::warn!(target: "wechat_ha::ledger", key = %claim.key(), "claim lost before the result was recorded; the new holder's result wins");
                     return;
                 }
-                Err(error) if attempt == 3 => {
+                Err(error) if attempt == 3 || !deadline.can_start(delay) => {
                     tracing::error!(target: "wechat_ha::ledger", key = %claim.key(), reason = %error, "work done but its result could not be recorded");
                     return;
                 }

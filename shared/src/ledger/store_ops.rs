@@ -4,6 +4,7 @@
 //! contract tests that check each step against DynamoDB.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use super::config::LedgerConfig;
 use super::error::LedgerError;
 use super::record::{DONE, LEASE_UNTIL, OWNER, PENDING, RESULT, Record, STATUS, encode};
 use crate::clock::{SharedClock, millis};
-use crate::store::{Attrs, AttrsExt, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Update};
+use crate::store::{
+    Attrs, AttrsExt, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded,
+};
 
 /// Shortest interval between two polls of [`Ledger::wait_for_result`].
 const MIN_POLL: Duration = Duration::from_millis(10);
@@ -88,6 +91,7 @@ pub struct Ledger {
     config: LedgerConfig,
     owners: Mutex<StdRng>,
     pub(super) fallback: Option<Box<Ledger>>,
+    pub(super) fallbacks: AtomicU64,
 }
 
 impl fmt::Debug for Ledger {
@@ -113,6 +117,7 @@ impl Ledger {
             config,
             owners: Mutex::new(rng),
             fallback: None,
+            fallbacks: AtomicU64::new(0),
         }
     }
 
@@ -126,6 +131,22 @@ impl Ledger {
 
     pub(super) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// One store call under the ledger's store timeout (past it: an outage).
+    async fn call<T>(&self, operation: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        bounded(self.config.store_timeout(), None, operation)
+            .await
+            .map_err(|unanswered| match unanswered {
+                Unanswered::Store(error) => error,
+                // No caller deadline is given here, so only the store timeout can end the wait.
+                Unanswered::Deadline => StoreError::Unavailable("the store did not answer in time".into()),
+            })
+    }
+
+    /// How many times this instance ran something on its fallback ledger (fleet store out).
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 
     /// The ledger's settings.
@@ -171,8 +192,7 @@ impl Ledger {
             record.insert(EXPIRES_AT.to_owned(), self.expires_at(now).into());
             let abandoned = Condition::equals(STATUS, PENDING).and(Condition::compare(LEASE_UNTIL, CmpOp::Le, now));
             match self
-                .store
-                .put(&record_key, record, Condition::ItemAbsent.or(abandoned))
+                .call(self.store.put(&record_key, record, Condition::ItemAbsent.or(abandoned)))
                 .await
             {
                 Ok(()) => {
@@ -219,7 +239,7 @@ impl Ledger {
             .set(EXPIRES_AT, self.expires_at(self.clock.now_ms()))
             .remove(LEASE_UNTIL)
             .when(Condition::equals(OWNER, claim.owner.as_str()));
-        match self.store.update(&claim.key, update).await {
+        match self.call(self.store.update(&claim.key, update)).await {
             Ok(_) => Ok(()),
             Err(StoreError::ConditionFailed { .. }) => Err(LedgerError::ClaimLost),
             Err(other) => Err(other.into()),
@@ -234,7 +254,7 @@ impl Ledger {
     /// [`LedgerError::ClaimLost`] when another holder took over; [`LedgerError::Store`] otherwise.
     pub async fn release(&self, claim: &Claim) -> Result<(), LedgerError> {
         let mine = Condition::equals(OWNER, claim.owner.as_str()).and(Condition::equals(STATUS, PENDING));
-        match self.store.delete(&claim.key, mine).await {
+        match self.call(self.store.delete(&claim.key, mine)).await {
             Ok(()) | Err(StoreError::ConditionFailed { current: None }) => Ok(()),
             Err(StoreError::ConditionFailed { current: Some(current) })
                 if current.str_attr(OWNER) == Some(claim.owner.as_str()) =>
@@ -264,7 +284,7 @@ impl Ledger {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(budget);
         let poll = poll.max(MIN_POLL);
         loop {
-            match self.store.get(&record_key).await? {
+            match self.call(self.store.get(&record_key)).await? {
                 None => return Ok(WaitOutcome::Abandoned),
                 Some(attrs) => match Record::<R>::decode(&attrs)? {
                     Record::Done { result } => return Ok(WaitOutcome::Completed { result }),

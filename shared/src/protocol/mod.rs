@@ -6,6 +6,7 @@
 
 mod crypto;
 mod decode;
+mod freshness;
 mod keyring;
 mod message;
 mod mode;
@@ -16,6 +17,7 @@ mod signature;
 
 pub use crypto::{AesKey, DecryptError, Decrypted, EncryptError, KeyError, RANDOM_LEN};
 pub use decode::{BodyFormat, MessageError};
+pub use freshness::check_fresh;
 pub use keyring::{KeyRing, KeySlot};
 pub use message::{Event, Header, Message, MessageKind, QR_SCENE_PREFIX, parse_message};
 pub use mode::{EncryptMode, ParseModeError};

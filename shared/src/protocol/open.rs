@@ -86,6 +86,9 @@ pub enum OpenError {
     /// The signature does not match.
     #[error("signature mismatch")]
     BadSignature,
+    /// The timestamp is outside the freshness window (or not a number): a replayed request.
+    #[error("timestamp outside the freshness window")]
+    Stale,
     /// A plaintext POST reached an endpoint in safe mode.
     #[error("plaintext request rejected: endpoint is in safe mode")]
     PlaintextRejected,
@@ -109,7 +112,7 @@ impl OpenError {
     pub const fn is_unauthenticated(&self) -> bool {
         matches!(
             self,
-            Self::MissingSignature(_) | Self::BadSignature | Self::PlaintextRejected
+            Self::MissingSignature(_) | Self::BadSignature | Self::Stale | Self::PlaintextRejected
         )
     }
 }

@@ -1,4 +1,9 @@
 //! An in-memory queue with SQS semantics: visibility timeouts, receive counts, a dead-letter queue.
+//!
+//! Bounded: at most [`MemoryQueue::DEFAULT_MAX_MESSAGES`] messages (a send beyond is refused with
+//! [`QueueError::Rejected`], as SQS refuses what it cannot take, so the caller answers 503 and the
+//! client retries — nothing is silently dropped), and the dead-letter list keeps the newest
+//! [`MemoryQueue::DEFAULT_MAX_DEAD_LETTERS`] (the oldest dropped with an error log).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,17 +36,30 @@ struct Inner {
 pub struct MemoryQueue {
     inner: Mutex<Inner>,
     max_receive_count: u32,
+    max_messages: usize,
     arrived: Notify,
 }
 
 impl MemoryQueue {
+    /// Messages the queue holds at most.
+    pub const DEFAULT_MAX_MESSAGES: usize = 100_000;
+    /// Dead letters kept at most.
+    pub const DEFAULT_MAX_DEAD_LETTERS: usize = 10_000;
+
     /// An empty queue with a redrive after `max_receive_count` receives (at least 1).
     pub fn new(max_receive_count: u32) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             max_receive_count: max_receive_count.max(1),
+            max_messages: Self::DEFAULT_MAX_MESSAGES,
             arrived: Notify::new(),
         }
+    }
+
+    /// The same queue holding at most `max_messages` (at least 1).
+    pub fn with_max_messages(mut self, max_messages: usize) -> Self {
+        self.max_messages = max_messages.max(1);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -104,6 +122,10 @@ impl MemoryQueue {
             };
             if message.receive_count >= self.max_receive_count {
                 if let Some(dead) = inner.messages.remove(&id) {
+                    if inner.dead_letters.len() >= Self::DEFAULT_MAX_DEAD_LETTERS {
+                        let (dropped, _) = inner.dead_letters.remove(0);
+                        tracing::error!(message_id = %dropped, "in-memory dead-letter list full; its oldest message dropped");
+                    }
                     inner.dead_letters.push((id.to_string(), dead.body));
                 }
                 continue;
@@ -135,6 +157,13 @@ impl WorkQueue for MemoryQueue {
         let visible_at = Instant::now() + delay.min(super::MAX_DELAY);
         let id = {
             let mut inner = self.lock();
+            if inner.messages.len() >= self.max_messages {
+                tracing::error!(max = self.max_messages, "in-memory queue full; send refused");
+                return Err(QueueError::Rejected(format!(
+                    "in-memory queue full ({} messages)",
+                    self.max_messages
+                )));
+            }
             let id = inner.next_id;
             inner.next_id += 1;
             inner.messages.insert(
@@ -189,6 +218,18 @@ mod tests {
     use super::*;
 
     const VISIBILITY: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_sends_instead_of_growing() {
+        let queue = MemoryQueue::new(5).with_max_messages(2);
+        queue.send("a").await.unwrap();
+        queue.send("b").await.unwrap();
+        assert!(matches!(queue.send("c").await, Err(QueueError::Rejected(_))));
+        assert_eq!(queue.len(), 2);
+        let received = queue.receive(1, Duration::ZERO, VISIBILITY).await.unwrap();
+        queue.delete(&received[0].receipt).await.unwrap();
+        assert!(queue.send("c").await.is_ok(), "room again once a message is gone");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn received_message_is_hidden_until_its_visibility_ends() {

@@ -1,10 +1,17 @@
 //! `GET /wechat` (server verification) and `POST /wechat` (messages and events).
 //!
-//! A POST's way: [`body_bytes`](crate::http::body_bytes) (size limit) → [`protocol::open`]
-//! (signature or msg_signature, decryption) and [`protocol::parse_message`] →
+//! A POST's way: [`body_bytes`](crate::http::body_bytes) (size limit) → [`protocol::check_fresh`]
+//! and [`protocol::open`] (freshness window, signature or msg_signature, decryption) and
+//! [`protocol::parse_message`] → the replay guard (plaintext only: one signed query, one body) →
 //! [`Ledger::run_once`](crate::ledger::Ledger::run_once) (once fleet-wide) → the bot under the
-//! budget → [`protocol::seal`] (encrypted when the request was). A wrong signature is a 403
-//! before anything is read or stored; a body that cannot be opened or parsed is a 400.
+//! budget → [`protocol::seal`] (encrypted when the request was). A stale timestamp, a wrong
+//! signature or a replayed query is a 403 before anything is read or stored; a body that cannot
+//! be opened or parsed is a 400.
+//!
+//! Time is counted from the request's arrival at API Gateway (`requestContext.timeEpoch`), not
+//! from when this instance got it (a cold start may have eaten a second): the bot has until
+//! arrival + `CALLBACK_BUDGET_MS` (≤ 4 s), and everything after it — the hand-over to the queue,
+//! storing the reply — until arrival + [`ANSWER_WITHIN`] (4.5 s), inside WeChat's 5 s.
 //!
 //! | what the ledger says | what happens |
 //! |---|---|
@@ -26,21 +33,26 @@ use lambda_http::RequestExt;
 use tokio::time::Instant;
 
 use crate::bot::HandlerError;
+use crate::deadline::Deadline;
 use crate::delivery::Job;
 use crate::deps::CallbackDeps;
 use crate::http::{ApiError, ErrorKind, Response, body_bytes, respond, sealed_response, text_response};
 use crate::ledger::{RunOnce, Wait};
 use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveReply, RANDOM_LEN};
+use crate::replay::SignedQuery;
 
 /// WeChat gives up on an answer after 5 s; the callback never plans beyond this.
 pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything is done by arrival + this: the rest of WeChat's 5 s is for the answer's way back.
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(4500);
 
 /// The callback function's entry point.
 #[tracing::instrument(name = "callback", skip_all)]
 pub async fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> Response {
     respond("callback", req, |req, _request_id| async move {
         match *req.method() {
-            Method::GET => verify(deps, &req),
+            Method::GET => verify(deps, &req).await,
             Method::POST => receive(deps, &req).await,
             _ => Err(ApiError::new(
                 ErrorKind::MethodNotAllowed,
@@ -56,17 +68,22 @@ fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
     CallbackQuery::from_lookup(|name| params.and_then(|p| p.first(name)))
 }
 
-/// GET: answers `echostr` verbatim once the signature checks out.
-fn verify(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Response, ApiError> {
-    let echostr = protocol::verify_url(deps.account.token.expose(), &query_of(req))?;
+/// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed
+/// query was not used with another `echostr` before.
+async fn verify(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Response, ApiError> {
+    let query = query_of(req);
+    protocol::check_fresh(&query, deps.clock.now_secs(), deps.max_skew_secs)?;
+    let echostr = protocol::verify_url(deps.account.token.expose(), &query)?;
+    admit(deps, &query, b"echostr:", echostr.as_bytes()).await?;
     Ok(text_response(StatusCode::OK, echostr))
 }
 
 /// POST: authenticate, parse, run once, answer (sealed when the request was encrypted).
 async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Response, ApiError> {
-    let budget_ends = Instant::now() + budget(deps, req);
+    let (budget_ends, answer_by) = deadlines(deps, req);
     let account = &deps.account;
     let query = query_of(req);
+    protocol::check_fresh(&query, deps.clock.now_secs(), deps.max_skew_secs)?;
     let request = CallbackRequest {
         mode: account.mode,
         token: account.token.expose(),
@@ -76,12 +93,16 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
     };
     let opened = protocol::open(&request)?;
     let message = protocol::parse_message(opened.message())?;
+    if !opened.was_encrypted() {
+        admit(deps, &query, b"body:", request.body).await?;
+    }
     let scope = message.header.to_user_name.as_str();
     let key = message.dedup_key();
-    let work = || reply_within_budget(deps, &message, opened.message(), &key, budget_ends);
+    let work = || reply_within_budget(deps, &message, opened.message(), &key, budget_ends, answer_by);
+    let deadline = Deadline::at(answer_by);
     let reply = match deps
         .ledger
-        .run_once(scope, &key, Wait::Until(budget_ends), work)
+        .run_once(scope, &key, deadline, Wait::Until(budget_ends), work)
         .await?
     {
         RunOnce::Ran(reply) => reply,
@@ -105,6 +126,21 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
     Ok(sealed_response(sealed))
 }
 
+/// Refuses a signed query that already carried other content (plaintext requests: the
+/// signature does not cover the body). `kind` keeps a GET's echostr and a POST's body apart.
+async fn admit(deps: &CallbackDeps, query: &CallbackQuery<'_>, kind: &[u8], content: &[u8]) -> Result<(), ApiError> {
+    let signed = SignedQuery {
+        timestamp: query.timestamp.unwrap_or_default(),
+        nonce: query.nonce.unwrap_or_default(),
+        signature: query.signature.unwrap_or_default(),
+    };
+    let tagged = [kind, content].concat();
+    deps.replay
+        .admit(&deps.account.appid, &signed, &tagged)
+        .await
+        .map_err(|replayed| ApiError::new(ErrorKind::InvalidSignature, "invalid signature").with_detail(replayed))
+}
+
 /// The bot's reply, rendered; `success` (and the work handed to the queue) when it overruns.
 async fn reply_within_budget(
     deps: &CallbackDeps,
@@ -112,6 +148,7 @@ async fn reply_within_budget(
     raw: &[u8],
     key: &str,
     budget_ends: Instant,
+    answer_by: Instant,
 ) -> Result<PassiveReply, ApiError> {
     let reply = match tokio::time::timeout_at(budget_ends, deps.bot.handle(message)).await {
         Ok(Ok(reply)) => reply,
@@ -120,7 +157,7 @@ async fn reply_within_budget(
                 .with_detail(format_args!("business handler failed; claim released: {reason}")));
         }
         Err(_elapsed) => {
-            hand_over(deps, key, raw).await;
+            hand_over(deps, key, raw, answer_by).await;
             return Ok(PassiveReply::Success);
         }
     };
@@ -130,30 +167,52 @@ async fn reply_within_budget(
 
 /// Queues a message whose bot overran the budget; its reply will reach the user as a
 /// customer-service message. The ledger record is completed as `success`, so a WeChat retry
-/// starts nothing new.
-async fn hand_over(deps: &CallbackDeps, key: &str, raw: &[u8]) {
+/// starts nothing new. The queue gets until `answer_by`: WeChat's answer comes first.
+async fn hand_over(deps: &CallbackDeps, key: &str, raw: &[u8], answer_by: Instant) {
     let job = Job::CallbackReply {
         id: key.to_owned(),
         message: String::from_utf8_lossy(raw).into_owned(),
     };
-    match deps.queue.send(&job.to_body()).await {
-        Ok(queue_message_id) => {
+    let sent = tokio::time::timeout_at(answer_by, deps.queue.send(&job.to_body())).await;
+    match sent {
+        Ok(Ok(queue_message_id)) => {
             tracing::warn!(dedup_key = %key, %queue_message_id, "business handler overran the budget; answered success and queued the work");
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             tracing::error!(dedup_key = %key, reason = %error, "business handler overran the budget and the queue is unavailable; the reply is lost");
+        }
+        Err(_late) => {
+            tracing::error!(dedup_key = %key, "business handler overran the budget and the queue did not answer in time; the reply is lost");
         }
     }
 }
 
-/// The business budget: the configured one, never past the Lambda invocation's own deadline
-/// (minus a margin to answer), never more than WeChat's 5 s.
-fn budget(deps: &CallbackDeps, req: &lambda_http::Request) -> Duration {
-    let configured = deps.budget.min(WECHAT_TIMEOUT);
-    let lambda_left = req.lambda_context_ref().and_then(|ctx| {
-        let deadline_ms = i64::try_from(ctx.deadline).ok()?;
-        let left_ms = deadline_ms.checked_sub(deps.clock.now_ms())?.checked_sub(200)?;
+/// When the bot's budget ends and when everything must be done, both counted from the request's
+/// arrival at API Gateway (`requestContext.timeEpoch`; now, when there is none), never past the
+/// Lambda invocation's own deadline (minus a margin to answer).
+fn deadlines(deps: &CallbackDeps, req: &lambda_http::Request) -> (Instant, Instant) {
+    let now_ms = deps.clock.now_ms();
+    let arrived_ms = arrival_ms(req).map_or(now_ms, |arrived| arrived.min(now_ms));
+    let elapsed = Duration::from_millis(u64::try_from(now_ms - arrived_ms).unwrap_or(0));
+    let now = Instant::now();
+    let mut answer_by = now + ANSWER_WITHIN.saturating_sub(elapsed);
+    if let Some(lambda_left) = req.lambda_context_ref().and_then(|ctx| {
+        let left_ms = i64::try_from(ctx.deadline)
+            .ok()?
+            .checked_sub(now_ms)?
+            .checked_sub(200)?;
         u64::try_from(left_ms).ok().map(Duration::from_millis)
-    });
-    lambda_left.map_or(configured, |left| configured.min(left))
+    }) {
+        answer_by = answer_by.min(now + lambda_left);
+    }
+    let budget_ends = (now + deps.budget.min(WECHAT_TIMEOUT).saturating_sub(elapsed)).min(answer_by);
+    (budget_ends, answer_by)
+}
+
+/// When API Gateway received the request (epoch ms), from the HTTP API's request context.
+fn arrival_ms(req: &lambda_http::Request) -> Option<i64> {
+    match req.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => Some(ctx.time_epoch).filter(|t| *t > 0),
+        _ => None,
+    }
 }

@@ -12,7 +12,7 @@ mod answer;
 use serde_json::Value;
 
 use crate::deadline::Deadline;
-use crate::delivery::{self, DeliveryOutcome, Job, SendKind};
+use crate::delivery::{self, DeliveryOutcome, Job, RECORD_SLACK, SendKind};
 use crate::deps::SendDeps;
 use crate::http::{ApiError, ErrorKind, Response, body_bytes, require_internal, respond};
 use crate::ledger::{RunOnce, Wait};
@@ -52,7 +52,12 @@ async fn route(deps: &SendDeps, req: lambda_http::Request) -> Result<Answer, Api
     };
     // A retried request (same Idempotency-Key) gets the first answer, without a second send.
     let send = || send_or_queue(deps, &key, kind, payload.clone());
-    match deps.requests.run_once(kind.as_str(), &key, Wait::No, send).await {
+    let record_by = Deadline::after(deps.send_budget + RECORD_SLACK * 2);
+    match deps
+        .requests
+        .run_once(kind.as_str(), &key, record_by, Wait::No, send)
+        .await
+    {
         Ok(RunOnce::Ran(answer)) => Ok(answer),
         Ok(RunOnce::Replayed(answer)) => Ok(answer.replayed()),
         Ok(RunOnce::Busy) => Err(ApiError::new(
