@@ -89,6 +89,13 @@ that function (conditions are not considered); otherwise the report says
 Lambda runtime uses them), actions Lambda performs for an event source mapping or a destination,
 and --allow-unused globs.
 
+Report. A header (parameters, resolved conditions, checked functions, what was ignored), then per
+function: "allowed <action> on <resource> xN keys: ... <- <statement>" groups, then
+"DENIED: <Function> <action> on <resource> (implicit deny | explicit deny by <statement>; keys;
+xN, at FILE:LINE...)" with a hint when the name was not mapped, "GRANTED BUT NEVER USED: ...", and
+"PROBLEM: ..." lines; finally "OK: ..." or "FAIL: ..." with the totals. --json prints the same data.
+Tests: python3 -m unittest scripts/test_iam_check.py (IAM_CHECK_LIVE=1 adds a run against moto).
+
 Exit status: 0 clean; 1 a denied call, an unused grant or another problem (an unreadable line of a
 checked function, an unidentifiable call, an unevaluable condition, a role or managed policy the
 tool cannot see); 2 bad input (unreadable template or recording, undeclared parameter, bad --map,

@@ -14,40 +14,53 @@ cd "$(dirname "$0")/.."
 
 venv=.venv-test
 moto_spec='moto[server]==5.2.*'
+sam_spec='aws-sam-translator==1.*'
 python=${PYTHON:-python3}
 
-have_moto() {
+have_tools() {
   "$venv/bin/python" - <<'PY' 2>/dev/null
 import sys
 import flask, flask_cors, moto  # moto[server] = moto + flask + flask-cors
+import samtranslator, yaml      # the permission test expands template.yaml with the SAM translator
 sys.exit(0 if moto.__version__.startswith("5.2.") else 1)
 PY
 }
 
-if ! have_moto; then
-  echo "test.sh: installing $moto_spec into $venv"
+if ! have_tools; then
+  echo "test.sh: installing $moto_spec and $sam_spec into $venv"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec" "$sam_spec" PyYAML
 fi
 
-port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+free_port() {
+  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
 log_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$log_dir"
-log="$(cd "$log_dir" && pwd)/moto-$port.log"
+log_dir="$(cd "$log_dir" && pwd)"
 
+# Two moto servers: one shared by the tests, one for the permission test alone, whose request
+# recorder must see that test's calls and nothing else.
+port=$(free_port)
+log="$log_dir/moto-$port.log"
 "$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
+recorder_port=$(free_port)
+recorder_log="$log_dir/moto-recorder-$recorder_port.log"
+"$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$recorder_port" >"$recorder_log" 2>&1 &
+recorder_pid=$!
 stop_moto() {
-  kill "$moto_pid" 2>/dev/null || true
-  wait "$moto_pid" 2>/dev/null || true
+  kill "$moto_pid" "$recorder_pid" 2>/dev/null || true
+  wait "$moto_pid" "$recorder_pid" 2>/dev/null || true
 }
 trap stop_moto EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-echo "test.sh: moto server pid $moto_pid on http://127.0.0.1:$port, log: $log (kept when tests fail)"
+echo "test.sh: moto servers pid $moto_pid on http://127.0.0.1:$port and $recorder_pid on http://127.0.0.1:$recorder_port (recorder), logs in $log_dir (kept when tests fail)"
 
-# Ready when it answers HTTP (about 0.6 s); give up early if it died (e.g. the port was taken).
-"$venv/bin/python" - "$port" "$moto_pid" <<'PY'
+# Ready when they answer HTTP (about 0.6 s); give up early if one died (e.g. the port was taken).
+wait_ready() {
+"$venv/bin/python" - "$1" "$2" <<'PY'
 import os, sys, time, urllib.request
 port, pid = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 30
@@ -63,6 +76,9 @@ while time.monotonic() < deadline:
         time.sleep(0.1)
 sys.exit("test.sh: moto server not ready after 30 s, see its log")
 PY
+}
+wait_ready "$port" "$moto_pid"
+wait_ready "$recorder_port" "$recorder_pid"
 
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
@@ -70,12 +86,19 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 # moto partitions data 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_SESSION_TOKEN AWS_PROFILE
+# The permission test (tests/permissions.rs): its own moto, and the Python that runs scripts/iam_check.py.
+export RECORDER_ENDPOINT_URL="http://127.0.0.1:$recorder_port"
+export IAM_CHECK_PYTHON="$PWD/$venv/bin/python"
 
 status=0
 cargo test --workspace "$@" || status=$?
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+  # The permission checker's own tests (offline: an inline template and recording).
+  "$venv/bin/python" -m unittest -q scripts/test_iam_check.py || status=$?
+fi
 if [ "$status" -ne 0 ]; then
-  echo "test.sh: cargo test failed (exit $status); moto log: $log" >&2
+  echo "test.sh: cargo test failed (exit $status); moto logs: $log $recorder_log" >&2
 else
-  rm -f "$log"
+  rm -f "$log" "$recorder_log"
 fi
 exit "$status"

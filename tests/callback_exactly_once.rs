@@ -9,8 +9,10 @@ use futures_util::future::join_all;
 use shared::bot::{HandlerError, MessageHandler};
 use shared::clock::ManualClock;
 use shared::protocol::{Message, Reply};
+use shared::queue::memory::MemoryQueue;
 use shared::routes::callback;
 use shared::store::{Attrs, Condition, Key, SharedStore, StateStore, StoreError, Update};
+use testkit::{FlakyStore, Health, SlowQueue};
 use wechat_ha_tests::*;
 
 /// A business handler that takes `delay` and counts how often it runs.
@@ -165,4 +167,103 @@ async fn store_outage_never_fails_the_user_and_still_dedups_on_the_instance() {
     let retry = callback::handle(&deps, event("callback-text-post.json")).await;
     assert_eq!(body_text(&retry), body_text(&first));
     assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+}
+
+/// The dedup key of the text sample event (MsgId:FromUserName:CreateTime).
+const TEXT_KEY: (&str, &str) = ("msg#gh_123456789abc", "1234567890123456:oUser123:1700000000");
+
+#[tokio::test]
+async fn a_corrupt_ledger_record_is_an_error_not_a_silent_second_run() {
+    let (store, clock) = memory_store();
+    let mut junk = Attrs::new();
+    junk.insert("status".into(), "garbled".into());
+    store
+        .put(&Key::new(TEXT_KEY.0, TEXT_KEY.1), junk, Condition::Always)
+        .await
+        .unwrap();
+    let handler = SlowCounter::new(Duration::from_millis(1));
+    let deps = deps_with_handler(settings("compatible", &[]), store, clock, handler.clone());
+    let response = callback::handle(&deps, event("callback-text-post.json")).await;
+    assert_eq!(response.status(), 500, "{}", body_text(&response));
+    assert_eq!(body_json(&response)["code"], "INTERNAL");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 0, "nothing ran");
+    assert_eq!(deps.ledger.fallbacks(), 0, "a corrupt record is no outage");
+}
+
+#[tokio::test]
+async fn a_failed_wait_answers_success_and_never_runs_the_handler_a_second_time() {
+    let (memory, clock) = memory_store();
+    let flaky = Arc::new(FlakyStore::new(memory.clone(), Duration::from_secs(1)));
+    let handler = SlowCounter::new(Duration::from_millis(1));
+    // Another instance holds the claim (a live lease) ...
+    let mut pending = Attrs::new();
+    pending.insert("status".into(), "pending".into());
+    pending.insert("owner".into(), "other-instance".into());
+    pending.insert("lease_until".into(), (NOW_MS + 60_000).into());
+    memory
+        .put(&Key::new(TEXT_KEY.0, TEXT_KEY.1), pending, Condition::Always)
+        .await
+        .unwrap();
+    // ... and reading its result fails.
+    flaky.set(Health::ReadsDown);
+    let deps = deps_with_handler(settings("compatible", &[]), flaky, clock, handler.clone());
+    let response = callback::handle(&deps, event("callback-text-post.json")).await;
+    assert_eq!(
+        (response.status().as_u16(), body_text(&response)),
+        (200, "success".to_owned())
+    );
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        0,
+        "the holder runs it, not this instance"
+    );
+    assert_eq!(deps.ledger.fallbacks(), 0, "no local claim");
+}
+
+#[tokio::test]
+async fn dedup_falls_back_to_instance_memory_on_an_outage_only_and_counts_it() {
+    let (memory, clock) = memory_store();
+    let flaky = Arc::new(FlakyStore::new(memory, Duration::from_secs(1)));
+    flaky.set(Health::Down);
+    let handler = SlowCounter::new(Duration::from_millis(1));
+    let deps = deps_with_handler(settings("compatible", &[]), flaky.clone(), clock, handler.clone());
+    let first = callback::handle(&deps, event("callback-text-post.json")).await;
+    let retry = callback::handle(&deps, event("callback-text-post.json")).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(body_text(&first), body_text(&retry));
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1, "deduplicated on the instance");
+    assert_eq!(deps.ledger.fallbacks(), 2, "each fallback counted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_black_holed_store_still_gets_an_answer_within_wechats_five_seconds() {
+    let (memory, clock) = memory_store();
+    let flaky = Arc::new(FlakyStore::new(memory, Duration::from_secs(3600)));
+    flaky.set(Health::Stalled);
+    let deps = deps_on(settings("compatible", &[]), flaky, clock);
+    let started = tokio::time::Instant::now();
+    let response = callback::handle(&deps, event("callback-text-post.json")).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        body_text(&response).contains("hello"),
+        "answered from the instance-local ledger"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_slow_queue_an_overrunning_handler_is_still_answered_in_time() {
+    let (store, clock) = memory_store();
+    let queue = Arc::new(SlowQueue::new(Arc::new(MemoryQueue::new(5)), Duration::from_secs(10)));
+    let handler = SlowCounter::new(Duration::from_secs(30));
+    let deps = deps_with_queue(settings("compatible", &[]), store, clock, handler, queue.clone());
+    let started = tokio::time::Instant::now();
+    let response = callback::handle(&deps, event("callback-text-post.json")).await;
+    let elapsed = started.elapsed();
+    assert_eq!(body_text(&response), "success");
+    assert!(
+        elapsed <= shared::routes::callback::ANSWER_WITHIN,
+        "answered {elapsed:?} after arrival"
+    );
+    assert!(elapsed >= Duration::from_secs(3), "the bot had its budget: {elapsed:?}");
 }

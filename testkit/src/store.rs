@@ -114,6 +114,8 @@ pub enum Health {
     Down,
     /// Sleeps (tokio time) for the configured stall before passing through: past any tight timeout.
     Stalled,
+    /// Fails reads (`get`, `query`) with [`StoreError::Unavailable`]; writes pass.
+    ReadsDown,
 }
 
 /// A store that can be switched down or stalled mid-test.
@@ -142,6 +144,7 @@ impl FlakyStore {
             Health::Up => 0,
             Health::Down => 1,
             Health::Stalled => 2,
+            Health::ReadsDown => 3,
         };
         self.health.store(code, Ordering::SeqCst);
     }
@@ -149,6 +152,14 @@ impl FlakyStore {
     /// Operations refused while down (stalled ones are not counted).
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    async fn gate_read(&self) -> Result<(), StoreError> {
+        if self.health.load(Ordering::SeqCst) == 3 {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable("reads switched off by the test".into()));
+        }
+        self.gate().await
     }
 
     async fn gate(&self) -> Result<(), StoreError> {
@@ -169,7 +180,7 @@ impl FlakyStore {
 #[async_trait]
 impl StateStore for FlakyStore {
     async fn get(&self, key: &Key) -> Result<Option<Attrs>, StoreError> {
-        self.gate().await?;
+        self.gate_read().await?;
         self.inner.get(key).await
     }
     async fn put(&self, key: &Key, attrs: Attrs, condition: Condition) -> Result<(), StoreError> {
@@ -185,7 +196,7 @@ impl StateStore for FlakyStore {
         self.inner.delete(key, condition).await
     }
     async fn query(&self, pk: &str) -> Result<Vec<(String, Attrs)>, StoreError> {
-        self.gate().await?;
+        self.gate_read().await?;
         self.inner.query(pk).await
     }
 }

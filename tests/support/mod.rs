@@ -91,6 +91,14 @@ pub fn event(name: &str) -> lambda_http::Request {
     lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("parse {path}: {e}"))
 }
 
+/// `events/<name>` as if API Gateway had received it at `epoch_ms` (tests on the real clock:
+/// the sample events' arrival time is fixed in the past, which spends the whole answer budget).
+pub fn event_arrived_at(name: &str, epoch_ms: i64) -> lambda_http::Request {
+    let mut json = event_json(name);
+    json["requestContext"]["timeEpoch"] = serde_json::json!(epoch_ms);
+    lambda_http::request::from_str(&json.to_string()).unwrap_or_else(|e| panic!("parse {name}: {e}"))
+}
+
 /// The raw JSON of `events/<name>`.
 pub fn event_json(name: &str) -> serde_json::Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));

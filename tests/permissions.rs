@@ -1,0 +1,534 @@
+//! Permissions proven by test: every function's real AWS calls, recorded by moto while its happy
+//! and fault paths run, checked against that function's policy in `template.yaml` as the real SAM
+//! translator expands it (`scripts/iam_check.py`) — every call allowed (actions, resources, the
+//! `dynamodb:LeadingKeys` partitions), every granted action used.
+//!
+//! Each function's SDK clients sign with its template logical id as access key id, so the
+//! recording says who called; set-up calls use `test` and are ignored. The test has a moto server
+//! of its own (`RECORDER_ENDPOINT_URL`, started by `scripts/test.sh`): the recorder must see this
+//! test's calls and nothing else. Without it the test skips locally and fails under `CI=true`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use shared::bot::{HandlerError, MessageHandler};
+use shared::clock::{SharedClock, SystemClock};
+use shared::config::{CallbackConfig, Env, JssdkConfig, SendConfig, TokenRefreshConfig, WorkerConfig};
+use shared::delivery::{Job, SendKind};
+use shared::deps::{Aws, CallbackDeps, JssdkDeps, SendDeps, TokenRefreshDeps, WorkerDeps};
+use shared::protocol::{Message, Reply, url_signature};
+use shared::queue::sqs::create_queue_with_dlq;
+use shared::routes::{callback, jssdk, send, send_worker, token_refresh};
+use shared::store::dynamo::create_table_if_missing;
+use shared::store::{AttrValue, Attrs, Condition, Key};
+use wechat_ha_tests::wechat::{SECRET, start_mock};
+use wechat_ha_tests::*;
+use wechat_mock::Fault;
+
+/// The recorder's moto, or `None` (after saying so) when it is not configured.
+fn recorder() -> Option<(String, String)> {
+    let endpoint = std::env::var("RECORDER_ENDPOINT_URL").ok();
+    let python = std::env::var("IAM_CHECK_PYTHON").ok();
+    match (endpoint, python) {
+        (Some(endpoint), Some(python)) => Some((endpoint, python)),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but RECORDER_ENDPOINT_URL / IAM_CHECK_PYTHON are unset: run through scripts/test.sh"
+            );
+            eprintln!("skipped: run through scripts/test.sh (a recorder moto and the checker's Python)");
+            None
+        }
+    }
+}
+
+/// SDK configuration signing as `function` (the access key id the checker attributes by).
+fn sdk_as(function: &str, endpoint: &str) -> SdkConfig {
+    use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+    let credentials = Credentials::new(function, "test", None, None, "static");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+/// What the deployment is made of on the recorder's moto.
+struct World {
+    endpoint: String,
+    table: String,
+    queue_url: String,
+    queue_name: String,
+    dlq_name: String,
+    appsecret_arn: String,
+    callback_secret_arn: String,
+    mock: wechat_mock::MockHandle,
+}
+
+impl World {
+    async fn create(endpoint: &str) -> World {
+        let admin = sdk_as("test", endpoint);
+        let suffix = unique();
+        let table = format!("perm-{suffix}");
+        create_table_if_missing(&aws_sdk_dynamodb::Client::new(&admin), &table)
+            .await
+            .expect("table");
+        let queue_name = format!("perm-send-{suffix}");
+        let sqs = aws_sdk_sqs::Client::new(&admin);
+        let (queue_url, _) = create_queue_with_dlq(&sqs, &queue_name, 10).await.expect("queues");
+        let secrets = aws_sdk_secretsmanager::Client::new(&admin);
+        let appsecret_arn = secrets
+            .create_secret()
+            .name(format!("perm/appsecret-{suffix}"))
+            .secret_string(SECRET)
+            .send()
+            .await
+            .expect("AppSecret")
+            .arn()
+            .unwrap_or_default()
+            .to_owned();
+        let callback_secret = serde_json::json!({"token": TOKEN, "encoding_aes_key": AES_KEY}).to_string();
+        let callback_secret_arn = secrets
+            .create_secret()
+            .name(format!("perm/callback-{suffix}"))
+            .secret_string(callback_secret)
+            .send()
+            .await
+            .expect("callback secret")
+            .arn()
+            .unwrap_or_default()
+            .to_owned();
+        World {
+            endpoint: endpoint.to_owned(),
+            dlq_name: format!("{queue_name}-dlq"),
+            table,
+            queue_url,
+            queue_name,
+            appsecret_arn,
+            callback_secret_arn,
+            mock: start_mock().await,
+        }
+    }
+
+    /// The environment the template gives `function` (plus the test's endpoints).
+    fn env(&self, function: &str, extra: &[(&str, &str)]) -> Env {
+        let mut env = Env::from_pairs([
+            ("AWS_LAMBDA_FUNCTION_NAME", function),
+            ("STATE_STORE", "dynamodb"),
+            ("DYNAMODB_TABLE", self.table.as_str()),
+            ("WECHAT_APPID", APPID),
+        ]);
+        match function {
+            "CallbackFunction" => {
+                env.set("WECHAT_CALLBACK_SECRET_ID", self.callback_secret_arn.as_str());
+                env.set("WECHAT_ENCRYPT_MODE", "compatible");
+                env.set("SEND_QUEUE_URL", self.queue_url.as_str());
+            }
+            _ => {
+                env.set("WECHAT_APPSECRET_SECRET_ID", self.appsecret_arn.as_str());
+                env.set(
+                    "WECHAT_API_BASE",
+                    format!("{},{}", self.mock.base_url("api"), self.mock.base_url("api2")),
+                );
+                env.set("SEND_QUEUE_URL", self.queue_url.as_str());
+            }
+        }
+        for (name, value) in extra {
+            env.set(name, *value);
+        }
+        env
+    }
+
+    fn aws(&self, function: &str) -> Aws {
+        Aws::with_config(sdk_as(function, &self.endpoint))
+    }
+
+    /// The table as the test sees it (calls not attributed to any function).
+    async fn store_as_test(&self) -> shared::store::SharedStore {
+        let clock: SharedClock = Arc::new(SystemClock);
+        Aws::with_config(sdk_as("test", &self.endpoint))
+            .store(
+                &shared::config::Store::Dynamodb {
+                    table: self.table.clone(),
+                },
+                &clock,
+            )
+            .await
+    }
+
+    async fn put_as_test(&self, key: Key, attrs: Attrs) {
+        self.store_as_test()
+            .await
+            .put(&key, attrs, Condition::Always)
+            .await
+            .expect("test put");
+    }
+
+    async fn delete_as_test(&self, key: Key) {
+        self.store_as_test()
+            .await
+            .delete(&key, Condition::Always)
+            .await
+            .expect("test delete");
+    }
+}
+
+/// A suffix that makes this run's table, queue and secret names its own.
+fn unique() -> String {
+    use shared::clock::Clock;
+    format!("{}-{}", std::process::id(), SystemClock.now_ms())
+}
+
+/// A bot that fails (the claim is released) or overruns (the work is handed to the queue).
+#[derive(Debug)]
+struct Bot {
+    fail: bool,
+    delay: Duration,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl MessageHandler for Bot {
+    async fn handle(&self, _message: &Message) -> Result<Reply, HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        if self.fail {
+            return Err(HandlerError("down for the test".into()));
+        }
+        Ok(Reply::text("late"))
+    }
+}
+
+/// A plaintext text message signed now (fresh timestamp), with its own MsgId.
+fn fresh_text(msg_id: u64) -> lambda_http::Request {
+    use shared::clock::Clock;
+    let now = SystemClock.now_secs().to_string();
+    let nonce = format!("n{msg_id}");
+    let body = format!(
+        "<xml><ToUserName><![CDATA[gh_perm]]></ToUserName><FromUserName><![CDATA[oPerm]]></FromUserName>\
+         <CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>\
+         <MsgId>{msg_id}</MsgId></xml>"
+    );
+    let query = [
+        ("signature", url_signature(TOKEN, &now, &nonce)),
+        ("timestamp", now.clone()),
+        ("nonce", nonce),
+    ];
+    let (parts, _) = event_arrived_at("callback-text-post.json", SystemClock.now_ms()).into_parts();
+    let request = http::Request::from_parts(parts, lambda_http::Body::Text(body));
+    lambda_http::RequestExt::with_query_string_parameters(
+        request,
+        query
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<std::collections::HashMap<_, _>>(),
+    )
+}
+
+/// A GET verification signed now.
+fn fresh_verify() -> lambda_http::Request {
+    use shared::clock::Clock;
+    let now = SystemClock.now_secs().to_string();
+    let query = [
+        ("signature", url_signature(TOKEN, &now, "v1")),
+        ("timestamp", now.clone()),
+        ("nonce", "v1".to_owned()),
+        ("echostr", "perm-echo".to_owned()),
+    ];
+    lambda_http::RequestExt::with_query_string_parameters(
+        event_arrived_at("callback-verify-get.json", SystemClock.now_ms()),
+        query
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<std::collections::HashMap<_, _>>(),
+    )
+}
+
+/// The callback's paths: verify, a message, a duplicate waiting for a live claim, a failing bot
+/// (release), an overrunning bot (hand-over to the queue), all from its secret-loaded account.
+async fn exercise_callback(world: &World) {
+    let function = "CallbackFunction";
+    let aws = world.aws(function);
+    let config = CallbackConfig::from_env(&world.env(function, &[("CALLBACK_BUDGET_MS", "300")])).expect("config");
+    let deps = CallbackDeps::from_config(config.clone(), &aws)
+        .await
+        .expect("callback deps");
+    let verified = callback::handle(&deps, fresh_verify()).await;
+    assert_eq!(verified.status(), 200, "{}", body_text(&verified));
+    let answered = callback::handle(&deps, fresh_text(1)).await;
+    assert_eq!(answered.status(), 200, "{}", body_text(&answered));
+    // Another instance holds a live claim: this one waits for its reply (reads), then `success`.
+    let mut pending = Attrs::new();
+    pending.insert("status".into(), AttrValue::from("pending"));
+    pending.insert("owner".into(), AttrValue::from("another-instance"));
+    pending.insert("lease_until".into(), AttrValue::N(i64::MAX / 2));
+    world
+        .put_as_test(Key::new("msg#gh_perm", format!("2:oPerm:{}", now_secs())), pending)
+        .await;
+    assert_eq!(body_text(&callback::handle(&deps, fresh_text(2)).await), "success");
+    // The same clients with bots that fail or overrun.
+    let loaded = CallbackDeps::load_account(config, &aws).await.expect("account");
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = aws.store(&loaded.store, &clock).await;
+    let queue = aws.queue(&loaded.queue).await;
+    for (msg_id, fail, delay) in [(3, true, Duration::ZERO), (4, false, Duration::from_secs(2))] {
+        let bot = Arc::new(Bot {
+            fail,
+            delay,
+            calls: AtomicUsize::new(0),
+        });
+        let deps = CallbackDeps::new(loaded.clone(), store.clone(), queue.clone(), clock.clone(), bot).expect("deps");
+        let response = callback::handle(&deps, fresh_text(msg_id)).await;
+        assert_eq!(
+            response.status(),
+            if fail { 503 } else { 200 },
+            "{}",
+            body_text(&response)
+        );
+    }
+}
+
+fn now_secs() -> i64 {
+    use shared::clock::Clock;
+    SystemClock.now_secs()
+}
+
+/// The send API's paths: a send with an Idempotency-Key (token fetch, breakers, both ledgers),
+/// and one WeChat keeps failing (the delivery claim released, the job queued).
+async fn exercise_send(world: &World) {
+    let function = "SendFunction";
+    let config = SendConfig::from_env(&world.env(function, &[])).expect("config");
+    let deps = SendDeps::from_config(config, &world.aws(function))
+        .await
+        .expect("send deps");
+    let sent = send::handle(&deps, event("send-custom-post.json")).await;
+    assert_eq!(sent.status(), 200, "{}", body_text(&sent));
+    world
+        .mock
+        .inject(Fault::errcode(-1).on_path("/cgi-bin/message/template/send").times(50));
+    let queued = send::handle(&deps, event("send-template-post.json")).await;
+    assert_eq!(queued.status(), 202, "{}", body_text(&queued));
+}
+
+/// The worker's paths: a delivery, a requeue while the breaker is open, a redelivery backoff.
+async fn exercise_worker(world: &World) {
+    let function = "SendWorkerFunction";
+    let config = WorkerConfig::from_env(&world.env(function, &[])).expect("config");
+    let aws = world.aws(function);
+    let deps = WorkerDeps::from_config(config, &aws).await.expect("worker deps");
+    let job = |id: &str| Job::Send {
+        id: id.to_owned(),
+        kind: SendKind::Custom,
+        payload: serde_json::json!({"touser": "oPerm", "msgtype": "text", "text": {"content": id}}),
+    };
+    // A real receipt handle for the backoff path: the test receives a message first.
+    let admin = aws_sdk_sqs::Client::new(&sdk_as("test", &world.endpoint));
+    admin
+        .send_message()
+        .queue_url(&world.queue_url)
+        .message_body(job("w-transient").to_body())
+        .send()
+        .await
+        .expect("enqueue");
+    let received = admin
+        .receive_message()
+        .queue_url(&world.queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let receipt = received
+        .messages()
+        .iter()
+        .find_map(|m| m.receipt_handle().map(str::to_owned))
+        .expect("a receipt");
+    let record = |id: &str, body: String, receipt: &str| {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.to_owned());
+        message.receipt_handle = Some(receipt.to_owned());
+        message.body = Some(body);
+        message
+    };
+    let batch = |records: Vec<SqsMessage>| {
+        let mut event = SqsEvent::default();
+        event.records = records;
+        event
+    };
+    let delivered = send_worker::handle(&deps, batch(vec![record("w1", job("w-ok").to_body(), "r1")])).await;
+    assert!(delivered.batch_item_failures.is_empty());
+    // WeChat busy for good: the claim is released and the message backs off by visibility.
+    world
+        .mock
+        .inject(Fault::errcode(-1).on_path("/cgi-bin/message/custom/send").times(50));
+    let backed_off =
+        send_worker::handle(&deps, batch(vec![record("w2", job("w-transient").to_body(), &receipt)])).await;
+    assert_eq!(backed_off.batch_item_failures.len(), 1);
+    world.mock.clear_faults();
+    // The send breaker forced open by an operator (the test): a cold instance inherits it, makes
+    // no attempt and requeues the job as a new delayed message.
+    let registry = shared::resilience::Registry::builder(world.store_as_test().await, Arc::new(SystemClock))
+        .build()
+        .expect("registry");
+    let breaker = registry.breaker("wechat.message");
+    breaker
+        .force(shared::resilience::State::ForcedOpen)
+        .await
+        .expect("force open");
+    let cold = WorkerDeps::from_config(WorkerConfig::from_env(&world.env(function, &[])).expect("config"), &aws)
+        .await
+        .expect("worker deps");
+    let calls_before = world.mock.calls("/cgi-bin/message/custom/send");
+    let requeued = send_worker::handle(&cold, batch(vec![record("w3", job("w-open").to_body(), "r3")])).await;
+    assert_eq!(
+        world.mock.calls("/cgi-bin/message/custom/send"),
+        calls_before,
+        "no attempt while open"
+    );
+    assert!(requeued.batch_item_failures.is_empty(), "requeued, acknowledged");
+    breaker.force(shared::resilience::State::Closed).await.expect("close");
+}
+
+/// The token functions: a scheduled refresh on a cold fleet, then a JS-SDK signature after the
+/// records are gone (it fetches the token and ticket itself).
+async fn exercise_tokens(world: &World) {
+    let refresh = TokenRefreshDeps::from_config(
+        TokenRefreshConfig::from_env(&world.env("TokenRefreshFunction", &[])).expect("config"),
+        &world.aws("TokenRefreshFunction"),
+    )
+    .await
+    .expect("refresh deps");
+    token_refresh::handle(&refresh).await.expect("refresh");
+    for record in ["access_token", "jsapi_ticket"] {
+        world.delete_as_test(Key::new(format!("token#{APPID}"), record)).await;
+    }
+    let jssdk_deps = JssdkDeps::from_config(
+        JssdkConfig::from_env(&world.env("JssdkFunction", &[])).expect("config"),
+        &world.aws("JssdkFunction"),
+    )
+    .await
+    .expect("jssdk deps");
+    let signed = jssdk::handle(&jssdk_deps, event("jssdk-config-get.json")).await;
+    assert_eq!(signed.status(), 200, "{}", body_text(&signed));
+}
+
+async fn recorder_call(endpoint: &str, action: &str) -> String {
+    let url = format!("{endpoint}/moto-api/recorder/{action}");
+    let client = reqwest::Client::new();
+    let response = if action == "download-recording" {
+        client.get(url).send().await
+    } else {
+        client.post(url).send().await
+    };
+    response.expect("recorder").text().await.expect("recorder body")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the checker over `template`; returns its exit code and report.
+fn check(python: &str, template: &Path, recording: &Path, world: &World) -> (i32, String) {
+    let output = std::process::Command::new(python)
+        .current_dir(repo_root())
+        .arg("scripts/iam_check.py")
+        .arg("check")
+        .arg("--template")
+        .arg(template)
+        .arg("--recording")
+        .arg(recording)
+        .args(["--param", &format!("WechatAppSecretArn={}", world.appsecret_arn)])
+        .args([
+            "--param",
+            &format!("WechatCallbackSecretArn={}", world.callback_secret_arn),
+        ])
+        .args(["--param", &format!("WechatAppId={APPID}")])
+        .args(["--map", &format!("StateTable={}", world.table)])
+        .args(["--map", &format!("SendQueue={}", world.queue_name)])
+        .args(["--map", &format!("SendDeadLetterQueue={}", world.dlq_name)])
+        .output()
+        .expect("run the checker");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_grant() {
+    let Some((endpoint, python)) = recorder() else { return };
+    let world = World::create(&endpoint).await;
+    recorder_call(&endpoint, "reset-recording").await;
+    recorder_call(&endpoint, "start-recording").await;
+    exercise_callback(&world).await;
+    exercise_tokens(&world).await;
+    exercise_send(&world).await;
+    exercise_worker(&world).await;
+    recorder_call(&endpoint, "stop-recording").await;
+    let recording = recorder_call(&endpoint, "download-recording").await;
+    let dir = std::env::temp_dir().join(format!("wechat-ha-permissions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let recording_file = dir.join("recording.jsonl");
+    std::fs::write(&recording_file, &recording).expect("write the recording");
+
+    let template = repo_root().join("template.yaml");
+    let (code, report) = check(&python, &template, &recording_file, &world);
+    assert_eq!(
+        code, 0,
+        "template.yaml does not match the calls the functions make:\n{report}"
+    );
+
+    // The check has teeth: a deliberately removed permission, a narrowed partition, an unused
+    // grant each fail it.
+    let original = std::fs::read_to_string(&template).expect("template");
+    let broken = [
+        (
+            "the worker's requeue permission removed",
+            original.replace(
+                "Action: [sqs:SendMessage, sqs:ChangeMessageVisibility]",
+                "Action: [sqs:ChangeMessageVisibility]",
+            ),
+            "SendWorkerFunction sqs:SendMessage",
+        ),
+        (
+            "the callback's secret permission removed",
+            original.replace(
+                "Resource: !Ref WechatCallbackSecretArn",
+                "Resource: !Ref WechatAppSecretArn",
+            ),
+            "CallbackFunction secretsmanager:GetSecretValue",
+        ),
+        (
+            "the callback limited to msg# (its replay guard writes sig#)",
+            original.replace(
+                r#"dynamodb:LeadingKeys: ["msg#*", "sig#*"]"#,
+                r#"dynamodb:LeadingKeys: ["msg#*"]"#,
+            ),
+            "CallbackFunction dynamodb:PutItem",
+        ),
+        (
+            "a grant the callback never uses",
+            original.replace(
+                "Action: [dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem]",
+                "Action: [dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:Scan]",
+            ),
+            "GRANTED BUT NEVER USED: CallbackFunction dynamodb:Scan",
+        ),
+    ];
+    for (what, text, expected) in broken {
+        assert_ne!(text, original, "{what}: the edit must apply");
+        let file = dir.join("template-broken.yaml");
+        std::fs::write(&file, text).expect("write");
+        let (code, report) = check(&python, &file, &recording_file, &world);
+        assert_eq!(code, 1, "{what}: the check must fail:\n{report}");
+        assert!(report.contains(expected), "{what}: expected {expected:?} in:\n{report}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
