@@ -47,7 +47,8 @@ log="$log_dir/moto-$port.log"
 moto_pid=$!
 recorder_port=$(free_port)
 recorder_log="$log_dir/moto-recorder-$recorder_port.log"
-"$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$recorder_port" >"$recorder_log" 2>&1 &
+MOTO_RECORDER_FILEPATH="$log_dir/moto-recording-$recorder_port.jsonl" \
+  "$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$recorder_port" >"$recorder_log" 2>&1 &
 recorder_pid=$!
 stop_moto() {
   kill "$moto_pid" "$recorder_pid" 2>/dev/null || true
@@ -99,6 +100,6 @@ fi
 if [ "$status" -ne 0 ]; then
   echo "test.sh: cargo test failed (exit $status); moto logs: $log $recorder_log" >&2
 else
-  rm -f "$log" "$recorder_log"
+  rm -f "$log" "$recorder_log" "$log_dir/moto-recording-$recorder_port.jsonl"
 fi
 exit "$status"
