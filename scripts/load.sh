@@ -38,14 +38,30 @@ fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# One signed query serves every request: the URL signature covers token, timestamp and nonce only.
-TIMESTAMP=1700000000
-NONCE=424242
-SIGNATURE="$(python3 -c 'import hashlib,sys; print(hashlib.sha1("".join(sorted(sys.argv[1:])).encode()).hexdigest())' "$TOKEN" "$TIMESTAMP" "$NONCE")"
-QUERY="signature=$SIGNATURE&timestamp=$TIMESTAMP&nonce=$NONCE"
+# Signed as WeChat signs: a current timestamp (the callback refuses timestamps outside its
+# freshness window) and, for POSTs, a query of its own per message (the callback's replay guard
+# refuses a signed query reused with another body). GETs repeat one verification query with the
+# same echostr, which the guard allows (it is the same request); the readiness probe uses its own.
+TIMESTAMP="$(date +%s)"
+sign() { python3 -c 'import hashlib,sys; print(hashlib.sha1("".join(sorted(sys.argv[1:])).encode()).hexdigest())' "$TOKEN" "$TIMESTAMP" "$1"; }
+QUERY="signature=$(sign 424242)&timestamp=$TIMESTAMP&nonce=424242"
+READY_QUERY="signature=$(sign 1)&timestamp=$TIMESTAMP&nonce=1"
+# The POST pool: one signed query per message, split between wrk's threads; a run that sends more
+# than POOL messages reuses queries and its extra answers count as non-200 (raise POOL).
+POOL="${POOL:-800000}"
+python3 - "$TOKEN" "$TIMESTAMP" "$POOL" >"$WORK/queries.txt" <<'PY'
+import hashlib, sys
+token, timestamp, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = sys.stdout
+for n in range(count):
+    nonce = f"p{n}"
+    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    out.write(f"signature={signature}&timestamp={timestamp}&nonce={nonce}\n")
+PY
 
 cat >"$WORK/callback.lua" <<'LUA'
--- wrk script: `-- get` (verify, echostr) or `-- post` (a text message with a fresh MsgId per request).
+-- wrk script: `-- get` (verify, echostr) or `-- post QUERIES THREADS` (a text message with a fresh
+-- MsgId and its own signed query per request).
 local threads = {}
 function setup(thread)
   thread:set("id", #threads + 1)
@@ -56,16 +72,25 @@ function init(args)
   counter = 0
   non200 = 0
   wrong = 0
+  queries = {}
+  if mode == "post" then
+    local nthreads, n = tonumber(args[3]), 0
+    for line in io.lines(args[2]) do
+      if n % nthreads == id - 1 then queries[#queries + 1] = line end
+      n = n + 1
+    end
+  end
 end
 function request()
   if mode ~= "post" then
     return wrk.format("GET")
   end
   counter = counter + 1
+  local query = queries[(counter - 1) % #queries + 1]
   local body = "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[oLoadTest]]></FromUserName>"
     .. "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[load-hello]]></Content>"
     .. "<MsgId>" .. string.format("%d%010d", id, counter) .. "</MsgId></xml>"
-  return wrk.format("POST", nil, { ["Content-Type"] = "text/xml" }, body)
+  return wrk.format("POST", "/wechat?" .. query, { ["Content-Type"] = "text/xml" }, body)
 end
 function response(status, headers, body)
   if status ~= 200 then
@@ -105,7 +130,7 @@ run_wrk() { # name base_url
         echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s callback.lua '$base/wechat?$QUERY&echostr=echo-check' -- $mode"
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/callback.lua" \
-            "$base/wechat?$QUERY&echostr=echo-check" -- "$mode"
+            "$base/wechat?$QUERY&echostr=echo-check" -- "$mode" "$WORK/queries.txt" "$THREADS"
     done
 }
 
@@ -115,7 +140,7 @@ echo "## load test $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), 
 PORT_RS="$(free_port)"
 RUST_LOG=warn PORT="$PORT_RS" "$ROOT/target/release/wechat-local" >"$WORK/wechat-local.log" 2>&1 &
 PIDS+=($!)
-wait_ready "http://127.0.0.1:$PORT_RS/wechat?$QUERY&echostr=ready"
+wait_ready "http://127.0.0.1:$PORT_RS/wechat?$READY_QUERY&echostr=ready"
 echo "wechat-local (release, demo account, compatible mode, in-memory store, RUST_LOG=warn) on port $PORT_RS"
 run_wrk "wechat-ha (wechat-local)" "http://127.0.0.1:$PORT_RS"
 
@@ -133,7 +158,7 @@ fi
 PORT_GIN="$(free_port)"
 PORT="$PORT_GIN" WECHAT_TOKEN="$TOKEN" "$ROOT/target/gin-callback" >"$WORK/gin.log" 2>&1 &
 PIDS+=($!)
-wait_ready "http://127.0.0.1:$PORT_GIN/wechat?$QUERY&echostr=ready"
+wait_ready "http://127.0.0.1:$PORT_GIN/wechat?$READY_QUERY&echostr=ready"
 echo
 echo "gin-callback ($(go version | cut -d' ' -f3), Gin $(dpkg-query -W -f '${Version}' golang-github-gin-gonic-gin-dev 2>/dev/null || echo '?'), release mode, no logger) on port $PORT_GIN"
 run_wrk "Gin baseline (bench/gin-callback)" "http://127.0.0.1:$PORT_GIN"

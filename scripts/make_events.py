@@ -2,7 +2,12 @@
 """Regenerates the signed sample API Gateway (HTTP API v2) events in events/.
 
 The events are committed; this script documents how their signatures and ciphertexts were made, so
-they can be regenerated after a change of demo credentials. Safe mode needs the `cryptography`
+they can be regenerated after a change of demo credentials. The committed events are dated
+2023-11-14 (timestamp 1700000000) so the tests that replay them on a fixed clock stay
+deterministic; a real callback refuses them (its freshness window is 300 s). For invoking a
+deployed or `cargo lambda watch`ed function, sign them now into another directory:
+
+  python3 scripts/make_events.py --now target/events   # then --data-file target/events/….json Safe mode needs the `cryptography`
 package (AES-256-CBC); everything else is the standard library.
 
 Demo credentials (also used by the tests that replay the events):
@@ -21,6 +26,8 @@ TOKEN = "wechat-ha-demo-token"
 APPID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
+# The events' time (seconds): fixed for the committed events, now with --now.
+BASE = 1700000000
 
 
 def sign(*parts):
@@ -73,7 +80,7 @@ def event(method, path, query, body=None, headers=None, request_id="req-sample",
             "routeKey": f"{method} {path}",
             "stage": "$default",
             "time": "14/Nov/2023:22:13:20 +0000",
-            "timeEpoch": 1700000000000,
+            "timeEpoch": BASE * 1000,
         },
         "isBase64Encoded": False,
     }
@@ -86,7 +93,8 @@ def event(method, path, query, body=None, headers=None, request_id="req-sample",
     return ev
 
 
-def text_xml(content, msg_id, create_time=1700000000):
+def text_xml(content, msg_id, create_time=None):
+    create_time = BASE if create_time is None else create_time
     return ("<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
             "<FromUserName><![CDATA[oUser123]]></FromUserName>"
             f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
@@ -100,7 +108,7 @@ def write(name, ev):
 
 
 def main():
-    ts, nonce = "1700000000", "12345"
+    ts, nonce = str(BASE), "12345"
     plain_q = {"signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "openid": "oUser123"}
 
     write("callback-verify-get.json", event("GET", "/wechat", {
@@ -110,7 +118,7 @@ def main():
                                            request_id="req-text"))
 
     subscribe = ("<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
-                 "<FromUserName><![CDATA[oUser123]]></FromUserName><CreateTime>1700000100</CreateTime>"
+                 f"<FromUserName><![CDATA[oUser123]]></FromUserName><CreateTime>{BASE + 100}</CreateTime>"
                  "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>"
                  "<EventKey><![CDATA[qrscene_42]]></EventKey><Ticket><![CDATA[TICKET123]]></Ticket></xml>")
     write("callback-subscribe-post.json", event("POST", "/wechat", plain_q, subscribe, request_id="req-sub"))
@@ -119,8 +127,8 @@ def main():
     write("callback-bad-signature-post.json", event("POST", "/wechat", bad_q, text_xml("hello", "1234567890123457"),
                                                     request_id="req-bad"))
 
-    enc_ts, enc_nonce = "1700000200", "67890"
-    encrypt_value = encrypt(text_xml("safe hello", "1234567890123458", 1700000200), b"0123456789abcdef")
+    enc_ts, enc_nonce = str(BASE + 200), "67890"
+    encrypt_value = encrypt(text_xml("safe hello", "1234567890123458", BASE + 200), b"0123456789abcdef")
     enc_body = ("<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
                 f"<Encrypt><![CDATA[{encrypt_value}]]></Encrypt></xml>")
     enc_q = {"signature": sign(TOKEN, enc_ts, enc_nonce), "timestamp": enc_ts, "nonce": enc_nonce,
@@ -155,8 +163,8 @@ def main():
 
     def sqs_record(message_id, body, receive_count="1"):
         return {"messageId": message_id, "receiptHandle": f"AQEB{message_id}==", "body": body,
-                "attributes": {"ApproximateReceiveCount": receive_count, "SentTimestamp": "1700000000000",
-                               "SenderId": "AIDACKCEVSQ6C2EXAMPLE", "ApproximateFirstReceiveTimestamp": "1700000000001"},
+                "attributes": {"ApproximateReceiveCount": receive_count, "SentTimestamp": str(BASE * 1000),
+                               "SenderId": "AIDACKCEVSQ6C2EXAMPLE", "ApproximateFirstReceiveTimestamp": str(BASE * 1000 + 1)},
                 "messageAttributes": {}, "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
                 "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wechat-ha-send",
                 "awsRegion": "us-east-1"}
@@ -172,4 +180,11 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--now":
+        import time
+        BASE = int(time.time())
+        OUT = sys.argv[2]
+        os.makedirs(OUT, exist_ok=True)
+    elif len(sys.argv) != 1:
+        sys.exit("usage: make_events.py [--now DIR]")
     sys.exit(main())

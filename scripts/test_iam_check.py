@@ -692,21 +692,32 @@ class ProjectTemplateTest(unittest.TestCase):
 
     def test_expands_with_all_functions(self):
         arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/appsecret-AbCdEf"
-        loaded = ic.load(str(self.path), ["WechatToken=tok", f"WechatAppSecretArn={arn}"], None)
+        callback_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/callback-AbCdEf"
+        common = [f"WechatCallbackSecretArn={callback_arn}", "WechatAppId=wx0123456789abcdef"]
+        loaded = ic.load(str(self.path), common + [f"WechatAppSecretArn={arn}"], None)
         self.assertEqual(set(loaded.checked), self.functions)
         table = "arn:aws:dynamodb:us-east-1:123456789012:table/StateTable"
+        # Each function reads its own partitions and no other's (the callback never sees tokens).
+        own = {"CallbackFunction": "msg#x", "SendFunction": "out#x", "SendWorkerFunction": "out#x",
+               "TokenRefreshFunction": "token#wx", "JssdkFunction": "token#wx"}
         for name, info in loaded.policies.items():
             with self.subTest(function=name):
                 self.assertEqual(info.problems, [])
                 self.assertIn("AWSLambdaBasicExecutionRole", info.managed)
                 self.assertEqual(ic.evaluate(info.statements, "dynamodb:GetItem", table,
-                                             {"dynamodb:LeadingKeys": ["msg#x"]}).decision, "Allow")
+                                             {"dynamodb:LeadingKeys": [own[name]]}).decision, "Allow")
+        self.assertEqual(ic.evaluate(loaded.policies["CallbackFunction"].statements, "dynamodb:GetItem", table,
+                                     {"dynamodb:LeadingKeys": ["token#wx"]}).decision, "ImplicitDeny")
+        self.assertEqual(ic.evaluate(loaded.policies["CallbackFunction"].statements,
+                                     "secretsmanager:GetSecretValue", callback_arn, {}).decision, "Allow")
+        self.assertEqual(ic.evaluate(loaded.policies["CallbackFunction"].statements,
+                                     "secretsmanager:GetSecretValue", arn, {}).decision, "ImplicitDeny")
         self.assertEqual(ic.evaluate(loaded.policies["TokenRefreshFunction"].statements,
                                      "secretsmanager:GetSecretValue", arn, {}).decision, "Allow")
         self.assertIn("AWSLambdaSQSQueueExecutionRole", loaded.policies["SendWorkerFunction"].managed)
-        no_secret = ic.load(str(self.path), ["WechatToken=tok"], None)
-        self.assertEqual(ic.evaluate(no_secret.policies["TokenRefreshFunction"].statements,
-                                     "secretsmanager:GetSecretValue", arn, {}).decision, "ImplicitDeny")
+        # Callback-only: without an AppSecret the API functions are not deployed at all.
+        callback_only = ic.load(str(self.path), common, None)
+        self.assertEqual(set(callback_only.checked), {"CallbackFunction"})
 
 
 @unittest.skipUnless(os.environ.get("IAM_CHECK_LIVE") == "1", "set IAM_CHECK_LIVE=1 to record real calls with moto")

@@ -75,6 +75,22 @@ impl AccountSource {
             )?),
         };
         let appid = env.optional("WECHAT_APPID").unwrap_or_default();
+        for var in [
+            "WECHAT_TOKEN",
+            "WECHAT_ENCODING_AES_KEY",
+            "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+        ] {
+            env.no_plain_secret_on_lambda(var, CALLBACK_SECRET_VAR)?;
+        }
+        if env.on_lambda()
+            && env.optional(CALLBACK_SECRET_VAR).is_none()
+            && env.optional("ALLOW_PLAIN_SECRETS") != Some("true")
+        {
+            return Err(ConfigError::new(
+                CALLBACK_SECRET_VAR,
+                "is required on Lambda: the callback reads its token and EncodingAESKeys from that Secrets Manager secret",
+            ));
+        }
         if let Some(id) = env.optional(CALLBACK_SECRET_VAR) {
             return Ok(Self::SecretsManager {
                 id: id.to_owned(),

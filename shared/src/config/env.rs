@@ -62,6 +62,34 @@ impl Env {
         self.optional("AWS_LAMBDA_FUNCTION_NAME").is_some()
     }
 
+    /// On Lambda, refuses a secret given as a plain variable (`var`): anyone allowed
+    /// `lambda:GetFunctionConfiguration` could read it. `instead` names the variable that refers
+    /// to it in Secrets Manager. Off Lambda (local runs, tests) plain values are fine, and so they
+    /// are with `ALLOW_PLAIN_SECRETS=true`, meant for emulated runs (`cargo lambda watch`), which
+    /// look like Lambda from inside (warned about at every cold start).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `var` when it is set on Lambda.
+    pub fn no_plain_secret_on_lambda(&self, var: &'static str, instead: &'static str) -> Result<(), ConfigError> {
+        if !self.on_lambda() || self.optional(var).is_none() {
+            return Ok(());
+        }
+        if self.optional("ALLOW_PLAIN_SECRETS") == Some("true") {
+            tracing::warn!(
+                variable = var,
+                "ALLOW_PLAIN_SECRETS=true: a secret is read from a plain variable"
+            );
+            return Ok(());
+        }
+        Err(ConfigError::new(
+            var,
+            format!(
+                "is a plain environment variable on Lambda, readable with lambda:GetFunctionConfiguration: \
+                 put it in Secrets Manager and set {instead} instead (or ALLOW_PLAIN_SECRETS=true in an emulator)"
+            ),
+        ))
+    }
+
     /// A file's text, the error naming the variable that named the file.
     pub fn read_file(&self, var: &'static str, path: &str) -> Result<String, ConfigError> {
         std::fs::read_to_string(path).map_err(|e| ConfigError::new(var, format!("cannot read {path:?}: {e}")))

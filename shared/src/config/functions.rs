@@ -294,6 +294,46 @@ mod tests {
     }
 
     #[test]
+    fn on_lambda_secrets_come_only_by_reference() {
+        let lambda = |pairs: &[(&str, &str)]| {
+            let mut env = Env::from_pairs(pairs.iter().copied());
+            env.set("AWS_LAMBDA_FUNCTION_NAME", "wechat-ha-callback");
+            env.set("SEND_QUEUE_URL", "https://sqs.example/q");
+            env
+        };
+        let callback = |pairs: &[(&str, &str)]| CallbackConfig::from_env(&lambda(pairs)).map(|_| ());
+        let secret = (
+            "WECHAT_CALLBACK_SECRET_ID",
+            "arn:aws:secretsmanager:us-east-1:1:secret:cb",
+        );
+        assert_eq!(callback(&[]).unwrap_err().var, "WECHAT_CALLBACK_SECRET_ID");
+        for plain in [
+            "WECHAT_TOKEN",
+            "WECHAT_ENCODING_AES_KEY",
+            "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+        ] {
+            let error = callback(&[secret, (plain, "value")]).unwrap_err();
+            assert_eq!(error.var, plain);
+            assert!(
+                !error.to_string().contains("value"),
+                "the value is never echoed: {error}"
+            );
+        }
+        assert!(callback(&[secret]).is_ok());
+        let send = |pairs: &[(&str, &str)]| SendConfig::from_env(&lambda(pairs)).map(|_| ());
+        let app = [("WECHAT_APPID", "wx1")];
+        assert_eq!(
+            send(&[app[0], ("WECHAT_APPSECRET", "s")]).unwrap_err().var,
+            "WECHAT_APPSECRET"
+        );
+        assert!(send(&[app[0], ("WECHAT_APPSECRET_SECRET_ID", "arn:app")]).is_ok());
+        // In an emulator (it looks like Lambda) plain values are allowed on request.
+        assert!(callback(&[("WECHAT_TOKEN", "tok"), ("ALLOW_PLAIN_SECRETS", "true")]).is_ok());
+        // Off Lambda (local runs, tests) plain values stay fine.
+        assert!(LocalConfig::from_env(&Env::from_pairs([("WECHAT_TOKEN", "tok")])).is_ok());
+    }
+
+    #[test]
     fn minimal_environment_gives_documented_defaults() {
         let settings = LocalConfig::from_env(&Env::from_pairs([("WECHAT_TOKEN", "tok")])).unwrap();
         let AccountSource::Ready(account) = &settings.callback.account else {

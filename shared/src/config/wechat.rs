@@ -37,6 +37,7 @@ impl WechatConfig {
     /// [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let appid = env.required("WECHAT_APPID")?.to_owned();
+        env.no_plain_secret_on_lambda("WECHAT_APPSECRET", "WECHAT_APPSECRET_SECRET_ID")?;
         let appsecret = SecretRef::required(env, "WECHAT_APPSECRET", "WECHAT_APPSECRET_SECRET_ID", "appsecret")?;
         let api_bases = parse_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
         let mut client = ClientSettings::new(&appid, api_bases);

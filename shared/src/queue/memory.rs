@@ -1,9 +1,11 @@
 //! An in-memory queue with SQS semantics: visibility timeouts, receive counts, a dead-letter queue.
 //!
-//! Bounded: at most [`MemoryQueue::DEFAULT_MAX_MESSAGES`] messages (a send beyond is refused with
-//! [`QueueError::Rejected`], as SQS refuses what it cannot take, so the caller answers 503 and the
-//! client retries — nothing is silently dropped), and the dead-letter list keeps the newest
-//! [`MemoryQueue::DEFAULT_MAX_DEAD_LETTERS`] (the oldest dropped with an error log).
+//! Bounded: at most [`MemoryQueue::DEFAULT_MAX_MESSAGES`] messages of at most
+//! [`MAX_MESSAGE_BYTES`] each (SQS's own limit) and [`MemoryQueue::DEFAULT_MAX_BYTES`] of bodies
+//! in all (a send beyond is refused with [`QueueError::Rejected`], as SQS refuses what it cannot
+//! take, so the caller answers 503 and the client retries — nothing is silently dropped), and the
+//! dead-letter list keeps the newest [`MemoryQueue::DEFAULT_MAX_DEAD_LETTERS`] (the oldest
+//! dropped with an error log).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,11 +25,16 @@ struct Stored {
     receipt: Option<String>,
 }
 
+/// The largest message body SQS accepts (256 KiB), refused here too.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
     next_id: u64,
     messages: BTreeMap<u64, Stored>,
     dead_letters: Vec<(String, String)>,
+    /// Body bytes of `messages` and `dead_letters` together.
+    bytes: usize,
 }
 
 /// An in-memory queue. After `max_receive_count` receives a message goes to the dead-letter
@@ -37,6 +44,7 @@ pub struct MemoryQueue {
     inner: Mutex<Inner>,
     max_receive_count: u32,
     max_messages: usize,
+    max_bytes: usize,
     arrived: Notify,
 }
 
@@ -45,6 +53,8 @@ impl MemoryQueue {
     pub const DEFAULT_MAX_MESSAGES: usize = 100_000;
     /// Dead letters kept at most.
     pub const DEFAULT_MAX_DEAD_LETTERS: usize = 10_000;
+    /// Body bytes the queue (dead letters included) holds at most.
+    pub const DEFAULT_MAX_BYTES: usize = 32 << 20;
 
     /// An empty queue with a redrive after `max_receive_count` receives (at least 1).
     pub fn new(max_receive_count: u32) -> Self {
@@ -52,6 +62,7 @@ impl MemoryQueue {
             inner: Mutex::new(Inner::default()),
             max_receive_count: max_receive_count.max(1),
             max_messages: Self::DEFAULT_MAX_MESSAGES,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
             arrived: Notify::new(),
         }
     }
@@ -59,6 +70,12 @@ impl MemoryQueue {
     /// The same queue holding at most `max_messages` (at least 1).
     pub fn with_max_messages(mut self, max_messages: usize) -> Self {
         self.max_messages = max_messages.max(1);
+        self
+    }
+
+    /// The same queue holding at most `max_bytes` of bodies (at least one largest message).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(MAX_MESSAGE_BYTES);
         self
     }
 
@@ -123,7 +140,8 @@ impl MemoryQueue {
             if message.receive_count >= self.max_receive_count {
                 if let Some(dead) = inner.messages.remove(&id) {
                     if inner.dead_letters.len() >= Self::DEFAULT_MAX_DEAD_LETTERS {
-                        let (dropped, _) = inner.dead_letters.remove(0);
+                        let (dropped, body) = inner.dead_letters.remove(0);
+                        inner.bytes -= body.len();
                         tracing::error!(message_id = %dropped, "in-memory dead-letter list full; its oldest message dropped");
                     }
                     inner.dead_letters.push((id.to_string(), dead.body));
@@ -157,13 +175,25 @@ impl WorkQueue for MemoryQueue {
         let visible_at = Instant::now() + delay.min(super::MAX_DELAY);
         let id = {
             let mut inner = self.lock();
-            if inner.messages.len() >= self.max_messages {
-                tracing::error!(max = self.max_messages, "in-memory queue full; send refused");
+            if body.len() > MAX_MESSAGE_BYTES {
                 return Err(QueueError::Rejected(format!(
-                    "in-memory queue full ({} messages)",
-                    self.max_messages
+                    "message of {} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+                    body.len()
                 )));
             }
+            if inner.messages.len() >= self.max_messages || inner.bytes + body.len() > self.max_bytes {
+                tracing::error!(
+                    max_messages = self.max_messages,
+                    max_bytes = self.max_bytes,
+                    "in-memory queue full; send refused"
+                );
+                return Err(QueueError::Rejected(format!(
+                    "in-memory queue full ({} messages, {} bytes)",
+                    inner.messages.len(),
+                    inner.bytes
+                )));
+            }
+            inner.bytes += body.len();
             let id = inner.next_id;
             inner.next_id += 1;
             inner.messages.insert(
@@ -200,7 +230,9 @@ impl WorkQueue for MemoryQueue {
         let id = Self::find_by_receipt(&mut inner, receipt)
             .map(|(id, _)| id)
             .ok_or_else(|| QueueError::Rejected(format!("unknown receipt {receipt}")))?;
-        inner.messages.remove(&id);
+        if let Some(message) = inner.messages.remove(&id) {
+            inner.bytes -= message.body.len();
+        }
         Ok(())
     }
 
@@ -218,6 +250,32 @@ mod tests {
     use super::*;
 
     const VISIBILITY: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_queue_over_its_byte_budget_refuses_and_frees_on_delete() {
+        let queue = MemoryQueue::new(5).with_max_bytes(MAX_MESSAGE_BYTES);
+        let big = "x".repeat(MAX_MESSAGE_BYTES / 2);
+        queue.send_delayed(&big, Duration::ZERO).await.expect("first half");
+        queue.send_delayed(&big, Duration::ZERO).await.expect("second half");
+        assert!(matches!(
+            queue.send_delayed("one more", Duration::ZERO).await,
+            Err(QueueError::Rejected(_))
+        ));
+        let oversized = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert!(matches!(
+            MemoryQueue::new(5).send_delayed(&oversized, Duration::ZERO).await,
+            Err(QueueError::Rejected(_))
+        ));
+        let received = queue
+            .receive(1, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .expect("receive");
+        queue.delete(&received[0].receipt).await.expect("delete");
+        queue
+            .send_delayed("fits again", Duration::ZERO)
+            .await
+            .expect("room after the delete");
+    }
 
     #[tokio::test]
     async fn a_full_queue_refuses_sends_instead_of_growing() {

@@ -7,9 +7,11 @@
 //! Bounded, because it backs the local server and the instance-local fallbacks of a long-lived
 //! Lambda instance: expired items are swept (at most once per [`SWEEP_EVERY_SECS`] of clock
 //! time, after [`SWEEP_AFTER_WRITES`] writes), and when the store holds more than its
-//! `max_items` it evicts the items nearest their expiry — for idempotency records the oldest
-//! messages, whose retries are long over — down to 90 % of the cap, logging how many. Items
-//! without a TTL (tokens, breaker state, configuration: a handful) are never evicted.
+//! `max_items` or its items take more than `max_bytes` (an estimate: lengths plus the per-entry
+//! overhead of the maps, what an item really costs on the heap) it evicts the items nearest
+//! their expiry — for idempotency records the oldest messages, whose retries are long over —
+//! down to 90 % of both caps, logging how many. Items without a TTL (tokens, breaker state,
+//! configuration: a handful) are never evicted.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -18,19 +20,76 @@ use async_trait::async_trait;
 
 use super::item::EXPIRES_AT;
 use super::update::{check_attrs, check_key, check_pk};
-use super::{Attrs, AttrsExt, Condition, Key, StateStore, StoreError, Update};
+use super::{AttrValue, Attrs, AttrsExt, Condition, Key, StateStore, StoreError, Update};
 use crate::clock::SharedClock;
 
 /// Expired items are swept at most this often (clock seconds).
 pub const SWEEP_EVERY_SECS: i64 = 10;
 /// ... and only after this many writes since the last sweep.
 pub const SWEEP_AFTER_WRITES: u64 = 4096;
+/// A store that stays full logs its evictions at most this often (clock seconds).
+const EVICTION_LOG_EVERY_SECS: i64 = 60;
+
+/// Heap bytes an item costs beyond its strings' lengths: the key's and every attribute's map
+/// entry (B-tree node share, `String` headers, allocator rounding), measured to within a factor
+/// that keeps `max_bytes` honest for the local server's peak RSS (docs/benchmarks.md).
+const ITEM_OVERHEAD: usize = 160;
+const ATTR_OVERHEAD: usize = 72;
+
+/// What `key` holding `attrs` costs on the heap, roughly.
+fn item_bytes(key: &Key, attrs: &Attrs) -> usize {
+    let attrs_bytes: usize = attrs
+        .iter()
+        .map(|(name, value)| {
+            ATTR_OVERHEAD
+                + name.len()
+                + match value {
+                    AttrValue::S(text) => text.len(),
+                    AttrValue::N(_) => 0,
+                }
+        })
+        .sum();
+    ITEM_OVERHEAD + key.pk.len() + key.sk.len() + attrs_bytes
+}
 
 #[derive(Debug, Default)]
 struct Items {
     map: BTreeMap<Key, Attrs>,
+    /// [`item_bytes`] summed over `map`.
+    bytes: usize,
     writes_since_sweep: u64,
     last_sweep_secs: i64,
+    /// Evictions not yet logged, and when the last eviction warning went out: one line a
+    /// minute, not one per eviction round, when the store stays full under load.
+    evicted_unlogged: u64,
+    last_eviction_log_secs: Option<i64>,
+}
+
+impl Items {
+    fn insert(&mut self, key: Key, attrs: Attrs) {
+        self.bytes += item_bytes(&key, &attrs);
+        if let Some(old) = self.map.insert(key.clone(), attrs) {
+            self.bytes -= item_bytes(&key, &old);
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= item_bytes(key, &old);
+        }
+    }
+
+    fn retain_live(&mut self, now: i64) {
+        let mut freed = 0;
+        self.map.retain(|key, attrs| {
+            let live = !attrs.is_expired_at(now);
+            if !live {
+                freed += item_bytes(key, attrs);
+            }
+            live
+        });
+        self.bytes -= freed;
+    }
 }
 
 /// Items in a `BTreeMap` behind a mutex; every operation is one short critical section.
@@ -39,18 +98,24 @@ pub struct MemoryStore {
     items: Mutex<Items>,
     clock: SharedClock,
     max_items: usize,
+    max_bytes: usize,
 }
 
 impl MemoryStore {
     /// Items a store holds by default before it evicts.
     pub const DEFAULT_MAX_ITEMS: usize = 100_000;
+    /// Estimated heap bytes a store holds by default before it evicts (16 MiB: about 20,000
+    /// messages' idempotency and replay records, far more than the retries of the last minute).
+    pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
 
-    /// An empty store that judges expiry by `clock`, holding at most [`Self::DEFAULT_MAX_ITEMS`].
+    /// An empty store that judges expiry by `clock`, bounded by [`Self::DEFAULT_MAX_ITEMS`] and
+    /// [`Self::DEFAULT_MAX_BYTES`].
     pub fn new(clock: SharedClock) -> Self {
         Self {
             items: Mutex::new(Items::default()),
             clock,
             max_items: Self::DEFAULT_MAX_ITEMS,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
         }
     }
 
@@ -60,48 +125,72 @@ impl MemoryStore {
         self
     }
 
-    /// After a write: sweeps expired items now and then, and evicts down to 90 % of the cap when
-    /// the store is over it.
+    /// The same store holding items of at most `max_bytes` (estimated; at least 64 KiB).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(64 << 10);
+        self
+    }
+
+    fn over(&self, items: &Items) -> bool {
+        items.map.len() > self.max_items || items.bytes > self.max_bytes
+    }
+
+    /// After a write: sweeps expired items now and then, and evicts down to 90 % of both caps
+    /// when the store is over one.
     fn keep_bounded(&self, items: &mut Items) {
         let now = self.clock.now_secs();
         items.writes_since_sweep += 1;
-        let over = items.map.len() > self.max_items;
         let sweep_due =
             items.writes_since_sweep >= SWEEP_AFTER_WRITES && now >= items.last_sweep_secs + SWEEP_EVERY_SECS;
-        if !over && !sweep_due {
+        if !self.over(items) && !sweep_due {
             return;
         }
         items.writes_since_sweep = 0;
         items.last_sweep_secs = now;
-        items.map.retain(|_, attrs| !attrs.is_expired_at(now));
-        let target = self.max_items / 10 * 9;
-        if items.map.len() <= self.max_items {
+        items.retain_live(now);
+        if !self.over(items) {
             return;
         }
+        let (target_items, target_bytes) = (self.max_items / 10 * 9, self.max_bytes / 10 * 9);
         let mut by_expiry: Vec<(i64, Key)> = items
             .map
             .iter()
             .filter_map(|(key, attrs)| attrs.num_attr(EXPIRES_AT).map(|at| (at, key.clone())))
             .collect();
-        let excess = items.map.len().saturating_sub(target).min(by_expiry.len());
-        if excess == 0 {
-            return;
+        by_expiry.sort_unstable();
+        for (_, key) in by_expiry {
+            if items.map.len() <= target_items && items.bytes <= target_bytes {
+                break;
+            }
+            items.remove(&key);
+            items.evicted_unlogged += 1;
         }
-        by_expiry.select_nth_unstable(excess - 1);
-        for (_, key) in by_expiry.drain(..excess) {
-            items.map.remove(&key);
+        if items
+            .last_eviction_log_secs
+            .is_none_or(|at| now >= at + EVICTION_LOG_EVERY_SECS)
+        {
+            tracing::warn!(
+                target: "wechat_ha::store",
+                evicted = items.evicted_unlogged,
+                items = items.map.len(),
+                estimated_bytes = items.bytes,
+                max_items = self.max_items,
+                max_bytes = self.max_bytes,
+                "in-memory store full: evicted the items nearest their expiry (count since the last such line)"
+            );
+            items.evicted_unlogged = 0;
+            items.last_eviction_log_secs = Some(now);
         }
-        tracing::warn!(
-            target: "wechat_ha::store",
-            evicted = excess,
-            max_items = self.max_items,
-            "in-memory store full: evicted the items nearest their expiry"
-        );
     }
 
     /// Number of stored items, expired ones not yet swept included (for tests and the admin view).
     pub fn len(&self) -> usize {
         self.lock().map.len()
+    }
+
+    /// The items' estimated heap bytes (what `max_bytes` bounds).
+    pub fn estimated_bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Whether the store holds no item at all.
@@ -143,7 +232,7 @@ impl StateStore for MemoryStore {
         check_attrs(&attrs)?;
         let mut items = self.lock();
         self.check(items.map.get(key), &condition)?;
-        items.map.insert(key.clone(), attrs);
+        items.insert(key.clone(), attrs);
         self.keep_bounded(&mut items);
         Ok(())
     }
@@ -153,10 +242,11 @@ impl StateStore for MemoryStore {
         update.validate()?;
         let mut items = self.lock();
         self.check(items.map.get(key), &update.condition)?;
-        let item = items.map.entry(key.clone()).or_default();
-        update.apply_to(item);
-        let after = item.clone();
+        let mut item = items.map.get(key).cloned().unwrap_or_default();
+        update.apply_to(&mut item);
+        items.insert(key.clone(), item.clone());
         self.keep_bounded(&mut items);
+        let after = item;
         Ok(after)
     }
 
@@ -164,7 +254,7 @@ impl StateStore for MemoryStore {
         check_key(key)?;
         let mut items = self.lock();
         self.check(items.map.get(key), &condition)?;
-        items.map.remove(key);
+        items.remove(key);
         Ok(())
     }
 
@@ -223,6 +313,38 @@ mod tests {
         );
         assert!(
             store.get(&Key::new("msg#wx", "m000")).await.unwrap().is_none(),
+            "the oldest went first"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_over_its_byte_budget_evicts_and_keeps_its_estimate_exact() {
+        let clock = ManualClock::new(0);
+        let store = MemoryStore::new(Arc::new(clock.clone())).with_max_bytes(100 << 10);
+        let reply = "r".repeat(900);
+        for n in 0..1_000_i64 {
+            let mut attrs = record(1_000 + n);
+            attrs.insert("result".into(), AttrValue::from(reply.as_str()));
+            let key = Key::new("msg#wx", format!("m{n:04}"));
+            store.put(&key, attrs.clone(), Condition::Always).await.unwrap();
+            // Overwrites and deletes keep the running estimate equal to a recount.
+            store.put(&key, attrs, Condition::Always).await.unwrap();
+        }
+        store
+            .delete(&Key::new("msg#wx", "m0999"), Condition::Always)
+            .await
+            .unwrap();
+        let estimate = store.estimated_bytes();
+        let recount: usize = store.lock().map.iter().map(|(k, a)| item_bytes(k, a)).sum();
+        assert_eq!(estimate, recount);
+        assert!(estimate <= 100 << 10, "bounded by bytes: {estimate}");
+        assert!(store.len() < 1_000 && store.len() > 50, "{} items", store.len());
+        assert!(
+            store.get(&Key::new("msg#wx", "m0998")).await.unwrap().is_some(),
+            "the newest stays"
+        );
+        assert!(
+            store.get(&Key::new("msg#wx", "m0000")).await.unwrap().is_none(),
             "the oldest went first"
         );
     }
