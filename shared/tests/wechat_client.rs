@@ -391,7 +391,7 @@ async fn a_token_rejected_by_getticket_costs_two_ticket_calls_not_three() {
 }
 
 #[tokio::test]
-async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
+async fn once_the_primary_breaker_opens_no_call_reaches_it_and_an_idempotent_call_probes_it() {
     let world = World::new().await;
     let mut settings = world.settings();
     settings.domain_breaker = shared::resilience::BreakerConfig::builder()
@@ -434,15 +434,21 @@ async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
     assert_eq!(world.mock.calls_on("api2", CUSTOM), 11);
 
     world.mock.clear_faults();
-    world.clock.advance(10_001); // open period over: half-open, one probe
+    world.clock.advance(10_001); // open period over: the primary may be probed
     client
-        .send_custom(&text("probe"), deadline())
+        .send_custom(&text("while-recovering"), deadline())
         .await
-        .expect("probe succeeds");
+        .expect("via the healthy domain");
     assert_eq!(
         world.mock.calls_on("api", CUSTOM),
-        primary + 1,
-        "the half-open probe went to the primary"
+        primary,
+        "a send prefers the domain that is healthy now over a probe"
+    );
+    client.jsapi_ticket(deadline()).await.expect("ticket");
+    assert_eq!(
+        world.mock.calls_on("api", TICKET),
+        1,
+        "an idempotent call (it fails over on anything) probed the primary"
     );
     client
         .send_custom(&text("closed"), deadline())
@@ -450,7 +456,7 @@ async fn once_the_primary_breaker_opens_no_call_reaches_it_until_half_open() {
         .expect("primary again");
     assert_eq!(
         world.mock.calls_on("api", CUSTOM),
-        primary + 2,
+        primary + 1,
         "closed again: the primary is used"
     );
     assert_eq!(world.mock.messages().len(), 13, "every message delivered exactly once");
@@ -485,13 +491,44 @@ async fn a_5xx_on_a_send_is_not_repeated_because_the_message_may_have_been_deliv
     let world = World::new().await;
     let client = world.client();
     client.access_token(deadline()).await.expect("token");
-    world.mock.inject(Fault::status(502).on_path(CUSTOM).times(1));
-    let err = client
-        .send_custom(&text("o1"), deadline())
-        .await
-        .expect_err("ambiguous failure");
-    assert!(matches!(err, WechatError::Http { status: 502, .. }), "{err:?}");
-    assert_eq!(world.mock.calls(CUSTOM), 1);
+    for status in [500, 504] {
+        let before = world.mock.calls(CUSTOM);
+        world.mock.inject(Fault::status(status).on_path(CUSTOM).times(1));
+        let err = client
+            .send_custom(&text("o1"), deadline())
+            .await
+            .expect_err("ambiguous failure");
+        assert!(
+            matches!(&err, WechatError::InDoubt { cause, others_untried: true }
+                if matches!(**cause, WechatError::Http { status: s, .. } if s == status)),
+            "{err:?}"
+        );
+        assert!(err.may_have_been_processed());
+        assert_eq!(
+            world.mock.calls(CUSTOM),
+            before + 1,
+            "HTTP {status}: not repeated anywhere"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_send_answered_502_by_the_primary_is_delivered_once_via_the_second_domain() {
+    let world = World::new().await;
+    let client = world.client();
+    client.access_token(deadline()).await.expect("token");
+    world
+        .mock
+        .inject(Fault::status(502).on_domain("api").on_path(CUSTOM).times(u32::MAX));
+    for i in 0..3 {
+        client
+            .send_custom(&text(&format!("o{i}")), deadline())
+            .await
+            .expect("502: no backend took it, so the send moves on to api2");
+    }
+    assert_eq!(world.mock.calls_on("api2", CUSTOM), 3);
+    let delivered = world.mock.messages();
+    assert!(delivered.iter().all(|m| m.domain == "api2") && delivered.len() == 3);
 }
 
 #[tokio::test]
@@ -588,7 +625,10 @@ async fn the_deadline_bounds_slow_answers_and_retries() {
         started.elapsed()
     );
     assert!(
-        matches!(err, WechatError::Timeout { .. } | WechatError::DeadlineExceeded),
+        matches!(
+            err,
+            WechatError::Timeout { .. } | WechatError::DeadlineExceeded | WechatError::InDoubt { .. }
+        ),
         "{err:?}"
     );
 }

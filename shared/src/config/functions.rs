@@ -17,6 +17,7 @@ use super::env::{ConfigError, Env};
 use super::store::{Queue, Store};
 use super::wechat::WechatConfig;
 use crate::bot::Rules;
+use crate::delivery::{DeliveryPolicy, InDoubt, LedgerDown, SendKind};
 use crate::secret::Secret;
 
 /// How long delivery records live: longer than SQS keeps a message (4 days in the template).
@@ -84,6 +85,9 @@ pub struct OutboundConfig {
     pub send_budget: Duration,
     /// `WORKER_BUDGET_MS` (default 8000): the worker's deadline per message.
     pub worker_budget: Duration,
+    /// `DELIVERY_IN_DOUBT` (`hold`, default, or `resend`) and `SEND_WHEN_LEDGER_DOWN` (`queue`,
+    /// default, `send`, or per API: `custom=send,template=queue`).
+    pub delivery: DeliveryPolicy,
 }
 
 impl OutboundConfig {
@@ -98,6 +102,7 @@ impl OutboundConfig {
             queue: Queue::from_env(env)?,
             send_budget: env.millis_in("SEND_BUDGET_MS", 2500, 100, 25_000)?,
             worker_budget: env.millis_in("WORKER_BUDGET_MS", 8000, 500, 60_000)?,
+            delivery: delivery_policy(env)?,
         })
     }
 
@@ -105,6 +110,41 @@ impl OutboundConfig {
     pub fn delivery_lease(&self) -> Duration {
         self.send_budget.max(self.worker_budget) + Duration::from_secs(5)
     }
+}
+
+/// `DELIVERY_IN_DOUBT` and `SEND_WHEN_LEDGER_DOWN`.
+fn delivery_policy(env: &Env) -> Result<DeliveryPolicy, ConfigError> {
+    let mut policy = DeliveryPolicy {
+        in_doubt: env.parsed_or("DELIVERY_IN_DOUBT", InDoubt::Hold, "hold or resend")?,
+        ..DeliveryPolicy::default()
+    };
+    const VAR: &str = "SEND_WHEN_LEDGER_DOWN";
+    let choice = |text: &str| match text.trim() {
+        "queue" => Ok(LedgerDown::Queue),
+        "send" => Ok(LedgerDown::Send),
+        other => Err(ConfigError::new(VAR, format!("{other:?} is not queue or send"))),
+    };
+    let kinds = [SendKind::Custom, SendKind::Template, SendKind::Subscribe];
+    match env.optional(VAR) {
+        None => {}
+        Some(value) if !value.contains('=') => {
+            let all = choice(value)?;
+            for kind in kinds {
+                policy.set_ledger_down(kind, all);
+            }
+        }
+        Some(value) => {
+            for part in value.split(',') {
+                let (name, text) = part
+                    .split_once('=')
+                    .ok_or_else(|| ConfigError::new(VAR, format!("{part:?} is not api=queue|send")))?;
+                let kind = SendKind::from_segment(name.trim())
+                    .ok_or_else(|| ConfigError::new(VAR, format!("{name:?} is not custom, template or subscribe")))?;
+                policy.set_ledger_down(kind, choice(text)?);
+            }
+        }
+    }
+    Ok(policy)
 }
 
 /// The send function (`POST /messages/*`).

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::send::Completion;
+
 /// Which WeChat send API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +68,8 @@ pub enum Job {
         /// The plaintext message body (XML or JSON) as WeChat sent it.
         message: String,
     },
+    /// A delivery record the store could not take when the message was settled: write it.
+    Complete(Completion),
 }
 
 /// A queue message that is not a job.
@@ -84,10 +88,11 @@ impl Job {
         serde_json::from_str(body).map_err(|e| JobError(e.to_string()))
     }
 
-    /// The job's id.
+    /// The job's id (for a completion, its record's sort key: the message id).
     pub fn id(&self) -> &str {
         match self {
             Self::Send { id, .. } | Self::CallbackReply { id, .. } => id,
+            Self::Complete(completion) => &completion.key.sk,
         }
     }
 }

@@ -9,15 +9,19 @@
 //!   API request gets the first answer (200 sent, 202 queued, or the rejection) without a second send.
 //!
 //! The window that remains: a send WeChat accepted whose answer never reached us (timeout, broken
-//! connection, or a crash before the delivery record was completed). WeChat's send APIs have no
-//! idempotency key, so that message is in doubt; its claim's lease expires and the next holder
-//! sends it again (at-least-once). The window is the round trip of one send plus one store write;
-//! transport errors that prove nothing was sent (connection refused, breaker open) are outside it.
+//! connection, HTTP 500/504). WeChat's send APIs have no idempotency key, so that message is *in
+//! doubt*: held and counted (default) or sent again (`DELIVERY_IN_DOUBT=resend`), see `policy`.
+//! A completion the store could not take goes to the queue and is written by the worker; only a
+//! crash between WeChat's answer and that hand-over leaves a pending claim whose lease expires
+//! and whose message is sent again. Transport errors that prove nothing was sent (connection
+//! refused, HTTP 502/503, breaker open) are outside the window.
 
 mod customer_service;
 mod job;
+mod policy;
 mod send;
 
 pub use customer_service::reply_as_customer_service;
 pub use job::{Job, JobError, SendKind};
-pub use send::{DeliveryOutcome, DeliveryRecord, RECORD_SLACK, deliver, send_ledger_key};
+pub use policy::{DeliveryPolicy, InDoubt, LedgerDown};
+pub use send::{Completion, Deliveries, DeliveryOutcome, DeliveryRecord, RECORD_SLACK, deliver};

@@ -20,7 +20,7 @@ use crate::wechat::ClientBuildError;
 
 pub use aws::{Aws, LOCAL_MAX_RECEIVES};
 pub use callback::CallbackDeps;
-pub use outbound::{SendDeps, WorkerDeps, delivery_ledger, request_ledger};
+pub use outbound::{SendDeps, WorkerDeps, deliveries, request_ledger};
 pub use tokens::{JssdkDeps, TokenRefreshDeps, wechat_client};
 
 /// Why an instance cannot start. Printed once at cold start; names the variable or piece at fault.

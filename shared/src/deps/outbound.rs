@@ -8,24 +8,39 @@ use super::{Aws, StartupError, wechat_client};
 use crate::bot::{MessageHandler, RuleHandler};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{DELIVERY_RECORD_TTL, OutboundConfig, REQUEST_RECORD_TTL, SendConfig, WorkerConfig};
+use crate::delivery::Deliveries;
 use crate::ledger::{Ledger, LedgerConfig};
 use crate::queue::SharedQueue;
 use crate::resilience::{Backoff, BackoffKind, Jitter};
 use crate::secret::Secret;
 use crate::store::SharedStore;
+use crate::store::memory::MemoryStore;
 use crate::wechat::WechatClient;
 
-/// The delivery ledger: a message id is sent at most once (namespace `out`).
+/// The delivery ledger: a message id is sent at most once (namespace `out`), with the
+/// deployment's delivery policy; `queue` takes the completions the store could not.
 ///
 /// # Errors
 /// [`StartupError::Ledger`] for an inconsistent lease.
-pub fn delivery_ledger(
+pub fn deliveries(
     config: &OutboundConfig,
     store: SharedStore,
+    queue: SharedQueue,
     clock: SharedClock,
-) -> Result<Ledger, StartupError> {
+) -> Result<Deliveries, StartupError> {
     let settings = LedgerConfig::new(DELIVERY_RECORD_TTL, config.delivery_lease())?.with_namespace("out")?;
-    Ok(Ledger::new(store, clock, settings))
+    let local: SharedStore = Arc::new(MemoryStore::new(clock.clone()));
+    let with_local_fallback = Ledger::new(store.clone(), clock.clone(), settings.clone()).with_fallback(Ledger::new(
+        local,
+        clock.clone(),
+        settings.clone(),
+    ));
+    Ok(Deliveries::new(
+        Ledger::new(store, clock, settings),
+        with_local_fallback,
+        config.delivery,
+        queue,
+    ))
 }
 
 /// The request ledger: a send request's `Idempotency-Key` gets one answer (namespace `req`).
@@ -42,8 +57,8 @@ pub fn request_ledger(config: &OutboundConfig, store: SharedStore, clock: Shared
 pub struct SendDeps {
     /// The WeChat client.
     pub client: WechatClient,
-    /// Delivery ledger (message ids).
-    pub deliveries: Ledger,
+    /// Delivery ledger (message ids) and policy.
+    pub deliveries: Deliveries,
     /// Request ledger (`Idempotency-Key`s).
     pub requests: Ledger,
     /// Where deferred sends go.
@@ -83,7 +98,7 @@ impl SendDeps {
         clock: SharedClock,
     ) -> Result<Self, StartupError> {
         Ok(Self {
-            deliveries: delivery_ledger(&config.outbound, store.clone(), clock.clone())?,
+            deliveries: deliveries(&config.outbound, store.clone(), queue.clone(), clock.clone())?,
             requests: request_ledger(&config.outbound, store, clock.clone())?,
             client,
             queue,
@@ -100,8 +115,8 @@ impl SendDeps {
 pub struct WorkerDeps {
     /// The WeChat client.
     pub client: WechatClient,
-    /// Delivery ledger (message ids), the same records the send API uses.
-    pub deliveries: Ledger,
+    /// Delivery ledger (message ids), the same records the send API uses, and policy.
+    pub deliveries: Deliveries,
     /// The business handler, for callbacks whose handler overran WeChat's 5 s.
     pub bot: Arc<dyn MessageHandler>,
     /// The queue (requeues of jobs that must wait).
@@ -141,7 +156,7 @@ impl WorkerDeps {
         bot: Arc<dyn MessageHandler>,
     ) -> Result<Self, StartupError> {
         Ok(Self {
-            deliveries: delivery_ledger(&config.outbound, store, clock.clone())?,
+            deliveries: deliveries(&config.outbound, store, queue.clone(), clock.clone())?,
             client,
             bot,
             queue,

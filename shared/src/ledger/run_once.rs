@@ -30,6 +30,10 @@ pub enum Wait {
 pub enum RunOnce<R, E> {
     /// This call did the work; `R` is recorded for every later attempt.
     Ran(R),
+    /// This call did the work, but `R` could not be recorded (the store kept failing within the
+    /// deadline): until it is — [`Ledger::complete`] with this claim, later — the record stays
+    /// pending and, once its lease runs out, the work may run again.
+    Unrecorded(R, Claim),
     /// The work was done before (or by the holder this call waited for): its recorded result.
     Replayed(R),
     /// Another holder is working on it (and did not finish within the wait).
@@ -79,6 +83,7 @@ impl Ledger {
             Err(error) if error.is_outage() && self.fallback.is_some() => {
                 let local = self.fallback.as_deref().unwrap_or(self);
                 self.fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::telemetry::metrics::count(crate::telemetry::metrics::LEDGER_FALLBACKS);
                 tracing::warn!(target: "wechat_ha::ledger", namespace = self.config().namespace(), error = %error, "state store unreachable; running once on instance memory");
                 match local.claim_within::<R>(scope, key, wait, deadline).await? {
                     Claimed::Claim(claim) => (local, claim),
@@ -89,8 +94,11 @@ impl Ledger {
         };
         match work().await {
             Ok(result) => {
-                ledger.record(&claim, &result, deadline).await;
-                Ok(RunOnce::Ran(result))
+                if ledger.record(&claim, &result, deadline).await {
+                    Ok(RunOnce::Ran(result))
+                } else {
+                    Ok(RunOnce::Unrecorded(result, claim))
+                }
             }
             Err(error) => {
                 let released = tokio::time::timeout_at(deadline.instant(), ledger.release(&claim)).await;
@@ -143,22 +151,23 @@ impl Ledger {
     }
 
     /// Completes `claim` with `result`, retrying briefly within `deadline`: a store hiccup here
-    /// would otherwise leave work that ran unrecorded, to be run again after the lease.
-    async fn record<R: Serialize>(&self, claim: &Claim, result: &R, deadline: Deadline) {
+    /// would otherwise leave work that ran unrecorded, to be run again after the lease. `false`
+    /// when the result is still unrecorded (the caller decides what to do with the claim).
+    async fn record<R: Serialize>(&self, claim: &Claim, result: &R, deadline: Deadline) -> bool {
         let mut delay = Duration::from_millis(20);
         for attempt in 1..=3 {
             let completed = tokio::time::timeout_at(deadline.instant(), self.complete(claim, result))
                 .await
                 .unwrap_or(Err(LedgerError::DeadlineExceeded));
             match completed {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err(LedgerError::ClaimLost) => {
                     tracing::warn!(target: "wechat_ha::ledger", key = %claim.key(), "claim lost before the result was recorded; the new holder's result wins");
-                    return;
+                    return true;
                 }
                 Err(error) if attempt == 3 || !deadline.can_start(delay) => {
-                    tracing::error!(target: "wechat_ha::ledger", key = %claim.key(), reason = %error, "work done but its result could not be recorded");
-                    return;
+                    tracing::warn!(target: "wechat_ha::ledger", key = %claim.key(), reason = %error, "work done but its result not recorded yet");
+                    return false;
                 }
                 Err(_) => {
                     tokio::time::sleep(delay).await;
@@ -166,6 +175,7 @@ impl Ledger {
                 }
             }
         }
+        false
     }
 }
 

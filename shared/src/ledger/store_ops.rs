@@ -51,6 +51,16 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The claim `owner` holds on `key`, as recorded elsewhere (a completion handed to the queue);
+    /// only `complete` and `release` use it, and both check the owner in the store.
+    pub(crate) fn held(key: Key, owner: String) -> Self {
+        Self {
+            key,
+            owner,
+            lease_until_ms: 0,
+        }
+    }
+
     /// The record's key in the store.
     pub fn key(&self) -> &Key {
         &self.key

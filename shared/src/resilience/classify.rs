@@ -23,6 +23,10 @@ pub enum Outcome {
     /// keep refusing for a long time, or an ambiguous failure of a call that may have been
     /// processed and is unsafe to repeat): never retried, counted as a breaker failure.
     Exhausted,
+    /// A failure that says nothing about what this breaker guards, because another breaker
+    /// accounts for it (one of several replicas failed, and that replica's own breaker counted
+    /// it): never retried, and this breaker records nothing — a probe permit is handed back.
+    Inconclusive,
 }
 
 impl Outcome {
@@ -34,6 +38,7 @@ impl Outcome {
             Self::RetryableSlow => "retryable_slow",
             Self::NotRetryable => "not_retryable",
             Self::Exhausted => "exhausted",
+            Self::Inconclusive => "inconclusive",
         }
     }
 
@@ -51,6 +56,11 @@ impl Outcome {
     pub const fn is_breaker_failure(self) -> bool {
         matches!(self, Self::Retryable | Self::RetryableSlow | Self::Exhausted)
     }
+
+    /// Whether the breaker records this call at all.
+    pub const fn is_recorded(self) -> bool {
+        !matches!(self, Self::Inconclusive)
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +75,7 @@ mod tests {
         assert!(!Outcome::NotRetryable.is_breaker_failure());
         assert!(Outcome::RetryableSlow.is_retryable() && Outcome::RetryableSlow.is_breaker_failure());
         assert!(Outcome::Success.is_success() && !Outcome::Success.is_breaker_failure());
+        let inconclusive = Outcome::Inconclusive;
+        assert!(!inconclusive.is_retryable() && !inconclusive.is_breaker_failure() && !inconclusive.is_recorded());
     }
 }

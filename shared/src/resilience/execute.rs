@@ -9,7 +9,8 @@
 //!    Both may wait on the store, so `min_attempt` is checked again: no room left → the permit
 //!    is handed back unused (nothing recorded, a probe returns to its round), `DeadlineExceeded`.
 //!    Then the operation under the **per-attempt timeout** (`min(attempt_timeout, time left)`).
-//! 3. **Classify and plan** the outcome ([`RetryState::plan`]); **record** it on the breaker —
+//! 3. **Classify and plan** the outcome ([`RetryState::plan`]); **record** it on the breaker
+//!    (an [`Outcome::Inconclusive`] one is not recorded: the permit is handed back) —
 //!    one store write that, when a budgeted retry is planned, also reserves it in the fleet's
 //!    **retry budget**. Refused → `BudgetExhausted`. If the breaker now rejects, stop at once
 //!    (`Rejected`) instead of sleeping: the caller can fail over to another domain right away.
@@ -125,7 +126,13 @@ where
             elapsed,
             retry,
         };
-        let grant = breaker.record_within(permit, observation, &deadline).await;
+        let grant = if outcome.is_recorded() {
+            breaker.record_within(permit, observation, &deadline).await
+        } else {
+            // Another breaker accounts for this failure: hand the permit back unrecorded.
+            breaker.release(permit, &deadline).await;
+            RetryGrant::NotRequested
+        };
         let error = match result {
             Ok(value) => return Ok(value),
             Err(error) => error,

@@ -105,7 +105,9 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
         .run_once(scope, &key, deadline, Wait::Until(budget_ends), work)
         .await?
     {
-        RunOnce::Ran(reply) => reply,
+        // An unrecorded reply is answered all the same; WeChat's retries (within 15 s) find the
+        // record pending under its lease and get `success`.
+        RunOnce::Ran(reply) | RunOnce::Unrecorded(reply, _) => reply,
         RunOnce::Replayed(reply) => {
             tracing::info!(dedup_key = %key, "duplicate delivery answered from the ledger");
             reply

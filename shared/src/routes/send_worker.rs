@@ -5,8 +5,11 @@
 //! |---|---|
 //! | sent now, or settled before (a redelivery after a lost ack) | success: deleted |
 //! | refused by WeChat for good (not following, 48 h window, bad parameter) | success: deleted, logged as an error |
+//! | in doubt (WeChat may have it, no answer), held by the default policy | success: deleted, counted and logged as an error |
 //! | breaker open or quota spent (no attempt made) | requeued as a new, delayed message: waiting never uses up receives |
-//! | WeChat failing, claim held elsewhere, store down | failure: redelivered after an exponential, jittered visibility timeout |
+//! | delivery ledger down (no attempt made) | requeued, due again in 5 s: the store's return is noticed within seconds |
+//! | a completion the store could not take (`Job::Complete`) | written now; store still down: requeued as above |
+//! | WeChat failing, claim held elsewhere | failure: redelivered after an exponential, jittered visibility timeout |
 //! | not a job at all (poison) | failure: after the queue's `maxReceiveCount` receives, SQS moves it to the DLQ |
 //!
 //! One failed record never redelivers its batch: only the failures are reported.
@@ -21,10 +24,14 @@ use crate::delivery::{self, DeliveryOutcome, DeliveryRecord, Job, SendKind, repl
 use crate::deps::WorkerDeps;
 use crate::protocol::parse_message;
 use crate::queue::MAX_DELAY;
+use crate::telemetry::metrics::{self, count};
 use crate::wechat::WechatError;
 
 /// How long a job waits when the breaker refuses: about one open period.
 const BREAKER_WAIT: Duration = Duration::from_secs(15);
+/// How long a job waits when the delivery ledger does not answer: short, so the queue drains
+/// within seconds of the store's return (a requeue costs one SQS send, no receive count).
+const LEDGER_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a record is not done.
 #[derive(Debug)]
@@ -85,6 +92,11 @@ async fn process(deps: &WorkerDeps, record: &SqsMessage) -> Result<(), Retry> {
     let deadline = Deadline::after(deps.worker_budget);
     match job {
         Job::Send { id, kind, payload } => send(deps, &id, kind, &payload, deadline).await,
+        Job::Complete(completion) => deps
+            .deliveries
+            .complete_later(&completion)
+            .await
+            .map_err(|error| Retry::Requeue(LEDGER_WAIT, format!("delivery ledger unavailable: {error}"))),
         Job::CallbackReply { id, message } => {
             let message = parse_message(message.as_bytes()).map_err(|e| Retry::Poison(e.to_string()))?;
             let reply = tokio::time::timeout(deadline.remaining(), deps.bot.handle(&message))
@@ -119,9 +131,19 @@ async fn send(
             tracing::error!(message_id = %id, ?errcode, reason = %errmsg, "WeChat refused the message for good; dropped");
             Ok(())
         }
+        Ok(DeliveryOutcome::Settled(DeliveryRecord::InDoubt { reason })) => {
+            tracing::error!(message_id = %id, %reason, "in doubt: WeChat may have it; held, not sent again");
+            Ok(())
+        }
         Ok(DeliveryOutcome::InProgress) => Err(Retry::Later("another delivery holds the claim".into())),
         Ok(DeliveryOutcome::Deferred(error)) => Err(deferral(deps, error)),
-        Err(error) => Err(Retry::Later(format!("delivery ledger unavailable: {error}"))),
+        Err(error) => {
+            count(metrics::DELIVERY_LEDGER_WAIT);
+            Err(Retry::Requeue(
+                LEDGER_WAIT,
+                format!("delivery ledger unavailable: {error}"),
+            ))
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 pub const EXPIRES_AT: &str = "expires_at";
 
 /// The address of one item: partition key and sort key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Key {
     /// Partition key, e.g. `breaker#token-endpoint` or `msg#wx123`.
     pub pk: String,

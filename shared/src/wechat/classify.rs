@@ -5,16 +5,19 @@
 //! quota) and whether repeating a request that may have been processed is harmless (the API's
 //! `idempotent` flag) — and gets them as arguments, so nothing is guessed:
 //!
+//! An attempt is a failover chain over the API domains (`failover.rs`), so what is classified
+//! here is what the whole chain came to; each domain's own failures were counted by its breaker.
+//!
 //! | failure | processed? | idempotent API (token, ticket) | non-idempotent (sends) |
 //! |---|---|---|---|
-//! | connection not made (refused, connect timeout) | no | retry | retry |
-//! | HTTP 503, HTTP 429 | no (unavailable / throttled) | retry (429: slower) | retry (429: slower) |
-//! | timeout (HTTP or attempt limit), broken connection, HTTP 500/502/504/408, bad JSON | maybe | retry | never; a breaker failure |
+//! | connection not made (refused, connect timeout) on every domain | no | retry | retry |
+//! | HTTP 502 / 503 (access layer: no backend took it), HTTP 429 | no (unavailable / throttled) | retry (429: slower) | retry (429: slower) |
+//! | timeout (HTTP or attempt limit), broken connection, HTTP 500/504/408, bad JSON | maybe | retry | in doubt on one domain with others untried: not retried, not this breaker's (inconclusive); on the last domain: never retried, a breaker failure |
 //! | errcode -1 / 45011 | no (busy / throttled) | retry (45011: slower) | retry (45011: slower) |
 //! | 40001 / 40014 / 42001 | no | not here: the client refreshes the token and calls once more | same |
 //! | 45009 | no | a breaker failure, never retried | this API's own quota (blocked until the reset), not the shared breaker's failure |
 //! | other errcodes, other 4xx | no | never | never |
-//! | every domain's breaker open | no | never, and not this API's breaker failure | same |
+//! | every domain's breaker open | no | never, and nothing recorded on this API's breaker (inconclusive) | same |
 
 use serde_json::Value;
 
@@ -43,7 +46,12 @@ pub(crate) fn outcome(api: Api, idempotent: bool, result: &Result<Value, Attempt
             ErrcodeClass::QuotaExhausted => Outcome::Exhausted,
             ErrcodeClass::TokenInvalid | ErrcodeClass::Config | ErrcodeClass::Rejected => Outcome::NotRetryable,
         },
-        WechatError::Connect { .. } | WechatError::Http { status: 503, .. } => Outcome::Retryable,
+        WechatError::InDoubt {
+            others_untried: true, ..
+        }
+        | WechatError::CircuitOpen(_) => Outcome::Inconclusive,
+        WechatError::InDoubt { .. } => Outcome::Exhausted,
+        WechatError::Connect { .. } | WechatError::Http { status: 502 | 503, .. } => Outcome::Retryable,
         WechatError::Http { status: 429, .. } => Outcome::RetryableSlow,
         WechatError::Http { status, .. } if *status >= 500 || *status == 408 => ambiguous,
         WechatError::Network { .. } | WechatError::Timeout { .. } | WechatError::Decode { .. } => ambiguous,
@@ -100,8 +108,9 @@ mod tests {
     #[test]
     fn unavailable_and_throttled_retry_for_every_api_but_ambiguous_5xx_only_when_idempotent() {
         assert_eq!(of(http(503), Api::CustomSend, false), Outcome::Retryable);
+        assert_eq!(of(http(502), Api::CustomSend, false), Outcome::Retryable);
         assert_eq!(of(http(429), Api::CustomSend, false), Outcome::RetryableSlow);
-        for status in [500, 502, 504] {
+        for status in [500, 504] {
             assert_eq!(of(http(status), Api::CustomSend, false), Outcome::Exhausted);
             assert_eq!(of(http(status), Api::Ticket, true), Outcome::Retryable);
         }
@@ -117,9 +126,10 @@ mod tests {
         assert!(of(timeout.clone(), Api::Ticket, true).is_retryable());
         assert!(!of(timeout, Api::CustomSend, false).is_retryable());
         assert!(of(http(502), Api::Ticket, true).is_retryable());
-        assert!(!of(http(502), Api::CustomSend, false).is_retryable());
+        assert!(!of(http(500), Api::CustomSend, false).is_retryable());
         assert!(of(refused, Api::CustomSend, false).is_retryable());
-        assert!(of(http(503), Api::CustomSend, false).is_retryable() && http(503).is_not_sent());
+        assert!(of(http(503), Api::CustomSend, false).is_retryable() && http(503).is_not_processed());
+        assert!(of(http(502), Api::CustomSend, false).is_retryable() && http(502).is_not_processed());
         assert!(of(errcode(-1), Api::CustomSend, false).is_retryable());
         assert!(!of(errcode(45009), Api::Ticket, true).is_retryable());
         assert!(!of(errcode(40164), Api::Ticket, true).is_retryable());
@@ -129,6 +139,17 @@ mod tests {
     fn a_breaker_refusal_is_neither_retried_nor_a_breaker_failure() {
         let refused = of(WechatError::CircuitOpen("domains".into()), Api::CustomSend, false);
         assert!(!refused.is_retryable() && !refused.is_breaker_failure(), "{refused:?}");
+    }
+
+    #[test]
+    fn a_send_in_doubt_on_one_domain_is_that_domains_failure_and_on_the_last_one_the_apis() {
+        let in_doubt = |others_untried| WechatError::InDoubt {
+            cause: Box::new(WechatError::Timeout { domain: "a".into() }),
+            others_untried,
+        };
+        assert_eq!(of(in_doubt(true), Api::CustomSend, false), Outcome::Inconclusive);
+        assert_eq!(of(in_doubt(false), Api::CustomSend, false), Outcome::Exhausted);
+        assert!(in_doubt(true).may_have_been_processed());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::api::{ApiPolicies, ApiPolicy};
 use super::error::WechatError;
-use super::failover::{Cursor, Domains};
+use super::failover::Domains;
 use super::policy::CallPolicies;
 use super::transport::{Call, Transport};
 use crate::deadline::Deadline;
@@ -28,12 +28,18 @@ impl Core {
     /// is returned, not retried: resending the same token cannot help, the caller refreshes.
     pub async fn call(&self, call: &Call<'_>, deadline: Deadline) -> Result<Value, WechatError> {
         let policy = self.policy(call);
-        let cursor = Cursor::default();
-        let (policy, cursor) = (&policy, &cursor);
+        let policy = &policy;
         self.policies
             .run(call.api, policy.idempotent, deadline, |_attempt| async move {
                 self.domains
-                    .attempt(&self.transport, &self.policies, call, policy.timeout, deadline, cursor)
+                    .attempt(
+                        &self.transport,
+                        &self.policies,
+                        call,
+                        policy.idempotent,
+                        policy.timeout,
+                        deadline,
+                    )
                     .await
             })
             .await

@@ -59,6 +59,15 @@ pub enum WechatError {
     /// The caller's deadline passed (or leaves no room for another attempt).
     #[error("deadline exceeded")]
     DeadlineExceeded,
+    /// A call that may have been processed (see [`WechatError::may_have_been_processed`]) failed
+    /// on one domain and, not being idempotent, was not repeated on another.
+    #[error("{cause} (not repeated on another domain: it may have been processed)")]
+    InDoubt {
+        /// The domain's failure.
+        cause: Box<WechatError>,
+        /// Whether other domains were left untried (the failure is that domain's alone).
+        others_untried: bool,
+    },
     /// A forced token refresh was refused by the fleet-wide limit (20/day, 30 s apart).
     #[error("forced token refresh refused: {0}")]
     ForceRefreshLimited(String),
@@ -75,13 +84,29 @@ impl WechatError {
     }
 
     /// Whether WeChat certainly did not process the request (safe to send again or elsewhere,
-    /// even a non-idempotent message): no connection, a breaker refusal, HTTP 503 (unavailable)
-    /// or 429 (throttled).
-    pub fn is_not_sent(&self) -> bool {
+    /// even a non-idempotent message): no connection, a breaker refusal, HTTP 502 / 503 from the
+    /// access layer (no backend took it) or 429 (throttled).
+    pub fn is_not_processed(&self) -> bool {
         matches!(
             self,
-            Self::Connect { .. } | Self::CircuitOpen(_) | Self::Http { status: 503 | 429, .. }
+            Self::Connect { .. }
+                | Self::CircuitOpen(_)
+                | Self::Http {
+                    status: 502 | 503 | 429,
+                    ..
+                }
         )
+    }
+
+    /// Whether WeChat may have processed a request that failed: a timeout, a broken connection, an
+    /// HTTP 5xx other than 502 / 503, an undecodable answer — or a call already found in doubt.
+    /// A message that met one of these is not sent again automatically (it may be a duplicate).
+    pub fn may_have_been_processed(&self) -> bool {
+        match self {
+            Self::InDoubt { .. } | Self::Network { .. } | Self::Timeout { .. } | Self::Decode { .. } => true,
+            Self::Http { status, .. } => (*status >= 500 && !matches!(status, 502 | 503)) || *status == 408,
+            _ => false,
+        }
     }
 
     /// Whether the domain itself looks unhealthy (counts against the domain's breaker):

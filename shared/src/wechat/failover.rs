@@ -1,13 +1,24 @@
-//! Domain failover: one attempt walks the API domains in order, skipping those whose breaker is
-//! open and moving on after a connection failure (refused or connect timeout: nothing was sent),
-//! all inside one deadline.
+//! Domain failover: one attempt walks the API domains — healthy ones first — skipping those whose
+//! breaker refuses, all inside one deadline. Every domain failure counts against that domain's
+//! breaker only; the API's breaker sees what the whole chain came to (`classify.rs`).
 //!
-//! Any other domain failure (timeout, HTTP 5xx, broken connection) ends the attempt; the retry
-//! policy decides whether to try again (`api.rs`: HTTP 503 for every API, the ambiguous ones only
-//! for idempotent APIs), and the next attempt of the same call starts at the following domain, so
-//! a primary answering 503 is not asked twice in a row and a send reaches the second domain.
+//! When a domain fails, the chain moves on if that is safe:
+//!
+//! | the domain's failure | idempotent API (token, ticket) | non-idempotent (sends) |
+//! |---|---|---|
+//! | no connection (refused, connect timeout), HTTP 502 / 503 | next domain | next domain |
+//! | timeout, broken connection, HTTP 500 / 504 / other 5xx, undecodable answer | next domain | stop: [`WechatError::InDoubt`] |
+//!
+//! HTTP 502 and 503 come from WeChat's access layer when it could not hand the request to a
+//! backend (bad gateway) or would not (unavailable): the request was not processed, so even a
+//! send may go to the next domain. The other failures may follow processing; a send that met one
+//! is not repeated anywhere (it may have been delivered) and is *in doubt*.
+//!
+//! Order: for a send, the domains whose breaker is closed come first (configured order), then the
+//! others — so a half-open domain's probe is a send only when no healthy domain is left, and a
+//! recovering primary is probed by the idempotent calls (token, ticket), which walk the configured
+//! order and fail over on anything.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,30 +35,34 @@ pub(crate) struct Domains {
     bases: Vec<String>,
 }
 
-/// Per-call failover position: where the next attempt starts.
-#[derive(Debug, Default)]
-pub(crate) struct Cursor(AtomicUsize);
+/// What one domain's failure means for the rest of the chain.
+fn moves_on(error: &WechatError, idempotent: bool) -> bool {
+    error.is_domain_failure() && (idempotent || error.is_not_processed())
+}
 
 impl Domains {
     pub fn new(bases: Vec<String>) -> Self {
         Self { bases }
     }
 
-    /// One attempt of `call`, failing over across domains from the cursor's position.
+    /// One attempt of `call` (`idempotent`: the API's flag), failing over across domains.
+    ///
+    /// # Errors
+    /// The answer's error (an errcode, a 4xx, throttling: the chain stops there); the last
+    /// domain's failure when every domain failed or refused; [`WechatError::InDoubt`] when a
+    /// non-idempotent call failed ambiguously on a domain.
     pub async fn attempt(
         &self,
         transport: &Transport,
         guards: &CallPolicies,
         call: &Call<'_>,
+        idempotent: bool,
         timeout: Duration,
         deadline: Deadline,
-        cursor: &Cursor,
     ) -> Result<Value, WechatError> {
-        let start = cursor.0.load(Ordering::Relaxed);
-        let count = self.bases.len();
+        let order = guards.domain_order(self.bases.len(), idempotent);
         let mut last: Option<WechatError> = None;
-        for offset in 0..count {
-            let index = (start + offset) % count;
+        for (position, &index) in order.iter().enumerate() {
             let base = &self.bases[index];
             if deadline.is_expired() {
                 return Err(last.unwrap_or(WechatError::DeadlineExceeded));
@@ -75,19 +90,53 @@ impl Domains {
                 record_domain(breaker, permit, failure, started.elapsed(), &deadline).await;
             }
             match result {
-                Err(err @ WechatError::Connect { .. }) => {
-                    tracing::warn!(target: "wechat.failover", domain = %base, error = %err, "cannot connect; trying the next domain");
-                    last = Some(err);
-                }
-                Err(err) => {
-                    if failure {
-                        cursor.0.store((index + 1) % count, Ordering::Relaxed);
-                    }
-                    return Err(err);
-                }
                 Ok(value) => return Ok(value),
+                Err(error) if moves_on(&error, idempotent) => {
+                    tracing::warn!(target: "wechat.failover", domain = %base, error = %error, "domain failed; trying the next domain");
+                    last = Some(error);
+                }
+                Err(error) if failure => {
+                    let others_untried = position + 1 < order.len();
+                    tracing::warn!(target: "wechat.failover", domain = %base, error = %error, others_untried, "a call that may have been processed failed; not repeated on another domain");
+                    return Err(WechatError::InDoubt {
+                        cause: Box::new(error),
+                        others_untried,
+                    });
+                }
+                Err(error) => return Err(error),
             }
         }
         Err(last.unwrap_or_else(|| WechatError::CircuitOpen("no API domain configured".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16) -> WechatError {
+        WechatError::Http {
+            domain: "a".into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn sends_move_on_only_when_nothing_was_processed_and_idempotent_calls_on_any_domain_failure() {
+        let connect = WechatError::Connect {
+            domain: "a".into(),
+            message: "refused".into(),
+        };
+        let timeout = WechatError::Timeout { domain: "a".into() };
+        for error in [connect, http(502), http(503)] {
+            assert!(moves_on(&error, false) && moves_on(&error, true), "{error}");
+        }
+        for error in [timeout, http(500), http(504)] {
+            assert!(!moves_on(&error, false) && moves_on(&error, true), "{error}");
+        }
+        // An answer (4xx, throttling, an errcode) is not a domain failure: the chain stops.
+        for error in [http(429), http(404)] {
+            assert!(!moves_on(&error, true), "{error}");
+        }
     }
 }

@@ -22,7 +22,8 @@ use crate::deadline::Deadline;
 use crate::resilience::breaker::{Observation, Permit};
 use crate::resilience::retry::RetryConfig;
 use crate::resilience::{
-    Attempt, Breaker, ConfigError, ExecuteError, Outcome, Policy, PolicyConfig, Registry, RegistryBuilder, execute,
+    Attempt, Breaker, ConfigError, ExecuteError, Outcome, Policy, PolicyConfig, Registry, RegistryBuilder, State,
+    execute,
 };
 
 /// Slack between an API's own HTTP timeout and the resilience attempt limit, so the HTTP
@@ -48,6 +49,7 @@ pub fn domain_breaker_name(base: &str) -> String {
 /// A resilience [`ConfigError`] naming the policy and field.
 pub fn register(settings: &ClientSettings, mut builder: RegistryBuilder) -> Result<RegistryBuilder, ConfigError> {
     let mut breakers = Vec::new();
+    let domains = u32::try_from(settings.api_bases.len().max(1)).unwrap_or(u32::MAX);
     for api in Api::ALL {
         let own = settings.policies.get(api);
         let name = policy_name(api);
@@ -55,7 +57,8 @@ pub fn register(settings: &ClientSettings, mut builder: RegistryBuilder) -> Resu
             .max_attempts(own.max_attempts)
             .base_delay(own.base_delay)
             .max_delay(own.max_delay)
-            .attempt_timeout(Some(own.timeout + ATTEMPT_SLACK))
+            // One attempt is a failover chain: it may visit every domain once.
+            .attempt_timeout(Some(own.timeout * domains + ATTEMPT_SLACK))
             .build()
             .map_err(|e| e.in_scope(&name))?;
         builder = builder.config(
@@ -122,6 +125,18 @@ impl CallPolicies {
     /// The breaker of the `index`-th domain.
     pub fn domain(&self, index: usize) -> Option<&Arc<Breaker>> {
         self.domains.get(index)
+    }
+
+    /// The order in which an attempt visits the `count` domains: configured order for idempotent
+    /// calls (they fail over on anything, so they may probe a recovering domain); for the others
+    /// the domains whose breaker is closed first, then the rest (cached state, no I/O).
+    pub fn domain_order(&self, count: usize, idempotent: bool) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..count).collect();
+        if !idempotent {
+            // A stable sort keeps the configured order within each group.
+            order.sort_by_key(|&index| self.domain(index).is_some_and(|b| b.state() != State::Closed));
+        }
+        order
     }
 
     /// Whether every domain's breaker refuses calls right now (cached state, no I/O).

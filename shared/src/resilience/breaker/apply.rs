@@ -9,8 +9,9 @@
 //! [`Unconfirmed`]: super::instance::Unconfirmed
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::config::BreakerConfig;
+use super::config::{BreakerConfig, LOCAL_PROBES};
 use super::decision::Transition;
 use super::record::BreakerRecord;
 use super::updates::transition_update;
@@ -19,6 +20,7 @@ use super::{Breaker, Event, Scope};
 use crate::deadline::Deadline;
 use crate::store::{StoreError, Update};
 use crate::store::{Unanswered, bounded};
+use crate::telemetry::metrics;
 
 /// One breaker operation's context: the configuration in force and the caller's deadline, which
 /// caps every store call the operation makes.
@@ -26,19 +28,47 @@ use crate::store::{Unanswered, bounded};
 pub(super) struct Op<'a> {
     pub config: &'a BreakerConfig,
     pub deadline: Option<&'a Deadline>,
+    /// Handing out probe permits: the fleet store first even while degraded, under
+    /// `probe_store_timeout` — a slow store must not turn N probes into N per instance.
+    pub probe: bool,
 }
 
 impl<'a> Op<'a> {
     pub(super) fn new(config: &'a BreakerConfig, deadline: Option<&'a Deadline>) -> Self {
-        Self { config, deadline }
+        Self {
+            config,
+            deadline,
+            probe: false,
+        }
     }
 
-    /// Runs one store call under the store timeout and the deadline.
+    /// The same operation, handing out probe permits.
+    pub(super) fn for_probes(self) -> Self {
+        Self { probe: true, ..self }
+    }
+
+    fn timeout(&self) -> Duration {
+        if self.probe {
+            self.config.probe_store_timeout.max(self.config.store_timeout)
+        } else {
+            self.config.store_timeout
+        }
+    }
+
+    /// Runs one store call under the store timeout and the deadline, measuring how long the
+    /// store took (`wechat_breaker_store_latency_ms`; timeouts counted apart).
     pub(super) async fn call<T>(
         &self,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Unanswered> {
-        bounded(self.config.store_timeout, self.deadline, operation).await
+        let started = Instant::now();
+        let result = bounded(self.timeout(), self.deadline, operation).await;
+        match &result {
+            Err(Unanswered::Deadline) => {}
+            Err(error) if error.is_outage() => metrics::count(metrics::BREAKER_STORE_OUTAGES),
+            _ => metrics::record_ms(metrics::BREAKER_STORE_LATENCY_MS, started.elapsed()),
+        }
+        result
     }
 }
 
@@ -86,7 +116,9 @@ impl Breaker {
         op: &Op<'_>,
     ) -> Applied {
         let mut reseeded = false;
-        if shared_first {
+        // Probe permits are coordinated on the fleet store whenever it answers in time, even by
+        // an instance that is otherwise deciding locally.
+        if shared_first || op.probe {
             match self.try_shared(make(Target::Fleet), op).await {
                 Ok(applied) => return applied,
                 Err(Unanswered::Deadline) => return Applied::Cut(Arc::clone(&self.lock().record)),
@@ -184,8 +216,12 @@ impl Breaker {
         });
         let reseeded = seed.is_some();
         if let Some(record) = seed {
-            self.local.seed(&self.key, &record).await;
+            // A half-open round continues locally with at most this instance's own probe.
+            let mut local = BreakerRecord::clone(&record);
+            local.probes_left = local.probes_left.min(LOCAL_PROBES);
+            self.local.seed(&self.key, &local).await;
         }
+        metrics::count(metrics::BREAKER_STORE_FALLBACKS);
         reseeded
     }
 
@@ -202,7 +238,17 @@ impl Breaker {
             };
             (instance.store_due(now), known, instance.next_tag(&self.owner))
         };
-        let update = |_| transition_update(&transition, &known, op.config, &tag);
+        let update = |target| match target {
+            // Decided on local state: this instance's own probe, none for anyone else to take.
+            Target::Local { .. } if transition.takes_probe() => {
+                let local = Transition {
+                    probes_left: transition.probes_left.min(LOCAL_PROBES - 1),
+                    ..transition.clone()
+                };
+                transition_update(&local, &known, op.config, &tag)
+            }
+            _ => transition_update(&transition, &known, op.config, &tag),
+        };
         let applied = self.apply("transition", shared_first, update, op).await;
         let answered = matches!(applied, Applied::Done(_, Scope::Fleet) | Applied::Lost(_, Scope::Fleet));
         if shared_first && !answered {

@@ -74,7 +74,8 @@ impl Breaker {
                 }
                 Admission::Transition(transition) => {
                     let probe = transition.takes_probe();
-                    match self.run_transition(transition, op).await {
+                    let op = if probe { op.for_probes() } else { *op };
+                    match self.run_transition(transition, &op).await {
                         Applied::Done(record, _) if probe => Some(PermitKind::Probe {
                             version: record.version,
                         }),
@@ -84,7 +85,7 @@ impl Breaker {
                 }
                 Admission::TakeProbe { version } => {
                     let update = |_| take_probe_update(version, now);
-                    match self.apply("probe", shared_first, update, op).await {
+                    match self.apply("probe", shared_first, update, &op.for_probes()).await {
                         Applied::Done(..) => Some(PermitKind::Probe { version }),
                         Applied::Cut(_) => return Err(AcquireError::DeadlineExceeded),
                         Applied::Lost(..) => None,

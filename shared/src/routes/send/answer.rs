@@ -39,6 +39,14 @@ impl Answer {
                 data: json!({"message_id": id, "status": "rejected", "errcode": errcode, "errmsg": errmsg}),
                 replayed: false,
             },
+            DeliveryRecord::InDoubt { reason } => Self {
+                status: StatusCode::ACCEPTED,
+                code: "IN_DOUBT".into(),
+                message: "WeChat may have received the message but did not answer; it is not sent again automatically"
+                    .into(),
+                data: json!({"message_id": id, "status": "in_doubt", "reason": reason}),
+                replayed: false,
+            },
         }
     }
 
@@ -65,6 +73,7 @@ impl Answer {
         let code: &'static str = match self.code.as_str() {
             "OK" => "OK",
             "ACCEPTED" => "ACCEPTED",
+            "IN_DOUBT" => "IN_DOUBT",
             _ => "WECHAT_REJECTED",
         };
         let body = ApiBody {

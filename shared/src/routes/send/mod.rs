@@ -5,7 +5,8 @@
 //! answer, through [`Ledger::run_once`](crate::ledger::Ledger::run_once)) → [`delivery::deliver`]
 //! under the send budget → 200 `sent`, or — when the breaker is open, the quota is spent, WeChat
 //! is failing or the budget would be missed — the job goes to the queue and the answer is 202
-//! `queued` with the message id. A message WeChat refuses outright is 422.
+//! `queued` with the message id. A message WeChat refuses outright is 422; one that may have
+//! reached WeChat without an answer is 202 `in_doubt` (held, not sent again: see `delivery`).
 
 mod answer;
 
@@ -58,7 +59,9 @@ async fn route(deps: &SendDeps, req: lambda_http::Request) -> Result<Answer, Api
         .run_once(kind.as_str(), &key, record_by, Wait::No, send)
         .await
     {
-        Ok(RunOnce::Ran(answer)) => Ok(answer),
+        // An unrecorded answer: a retry of this request runs again, and the delivery ledger keeps
+        // it from sending twice.
+        Ok(RunOnce::Ran(answer) | RunOnce::Unrecorded(answer, _)) => Ok(answer),
         Ok(RunOnce::Replayed(answer)) => Ok(answer.replayed()),
         Ok(RunOnce::Busy) => Err(ApiError::new(
             ErrorKind::Conflict,
