@@ -682,3 +682,70 @@ async fn killing_the_dynamodb_emulator_mid_run_fails_no_call_and_the_fleet_resyn
     );
     moto.kill();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A slow store: a delaying proxy in front of moto.
+
+/// DynamoDB answering every request 300 ms late (throttling, a brown-out): the store timeout
+/// adapts, probe permits are handed out on the fleet store, and the fleet's half-open round lets
+/// about N probes through — not N per instance. Bound: N, plus one local probe for each instance
+/// whose probe-permit write the store did not answer within `max_store_timeout` (none at 300 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_answering_in_300_ms_keeps_the_half_open_round_near_n_probes() {
+    let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but AWS_ENDPOINT_URL_DYNAMODB is unset"
+        );
+        eprintln!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/test.sh starts moto and sets it)");
+        return;
+    };
+    let proxy = testkit::DelayProxy::for_url(&endpoint).await.expect("proxy");
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let store: SharedStore = Arc::new(dynamo_at(Some(&proxy.url()), &clock).await);
+    proxy.set_delay(Duration::from_millis(300));
+    let observer = Arc::new(CountingObserver::new());
+    // The production store timeout: 100 ms, far below the store's 300 ms.
+    let fleet = fleet(&store, &clock, &observer, &config(Duration::from_millis(100)));
+    let dep = Dependency::failing();
+    let trip_calls = trip(&fleet, &dep).await;
+    let before = dep.calls();
+    dep.failing.store(false, Ordering::SeqCst);
+    dep.gated.store(true, Ordering::SeqCst);
+    clock.advance(OPEN_MS);
+
+    let rejected = Arc::new(AtomicU32::new(0));
+    let mut tasks = JoinSet::new();
+    for policy in &fleet {
+        let policy = Arc::clone(policy);
+        let (dep, rejected) = (Arc::clone(&dep), Arc::clone(&rejected));
+        tasks.spawn(async move {
+            let result = execute(&policy, deadline(), classify, |a| dep.call(a)).await;
+            if matches!(result, Err(ExecuteError::Rejected { .. })) {
+                rejected.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+    for _ in 0..4_000 {
+        if rejected.load(Ordering::SeqCst) + dep.waiting.load(Ordering::SeqCst) == INSTANCES as u32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let probes = dep.calls() - before;
+    eprintln!(
+        "store at 300 ms: trip after {trip_calls} calls; half-open round: {probes} probes (N = {PROBES}), {} rejected; store fallbacks {}",
+        rejected.load(Ordering::SeqCst),
+        observer.store_fallbacks()
+    );
+    dep.gate.add_permits(INSTANCES);
+    tasks.join_all().await;
+    assert!(
+        (1..=PROBES + 1).contains(&probes),
+        "{probes} probes in the half-open round"
+    );
+    assert!(
+        trip_calls <= 2 * MINIMUM_CALLS,
+        "{trip_calls} calls before the fleet tripped"
+    );
+}

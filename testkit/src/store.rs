@@ -116,6 +116,9 @@ pub enum Health {
     Stalled,
     /// Fails reads (`get`, `query`) with [`StoreError::Unavailable`]; writes pass.
     ReadsDown,
+    /// Fails updates (`update`: completions, counters) with [`StoreError::Unavailable`]; the
+    /// rest passes — the store dying between a claim and its completion.
+    UpdatesDown,
 }
 
 /// A store that can be switched down or stalled mid-test.
@@ -145,6 +148,7 @@ impl FlakyStore {
             Health::Down => 1,
             Health::Stalled => 2,
             Health::ReadsDown => 3,
+            Health::UpdatesDown => 4,
         };
         self.health.store(code, Ordering::SeqCst);
     }
@@ -188,6 +192,10 @@ impl StateStore for FlakyStore {
         self.inner.put(key, attrs, condition).await
     }
     async fn update(&self, key: &Key, update: Update) -> Result<Attrs, StoreError> {
+        if self.health.load(Ordering::SeqCst) == 4 {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable("updates switched off by the test".into()));
+        }
         self.gate().await?;
         self.inner.update(key, update).await
     }

@@ -15,6 +15,28 @@ use shared::store::memory::MemoryStore;
 pub mod dynamo;
 pub mod wechat;
 
+/// Counters the library recorded in this test process (a debugging recorder, installed once).
+pub fn counter(name: &str) -> u64 {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
+    let snapshotter = SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _ = recorder.install();
+        snapshotter
+    });
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == name)
+        .map(|(.., value)| match value {
+            DebugValue::Counter(n) => n,
+            _ => 0,
+        })
+        .sum()
+}
+
 /// The demo credentials the sample events in `events/` are signed with (see scripts/make_events.py).
 pub const TOKEN: &str = "wechat-ha-demo-token";
 /// Demo AppID.

@@ -17,6 +17,9 @@ pub const DELIVERY_LEDGER_WAIT: &str = "wechat_delivery_ledger_wait_total";
 
 /// How long breaker store calls took when the store answered (histogram, milliseconds).
 pub const BREAKER_STORE_LATENCY_MS: &str = "wechat_breaker_store_latency_ms";
+/// Breaker store calls answered, but slower than the configured `store_timeout` (the adaptive
+/// timeout waited for them): the store is slow.
+pub const BREAKER_STORE_SLOW: &str = "wechat_breaker_store_slow_total";
 /// Breaker store calls that failed or exceeded their timeout (the instance decides locally).
 pub const BREAKER_STORE_OUTAGES: &str = "wechat_breaker_store_outages_total";
 /// Times an instance's breaker began or extended deciding on local state (store out or slow).

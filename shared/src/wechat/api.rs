@@ -1,13 +1,13 @@
 //! The per-API policy table: every WeChat API we call, its path, and how it is guarded.
 //!
 //! Defaults follow WeChat semantics (`wechat-protocol.md` §1.6). What a failure means for a retry
-//! (or a move to the next domain, which is where a retry goes after a domain failure):
+//! and for the move to the next domain within one attempt (`failover.rs`):
 //!
 //! | failure | processed? | idempotent API (token, ticket) | send |
 //! |---|---|---|---|
-//! | connection not made (refused, connect timeout) | no | next domain at once | next domain at once |
-//! | HTTP 503, HTTP 429 | no (unavailable / throttled) | retry (429: slower) | retry (429: slower) |
-//! | timeout, broken connection, HTTP 500/502/504, bad JSON | maybe | retry | never (may be delivered) |
+//! | connection not made (refused, connect timeout), HTTP 502 / 503 | no | next domain at once | next domain at once |
+//! | HTTP 429 | no (throttled) | retry, slower | retry, slower |
+//! | timeout, broken connection, HTTP 500/504, bad JSON | maybe | next domain at once | never (in doubt: may be delivered) |
 //! | errcode -1, 45011 | no (busy) | retry | retry |
 //! | 40001/40014/42001 | no | — (the caller refreshes) | one more call with a fresh token |
 //! | 45009 | no | token endpoints blocked until the daily reset | this API blocked until the reset |

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{BreakerConfig, LOCAL_PROBES};
 use super::decision::Transition;
+use super::latency::StoreLatency;
 use super::record::BreakerRecord;
 use super::updates::transition_update;
 use super::window::Counts;
@@ -28,45 +29,55 @@ use crate::telemetry::metrics;
 pub(super) struct Op<'a> {
     pub config: &'a BreakerConfig,
     pub deadline: Option<&'a Deadline>,
+    /// This instance's view of the store's latency (the adaptive store timeout).
+    pub latency: &'a StoreLatency,
     /// Handing out probe permits: the fleet store first even while degraded, under
-    /// `probe_store_timeout` — a slow store must not turn N probes into N per instance.
+    /// `max_store_timeout` — a slow store must not turn N probes into N per instance.
     pub probe: bool,
 }
 
 impl<'a> Op<'a> {
-    pub(super) fn new(config: &'a BreakerConfig, deadline: Option<&'a Deadline>) -> Self {
-        Self {
-            config,
-            deadline,
-            probe: false,
-        }
-    }
-
     /// The same operation, handing out probe permits.
     pub(super) fn for_probes(self) -> Self {
         Self { probe: true, ..self }
     }
 
     fn timeout(&self) -> Duration {
+        let max = self.config.max_store_timeout.max(self.config.store_timeout);
         if self.probe {
-            self.config.probe_store_timeout.max(self.config.store_timeout)
+            max
         } else {
-            self.config.store_timeout
+            self.latency.timeout(self.config.store_timeout, max)
         }
     }
 
-    /// Runs one store call under the store timeout and the deadline, measuring how long the
-    /// store took (`wechat_breaker_store_latency_ms`; timeouts counted apart).
+    /// Runs one store call under the (adaptive) store timeout and the deadline, measuring how
+    /// long the store took: `wechat_breaker_store_latency_ms`, `wechat_breaker_store_slow_total`
+    /// for answers slower than `store_timeout`, outages counted apart.
     pub(super) async fn call<T>(
         &self,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Unanswered> {
+        let timeout = self.timeout();
         let started = Instant::now();
-        let result = bounded(self.timeout(), self.deadline, operation).await;
+        let result = bounded(timeout, self.deadline, operation).await;
+        let elapsed = started.elapsed();
         match &result {
             Err(Unanswered::Deadline) => {}
-            Err(error) if error.is_outage() => metrics::count(metrics::BREAKER_STORE_OUTAGES),
-            _ => metrics::record_ms(metrics::BREAKER_STORE_LATENCY_MS, started.elapsed()),
+            Err(error) if error.is_outage() => {
+                if elapsed >= timeout {
+                    let max = self.config.max_store_timeout.max(self.config.store_timeout);
+                    self.latency.timed_out(timeout, self.config.store_timeout, max);
+                }
+                metrics::count(metrics::BREAKER_STORE_OUTAGES);
+            }
+            _ => {
+                self.latency.answered(elapsed);
+                metrics::record_ms(metrics::BREAKER_STORE_LATENCY_MS, elapsed);
+                if elapsed > self.config.store_timeout {
+                    metrics::count(metrics::BREAKER_STORE_SLOW);
+                }
+            }
         }
         result
     }
@@ -104,6 +115,16 @@ impl Applied {
 impl Breaker {
     pub(super) fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// One operation's context under `config`, cut short by `deadline`.
+    pub(super) fn op<'a>(&'a self, config: &'a BreakerConfig, deadline: Option<&'a Deadline>) -> Op<'a> {
+        Op {
+            config,
+            deadline,
+            latency: &self.latency,
+            probe: false,
+        }
     }
 
     /// Runs `make(Target::Fleet)` on the fleet store when `shared_first`, falling back to the
@@ -207,7 +228,9 @@ impl Breaker {
         let now = self.now();
         let seed = {
             let mut instance = self.lock();
-            instance.degrade(now, config).then(|| Arc::clone(&instance.record))
+            instance
+                .degrade(now, config, self.latency.take_grown())
+                .then(|| Arc::clone(&instance.record))
         };
         self.emit(Event::StoreFallback {
             breaker: &self.name,

@@ -35,9 +35,11 @@ pub const DEFAULT_PERMIT_TTL: Duration = Duration::from_secs(10);
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Default time limit of one store operation.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(100);
-/// Default time limit of the store operations that hand out half-open probe permits: longer
-/// than `store_timeout`, so a slow store still gives the fleet its N probes (not N per instance).
-pub const DEFAULT_PROBE_STORE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default longest wait for a slow store: the store timeout adapts to the latency an instance
+/// measures (three times its typical answer) between `store_timeout` and this, and the store
+/// operations that hand out half-open probe permits always wait this long — a slow store must
+/// not turn the fleet's N probes into N per instance.
+pub const DEFAULT_MAX_STORE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Probe permits an instance gives itself per round while it decides on local state.
 pub const LOCAL_PROBES: i64 = 1;
 /// Default longest delay before fast successes are written to the fleet window.
@@ -60,7 +62,7 @@ pub struct BreakerConfig {
     pub(crate) permit_ttl: Duration,
     pub(crate) cache_ttl: Duration,
     pub(crate) store_timeout: Duration,
-    pub(crate) probe_store_timeout: Duration,
+    pub(crate) max_store_timeout: Duration,
     pub(crate) flush_interval: Duration,
 }
 
@@ -81,7 +83,7 @@ impl Default for BreakerConfig {
             permit_ttl: DEFAULT_PERMIT_TTL,
             cache_ttl: DEFAULT_CACHE_TTL,
             store_timeout: DEFAULT_STORE_TIMEOUT,
-            probe_store_timeout: DEFAULT_PROBE_STORE_TIMEOUT,
+            max_store_timeout: DEFAULT_MAX_STORE_TIMEOUT,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
         }
     }
@@ -131,10 +133,9 @@ setters! {
     cache_ttl: Duration,
     /// Time limit of one store operation (1 ms – 10 s).
     store_timeout: Duration,
-    /// Time limit of the store operations that hand out probe permits (1 ms – 10 s; never less
-    /// than `store_timeout`): probes are rare, and coordinating them fleet-wide is worth waiting
-    /// for a slow store.
-    probe_store_timeout: Duration,
+    /// Longest wait for a slow store (1 ms – 10 s; never less than `store_timeout`): the adaptive
+    /// store timeout's ceiling, and the wait of the operations that hand out probe permits.
+    max_store_timeout: Duration,
     /// Longest delay before fast successes are written (0 = write every call; ≤ `cache_ttl`).
     flush_interval: Duration,
 }
@@ -191,7 +192,7 @@ impl BreakerConfigBuilder {
         within("permit_ttl_ms", ms(c.permit_ttl), 100, 3_600_000)?;
         within("cache_ttl_ms", ms(c.cache_ttl), 1, 60_000)?;
         within("store_timeout_ms", ms(c.store_timeout), 1, 10_000)?;
-        within("probe_store_timeout_ms", ms(c.probe_store_timeout), 1, 10_000)?;
+        within("max_store_timeout_ms", ms(c.max_store_timeout), 1, 10_000)?;
         within("flush_interval_ms", ms(c.flush_interval), 0, ms(c.cache_ttl))?;
         Ok(c)
     }

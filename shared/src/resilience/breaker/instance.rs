@@ -148,10 +148,15 @@ impl Instance {
         self.record = record;
     }
 
-    /// Marks the store unreachable until `now + retry interval`. Returns `true` when this starts a
-    /// degraded period (the caller then seeds the local store from `record`).
-    pub fn degrade(&mut self, now: i64, config: &BreakerConfig) -> bool {
-        let retry_at = now.saturating_add(millis(config.cache_ttl));
+    /// Marks the store unreachable until `now + retry interval` — or only for this operation
+    /// when `retry_at_once` (the store timed out and the next try waits longer). Returns `true`
+    /// when this starts a degraded period (the caller then seeds the local store from `record`).
+    pub fn degrade(&mut self, now: i64, config: &BreakerConfig, retry_at_once: bool) -> bool {
+        let retry_at = if retry_at_once {
+            now
+        } else {
+            now.saturating_add(millis(config.cache_ttl))
+        };
         match &mut self.degraded {
             Some(degraded) => {
                 degraded.retry_at = retry_at;
@@ -251,8 +256,8 @@ mod tests {
             ..BreakerRecord::absent()
         });
         instance.adopt_shared(nine, 0, first);
-        assert!(instance.degrade(100, &config()));
-        assert!(!instance.degrade(200, &config()), "already degraded");
+        assert!(instance.degrade(100, &config(), false));
+        assert!(!instance.degrade(200, &config(), false), "already degraded");
         assert!(!instance.store_due(1_100));
         assert!(instance.store_due(1_200));
         let two = Arc::new(BreakerRecord {

@@ -46,6 +46,7 @@ pub mod config;
 pub mod decision;
 mod fallback;
 mod instance;
+mod latency;
 mod operator;
 mod permit;
 pub mod record;
@@ -87,6 +88,7 @@ pub struct Breaker {
     config: RwLock<Arc<BreakerConfig>>,
     instance: Mutex<Instance>,
     local: LocalFallback,
+    latency: latency::StoreLatency,
     runtime: Option<RuntimeHook>,
 }
 
@@ -183,6 +185,7 @@ impl Breaker {
             owner: Arc::from(format!("{:016x}", rand::random::<u64>())),
             key: key(name),
             local: LocalFallback::new(Arc::clone(&clock)),
+            latency: latency::StoreLatency::default(),
             store,
             clock,
             observer,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::apply::{Applied, Op};
+use super::apply::Applied;
 use super::decision::Transition;
 use super::permit::MAX_ROUNDS;
 use super::record::BreakerRecord;
@@ -46,7 +46,7 @@ impl Breaker {
     /// store fails, [`ForceError::Contended`] when other instances keep winning.
     pub async fn force(&self, to: State) -> Result<BreakerSnapshot, ForceError> {
         let config = self.config();
-        let op = Op::new(&config, None);
+        let op = self.op(&config, None);
         for _ in 0..MAX_ROUNDS {
             let now = self.now();
             let request = self.lock().next_request();

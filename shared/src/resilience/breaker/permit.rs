@@ -29,7 +29,7 @@ impl Breaker {
     pub async fn acquire(&self) -> Result<Permit, Rejection> {
         self.apply_runtime();
         let config = self.config();
-        match self.acquire_with(&Op::new(&config, None)).await {
+        match self.acquire_with(&self.op(&config, None)).await {
             Ok(permit) => Ok(permit),
             Err(AcquireError::Rejected(reason)) => Err(reason),
             // Only a deadline cuts a store call short, and there is none here.
@@ -46,7 +46,7 @@ impl Breaker {
     pub async fn acquire_within(&self, deadline: &Deadline) -> Result<Permit, AcquireError> {
         self.apply_runtime();
         let config = self.config();
-        self.acquire_with(&Op::new(&config, Some(deadline))).await
+        self.acquire_with(&self.op(&config, Some(deadline))).await
     }
 
     async fn acquire_with(&self, op: &Op<'_>) -> Result<Permit, AcquireError> {
@@ -112,7 +112,7 @@ impl Breaker {
     /// retry request against the budget (the reservation rides on this very write).
     pub async fn record(&self, permit: Permit, observation: Observation) -> RetryGrant {
         let config = self.config();
-        self.record_with(permit, observation, &Op::new(&config, None)).await
+        self.record_with(permit, observation, &self.op(&config, None)).await
     }
 
     /// [`record`](Self::record), with every store call cut short by `deadline`. When the deadline
@@ -120,7 +120,7 @@ impl Breaker {
     /// retry is granted provisionally (the caller, out of time, hands the ticket back).
     pub async fn record_within(&self, permit: Permit, observation: Observation, deadline: &Deadline) -> RetryGrant {
         let config = self.config();
-        self.record_with(permit, observation, &Op::new(&config, Some(deadline)))
+        self.record_with(permit, observation, &self.op(&config, Some(deadline)))
             .await
     }
 
@@ -233,7 +233,7 @@ impl Breaker {
         let update = |_| return_probe_update(version, now);
         // Lost (the round ended) or cut: nothing more to hand back.
         let _ = self
-            .apply("probe", shared_first, update, &Op::new(&config, Some(deadline)))
+            .apply("probe", shared_first, update, &self.op(&config, Some(deadline)))
             .await;
     }
 

@@ -103,7 +103,7 @@ fields! {
     "permit_ttl_ms", true, |b, v| b.breaker = b.breaker.clone().permit_ttl(v.as_ms()?);
     "cache_ttl_ms", true, |b, v| b.breaker = b.breaker.clone().cache_ttl(v.as_ms()?);
     "store_timeout_ms", true, |b, v| b.breaker = b.breaker.clone().store_timeout(v.as_ms()?);
-    "probe_store_timeout_ms", true, |b, v| b.breaker = b.breaker.clone().probe_store_timeout(v.as_ms()?);
+    "max_store_timeout_ms", true, |b, v| b.breaker = b.breaker.clone().max_store_timeout(v.as_ms()?);
     "flush_interval_ms", true, |b, v| b.breaker = b.breaker.clone().flush_interval(v.as_ms()?);
     "max_concurrent", false, |b, v| b.max_concurrent = v.as_u32()?;
     "max_wait_ms", false, |b, v| b.max_wait = v.as_ms()?;
