@@ -32,6 +32,10 @@ use wechat_mock::{Fault, MockHandle};
 const INSTANCES: usize = 8;
 const CUSTOM: &str = "/cgi-bin/message/custom/send";
 
+/// One scenario at a time: each drives eight instances against one moto, and two fleets at once
+/// would measure moto's queueing instead of the system's behaviour.
+static ONE_FLEET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The moto endpoint, or `None` (after saying so) locally without one; under `CI=true` a failure.
 fn moto() -> Option<String> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
@@ -208,6 +212,7 @@ fn statuses(answers: &[(u16, String)]) -> std::collections::BTreeMap<String, usi
 /// trips fleet-wide) and the API's breaker never opens.
 async fn primary_fault_is_isolated(fault: &str) {
     let Some(moto) = moto() else { return };
+    let _alone = ONE_FLEET_AT_A_TIME.lock().await;
     let fleet = Fleet::start(&moto, &[]).await;
     match fault {
         "refused" => fleet.mock.set_domain_down("api", true).await.expect("down"),
@@ -272,6 +277,7 @@ async fn primary_refusing_connections_is_isolated_and_sends_go_through_the_secon
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_timing_out_costs_a_bounded_number_of_doubtful_sends_then_the_secondary_takes_over() {
     let Some(moto) = moto() else { return };
+    let _alone = ONE_FLEET_AT_A_TIME.lock().await;
     let fleet = Fleet::start(&moto, &[("WECHAT_POLICY_CUSTOM_SEND", "timeout_ms=300")]).await;
     fleet
         .mock
@@ -306,6 +312,7 @@ async fn primary_timing_out_costs_a_bounded_number_of_doubtful_sends_then_the_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_domains_down_queues_every_send_with_bounded_calls() {
     let Some(moto) = moto() else { return };
+    let _alone = ONE_FLEET_AT_A_TIME.lock().await;
     let fleet = Fleet::start(&moto, &[]).await;
     // Tokens first (a cold fleet would otherwise queue for want of a token, which is the same
     // answer but not this scenario).
@@ -338,6 +345,7 @@ async fn both_domains_down_queues_every_send_with_bounded_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_outage_then_recovery_drains_every_queued_send_within_a_minute() {
     let Some(moto) = moto() else { return };
+    let _alone = ONE_FLEET_AT_A_TIME.lock().await;
     let fleet = Fleet::start(&moto, &[]).await;
     assert_eq!(fleet.send(0).await, (200, "sent".to_owned()), "warm: tokens cached");
     let workers = [fleet.worker().await, fleet.worker().await];

@@ -15,26 +15,28 @@ use shared::store::memory::MemoryStore;
 pub mod dynamo;
 pub mod wechat;
 
-/// Counters the library recorded in this test process (a debugging recorder, installed once).
+/// The total of counter `name` the library recorded in this test process so far (a debugging
+/// recorder, installed once; its snapshots drain, so the totals are kept here).
 pub fn counter(name: &str) -> u64 {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+    static TOTALS: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
     let snapshotter = SNAPSHOTTER.get_or_init(|| {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         let _ = recorder.install();
         snapshotter
     });
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == name)
-        .map(|(.., value)| match value {
-            DebugValue::Counter(n) => n,
-            _ => 0,
-        })
-        .sum()
+    let mut totals = TOTALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let totals = totals.get_or_insert_with(HashMap::new);
+    for (key, .., value) in snapshotter.snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            *totals.entry(key.key().name().to_owned()).or_default() += n;
+        }
+    }
+    totals.get(name).copied().unwrap_or(0)
 }
 
 /// The demo credentials the sample events in `events/` are signed with (see scripts/make_events.py).
