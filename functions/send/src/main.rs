@@ -1,7 +1,7 @@
 //! Lambda entry point for the send API: `POST /messages/{custom,template,subscribe}`.
 
 use lambda_http::{Error, run, service_fn};
-use shared::config::{Env, SendConfig, log_filter};
+use shared::config::{Env, SendConfig, log_filter, metrics_namespace};
 use shared::deps::{Aws, SendDeps};
 use shared::routes::send;
 
@@ -9,10 +9,13 @@ use shared::routes::send;
 async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     shared::telemetry::init_logging(&log_filter(&env));
+    shared::telemetry::emf::install(&metrics_namespace(&env), "send");
     let deps = SendDeps::from_config(SendConfig::from_env(&env)?, &Aws::default()).await?;
     let deps = &deps;
     run(service_fn(move |req| async move {
-        Ok::<_, Error>(send::handle(deps, req).await)
+        let answer = send::handle(deps, req).await;
+        shared::telemetry::emf::flush();
+        Ok::<_, Error>(answer)
     }))
     .await
 }

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::config::{Env, TokenRefreshConfig, log_filter};
+use shared::config::{Env, TokenRefreshConfig, log_filter, metrics_namespace};
 use shared::deps::{Aws, TokenRefreshDeps};
 use shared::routes::token_refresh;
 
@@ -10,11 +10,14 @@ use shared::routes::token_refresh;
 async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     shared::telemetry::init_logging(&log_filter(&env));
+    shared::telemetry::emf::install(&metrics_namespace(&env), "token-refresh");
     let deps = TokenRefreshDeps::from_config(TokenRefreshConfig::from_env(&env)?, &Aws::default()).await?;
     let deps = &deps;
     run(service_fn(
         move |_schedule: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
-            token_refresh::handle(deps).await.map_err(Error::from)
+            let refreshed = token_refresh::handle(deps).await;
+            shared::telemetry::emf::flush();
+            refreshed.map_err(Error::from)
         },
     ))
     .await

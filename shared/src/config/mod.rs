@@ -27,3 +27,8 @@ pub use wechat::WechatConfig;
 pub fn log_filter(env: &Env) -> String {
     env.optional("RUST_LOG").unwrap_or("info").to_owned()
 }
+
+/// `METRICS_NAMESPACE` (default `WechatHa`): the CloudWatch namespace of the functions' metrics.
+pub fn metrics_namespace(env: &Env) -> String {
+    env.optional("METRICS_NAMESPACE").unwrap_or("WechatHa").to_owned()
+}

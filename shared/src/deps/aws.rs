@@ -24,7 +24,7 @@ use crate::store::dynamo::{DynamoClientConfig, DynamoStore};
 use crate::store::memory::MemoryStore;
 
 /// Messages a local queue delivers before its dead-letter queue (SQS: the template's redrive policy).
-pub const LOCAL_MAX_RECEIVES: u32 = 10;
+pub const LOCAL_MAX_RECEIVES: u32 = crate::queue::MAX_RECEIVES;
 
 /// How long reading a secret at cold start may take.
 const SECRET_TIMEOUT: Duration = Duration::from_secs(3);

@@ -66,6 +66,10 @@ pub trait WorkQueue: Send + Sync + Debug {
 /// The longest delivery delay SQS accepts.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
+/// Receives after which the queue moves a message to the dead-letter queue: the template's
+/// `maxReceiveCount` and the in-memory queue's redrive.
+pub const MAX_RECEIVES: u32 = 10;
+
 /// A shared queue handle.
 pub type SharedQueue = Arc<dyn WorkQueue>;
 

@@ -50,6 +50,7 @@ mod counters;
 pub mod error;
 pub mod events;
 mod execute;
+pub mod metrics;
 pub mod overrides;
 pub mod policy;
 mod policy_config;

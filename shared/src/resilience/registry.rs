@@ -116,7 +116,11 @@ impl RegistryBuilder {
             }
         }
         let counters = Arc::new(EventCounters::new());
-        let observer: SharedObserver = Arc::new(Observers(vec![counters.clone(), self.observer]));
+        let observer: SharedObserver = Arc::new(Observers(vec![
+            counters.clone(),
+            Arc::new(super::metrics::MetricsObserver),
+            self.observer,
+        ]));
         let runtime = self.runtime_every.map(|every| {
             let timeout = defaults.breaker.store_timeout();
             Arc::new(RuntimeOverrides::new(

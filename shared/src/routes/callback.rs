@@ -26,6 +26,7 @@
 //! sends the reply as a customer-service message. A bot that fails releases its claim and
 //! answers 503, so WeChat's retry gets another chance.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -40,6 +41,7 @@ use crate::http::{ApiError, ErrorKind, Response, body_bytes, respond, sealed_res
 use crate::ledger::{RunOnce, Wait};
 use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveReply, RANDOM_LEN};
 use crate::replay::SignedQuery;
+use crate::telemetry::metrics;
 
 /// WeChat gives up on an answer after 5 s; the callback never plans beyond this.
 pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,16 +53,65 @@ pub const ANSWER_WITHIN: Duration = Duration::from_millis(4500);
 #[tracing::instrument(name = "callback", skip_all)]
 pub async fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> Response {
     respond("callback", req, |req, _request_id| async move {
-        match *req.method() {
-            Method::GET => verify(deps, &req).await,
-            Method::POST => receive(deps, &req).await,
+        let arrived_ms = arrival_ms(&req).unwrap_or_else(|| deps.clock.now_ms());
+        let progress = Progress::default();
+        let result = match *req.method() {
+            Method::GET => verify(deps, &req, &progress).await,
+            Method::POST => receive(deps, &req, &progress).await,
             _ => Err(ApiError::new(
                 ErrorKind::MethodNotAllowed,
                 "use GET to verify or POST to deliver",
             )),
-        }
+        };
+        metrics::count_with(metrics::CALLBACK_REQUESTS, "outcome", progress.outcome(&result));
+        let answered_in = u64::try_from(deps.clock.now_ms() - arrived_ms).unwrap_or(0);
+        metrics::record_ms(metrics::CALLBACK_LATENCY_MS, Duration::from_millis(answered_in));
+        result
     })
     .await
+}
+
+/// How far a request got, for its outcome on `wechat_callback_requests_total`.
+#[derive(Debug, Default)]
+struct Progress {
+    stage: AtomicU8,
+}
+
+impl Progress {
+    const CHECKING: u8 = 0;
+    const FRESHNESS: u8 = 1;
+    const REPLAY: u8 = 2;
+    const VERIFIED: u8 = 3;
+    const REPLIED: u8 = 4;
+    const REPLAYED: u8 = 5;
+    const BUSY: u8 = 6;
+    const HANDED_OVER: u8 = 7;
+
+    fn at(&self, stage: u8) {
+        self.stage.store(stage, Ordering::Relaxed);
+    }
+
+    fn outcome(&self, result: &Result<Response, ApiError>) -> &'static str {
+        let stage = self.stage.load(Ordering::Relaxed);
+        match result {
+            Ok(_) => match stage {
+                Self::VERIFIED => "verified",
+                Self::REPLAYED => "replayed",
+                Self::BUSY => "busy",
+                Self::HANDED_OVER => "handed_over",
+                _ => "replied",
+            },
+            Err(error) => match (error.kind, stage) {
+                (ErrorKind::InvalidSignature, Self::FRESHNESS) => "rejected_freshness",
+                (ErrorKind::InvalidSignature, Self::REPLAY) => "rejected_replay",
+                (ErrorKind::InvalidSignature, _) => "rejected_signature",
+                (ErrorKind::PayloadTooLarge, _) => "rejected_size",
+                (ErrorKind::BadRequest | ErrorKind::MethodNotAllowed, _) => "bad_request",
+                (ErrorKind::Unavailable, _) => "unavailable",
+                _ => "error",
+            },
+        }
+    }
 }
 
 fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
@@ -70,20 +121,26 @@ fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
 
 /// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed
 /// query was not used with another `echostr` before.
-async fn verify(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Response, ApiError> {
+async fn verify(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Progress) -> Result<Response, ApiError> {
     let query = query_of(req);
+    progress.at(Progress::FRESHNESS);
     protocol::check_fresh(&query, deps.clock.now_secs(), deps.max_skew_secs)?;
+    progress.at(Progress::CHECKING);
     let echostr = protocol::verify_url(deps.account.token.expose(), &query)?;
+    progress.at(Progress::REPLAY);
     admit(deps, &query, b"echostr:", echostr.as_bytes()).await?;
+    progress.at(Progress::VERIFIED);
     Ok(text_response(StatusCode::OK, echostr))
 }
 
 /// POST: authenticate, parse, run once, answer (sealed when the request was encrypted).
-async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Response, ApiError> {
+async fn receive(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Progress) -> Result<Response, ApiError> {
     let (budget_ends, answer_by) = deadlines(deps, req);
     let account = &deps.account;
     let query = query_of(req);
+    progress.at(Progress::FRESHNESS);
     protocol::check_fresh(&query, deps.clock.now_secs(), deps.max_skew_secs)?;
+    progress.at(Progress::CHECKING);
     let request = CallbackRequest {
         mode: account.mode,
         token: account.token.expose(),
@@ -94,11 +151,13 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
     let opened = protocol::open(&request)?;
     let message = protocol::parse_message(opened.message())?;
     if !opened.was_encrypted() {
+        progress.at(Progress::REPLAY);
         admit(deps, &query, b"body:", request.body).await?;
+        progress.at(Progress::CHECKING);
     }
     let scope = message.header.to_user_name.as_str();
     let key = message.dedup_key();
-    let work = || reply_within_budget(deps, &message, opened.message(), &key, budget_ends, answer_by);
+    let work = || reply_within_budget(deps, &message, opened.message(), &key, budget_ends, answer_by, progress);
     let deadline = Deadline::at(answer_by);
     let reply = match deps
         .ledger
@@ -109,10 +168,14 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request) -> Result<Resp
         // record pending under its lease and get `success`.
         RunOnce::Ran(reply) | RunOnce::Unrecorded(reply, _) => reply,
         RunOnce::Replayed(reply) => {
+            progress.at(Progress::REPLAYED);
             tracing::info!(dedup_key = %key, "duplicate delivery answered from the ledger");
             reply
         }
-        RunOnce::Busy => PassiveReply::Success,
+        RunOnce::Busy => {
+            progress.at(Progress::BUSY);
+            PassiveReply::Success
+        }
         RunOnce::Failed(error) => return Err(error),
     };
     let now_secs = u64::try_from(deps.clock.now_secs()).unwrap_or_default();
@@ -151,7 +214,9 @@ async fn reply_within_budget(
     key: &str,
     budget_ends: Instant,
     answer_by: Instant,
+    progress: &Progress,
 ) -> Result<PassiveReply, ApiError> {
+    progress.at(Progress::REPLIED);
     let reply = match tokio::time::timeout_at(budget_ends, deps.bot.handle(message)).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(HandlerError(reason))) => {
@@ -159,6 +224,7 @@ async fn reply_within_budget(
                 .with_detail(format_args!("business handler failed; claim released: {reason}")));
         }
         Err(_elapsed) => {
+            progress.at(Progress::HANDED_OVER);
             hand_over(deps, key, raw, answer_by).await;
             return Ok(PassiveReply::Success);
         }

@@ -23,8 +23,8 @@ use crate::deadline::Deadline;
 use crate::delivery::{self, DeliveryOutcome, DeliveryRecord, Job, SendKind, reply_as_customer_service};
 use crate::deps::WorkerDeps;
 use crate::protocol::parse_message;
-use crate::queue::MAX_DELAY;
-use crate::telemetry::metrics::{self, count};
+use crate::queue::{MAX_DELAY, MAX_RECEIVES};
+use crate::telemetry::metrics::{self, count, count_with};
 use crate::wechat::WechatError;
 
 /// How long a job waits when the breaker refuses: about one open period.
@@ -59,17 +59,23 @@ pub async fn handle(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchResponse {
             let body = record.body.as_deref().unwrap_or_default();
             match deps.queue.send_delayed(body, *delay).await {
                 Ok(_) => {
+                    count_with(metrics::WORKER_JOBS, "outcome", "requeued");
                     tracing::info!(%message_id, %reason, delay_secs = delay.as_secs(), "no attempt possible; requeued");
                     continue;
                 }
                 Err(error) => tracing::warn!(%message_id, reason = %error, "requeue failed; redelivering instead"),
             }
         }
+        if receives >= MAX_RECEIVES {
+            count(metrics::WORKER_DLQ_ARRIVALS);
+        }
         match &retry {
             Retry::Poison(reason) => {
+                count_with(metrics::WORKER_JOBS, "outcome", "poison");
                 tracing::error!(%message_id, receives, %reason, "poison message: left for the dead-letter queue");
             }
             Retry::Later(reason) | Retry::Requeue(_, reason) => {
+                count_with(metrics::WORKER_JOBS, "outcome", "deferred");
                 let delay = backoff(deps, receives);
                 tracing::warn!(%message_id, receives, %reason, delay_secs = delay.as_secs(), "delivery deferred");
                 if let Some(receipt) = record.receipt_handle.as_deref()
@@ -92,11 +98,14 @@ async fn process(deps: &WorkerDeps, record: &SqsMessage) -> Result<(), Retry> {
     let deadline = Deadline::after(deps.worker_budget);
     match job {
         Job::Send { id, kind, payload } => send(deps, &id, kind, &payload, deadline).await,
-        Job::Complete(completion) => deps
-            .deliveries
-            .complete_later(&completion)
-            .await
-            .map_err(|error| Retry::Requeue(LEDGER_WAIT, format!("delivery ledger unavailable: {error}"))),
+        Job::Complete(completion) => {
+            deps.deliveries
+                .complete_later(&completion)
+                .await
+                .map_err(|error| Retry::Requeue(LEDGER_WAIT, format!("delivery ledger unavailable: {error}")))?;
+            count_with(metrics::WORKER_JOBS, "outcome", "completed");
+            Ok(())
+        }
         Job::CallbackReply { id, message } => {
             let message = parse_message(message.as_bytes()).map_err(|e| Retry::Poison(e.to_string()))?;
             let reply = tokio::time::timeout(deadline.remaining(), deps.bot.handle(&message))
@@ -120,18 +129,22 @@ async fn send(
 ) -> Result<(), Retry> {
     match delivery::deliver(&deps.client, &deps.deliveries, id, kind, payload, deadline).await {
         Ok(DeliveryOutcome::Settled(DeliveryRecord::Sent { .. })) => {
+            count_with(metrics::WORKER_JOBS, "outcome", "delivered");
             tracing::info!(message_id = %id, kind = kind.as_str(), "delivered");
             Ok(())
         }
         Ok(DeliveryOutcome::AlreadySettled(_)) => {
+            count_with(metrics::WORKER_JOBS, "outcome", "already_settled");
             tracing::info!(message_id = %id, "already settled; redelivery acknowledged without sending");
             Ok(())
         }
         Ok(DeliveryOutcome::Settled(DeliveryRecord::Rejected { errcode, errmsg })) => {
+            count_with(metrics::WORKER_JOBS, "outcome", "rejected");
             tracing::error!(message_id = %id, ?errcode, reason = %errmsg, "WeChat refused the message for good; dropped");
             Ok(())
         }
         Ok(DeliveryOutcome::Settled(DeliveryRecord::InDoubt { reason })) => {
+            count_with(metrics::WORKER_JOBS, "outcome", "in_doubt");
             tracing::error!(message_id = %id, %reason, "in doubt: WeChat may have it; held, not sent again");
             Ok(())
         }

@@ -1,38 +1,186 @@
-//! Every metric the library records, named in one place (dashboards and alarms use these names).
+//! Every metric the library records, in one catalog: name, kind, unit, labels and meaning. The
+//! README's metrics table, the EMF descriptions and the template's dashboard and alarms are
+//! checked against it (`tests/metrics_catalog.rs`).
 //!
 //! Recorded through the `metrics` facade: without an installed recorder (tests, tools) recording
-//! is a no-op. Names are `snake_case` with the unit last; label-less, so an alarm on the metric
-//! sees the whole fleet.
+//! is a no-op. On Lambda the recorder writes CloudWatch Embedded Metric Format (`emf`), with the
+//! function as a dimension and each label as one more; locally it is Prometheus text at
+//! `GET /metrics`. Labels stay low-cardinality: breaker and policy names, fixed outcome words —
+//! never an openid, a message id or a URL. Names are `snake_case`, the unit last.
 
-/// Sends recorded as in doubt: they may have reached WeChat without an answer.
-pub const DELIVERY_IN_DOUBT: &str = "wechat_delivery_in_doubt_total";
-/// Sends whose completion record could not be written in time and was handed to the queue.
-pub const DELIVERY_COMPLETION_DEFERRED: &str = "wechat_delivery_completion_deferred_total";
-/// Deferred completions written by the worker.
-pub const DELIVERY_COMPLETION_WRITTEN: &str = "wechat_delivery_completion_written_total";
-/// Sends made while the delivery ledger was down, kept once by instance memory only.
-pub const DELIVERY_WITHOUT_LEDGER: &str = "wechat_delivery_without_ledger_total";
-/// Jobs requeued because the delivery ledger did not answer (nothing was attempted).
-pub const DELIVERY_LEDGER_WAIT: &str = "wechat_delivery_ledger_wait_total";
+use std::time::Duration;
 
-/// How long breaker store calls took when the store answered (histogram, milliseconds).
-pub const BREAKER_STORE_LATENCY_MS: &str = "wechat_breaker_store_latency_ms";
-/// Breaker store calls answered, but slower than the configured `store_timeout` (the adaptive
-/// timeout waited for them): the store is slow.
-pub const BREAKER_STORE_SLOW: &str = "wechat_breaker_store_slow_total";
-/// Breaker store calls that failed or exceeded their timeout (the instance decides locally).
-pub const BREAKER_STORE_OUTAGES: &str = "wechat_breaker_store_outages_total";
-/// Times an instance's breaker began or extended deciding on local state (store out or slow).
-pub const BREAKER_STORE_FALLBACKS: &str = "wechat_breaker_store_fallbacks_total";
-/// Idempotency decisions made on instance memory because the fleet store was out.
-pub const LEDGER_FALLBACKS: &str = "wechat_ledger_fallbacks_total";
+/// What kind of metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A count that only grows (EMF: the delta since the last flush).
+    Counter,
+    /// A value that goes up and down (EMF: the last value).
+    Gauge,
+    /// A distribution (EMF: the values since the last flush).
+    Histogram,
+}
+
+/// One metric of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// The name, as CloudWatch and Prometheus show it.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: Kind,
+    /// `Count`, `Milliseconds` or `None` (a plain number).
+    pub unit: &'static str,
+    /// Label keys (EMF dimensions besides `Function`).
+    pub labels: &'static [&'static str],
+    /// What it counts.
+    pub help: &'static str,
+}
+
+macro_rules! catalog {
+    ($($konst:ident = $name:literal, $kind:ident, $unit:literal, [$($label:literal),*], $help:literal;)+) => {
+        $(
+            #[doc = $help]
+            pub const $konst: &str = $name;
+        )+
+        /// Every metric the library records.
+        pub const CATALOG: &[Metric] = &[
+            $(Metric { name: $name, kind: Kind::$kind, unit: $unit, labels: &[$($label),*], help: $help },)+
+        ];
+    };
+}
+
+catalog! {
+    CALLBACK_REQUESTS = "wechat_callback_requests_total", Counter, "Count", ["outcome"],
+        "Callback requests by outcome: replied, replayed (the stored reply of a retry), busy (success while another instance works on it), handed_over (success after the bot overran; the reply goes through the queue), verified (GET), rejected_signature, rejected_freshness, rejected_replay, rejected_size, bad_request, unavailable, error.";
+    CALLBACK_LATENCY_MS = "wechat_callback_latency_ms", Histogram, "Milliseconds", [],
+        "Callback answer time, from API Gateway's arrival time to the answer.";
+    LEDGER_FALLBACKS = "wechat_ledger_fallbacks_total", Counter, "Count", [],
+        "Idempotency decisions made on instance memory because the fleet store was out.";
+    BREAKER_TRANSITIONS = "wechat_breaker_transitions_total", Counter, "Count", ["breaker", "to"],
+        "Breaker state changes, counted once by the instance that committed them (to: closed, open, half_open, forced_open, disabled).";
+    BREAKER_STATE = "wechat_breaker_state", Gauge, "None", ["breaker"],
+        "A breaker's state as this instance last saw it: 0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled.";
+    BREAKER_OPEN = "wechat_breaker_open", Gauge, "None", ["breaker"],
+        "1 while a breaker refuses calls (open or forced open), else 0: its Maximum over a period says whether it was open at all.";
+    BREAKER_REJECTIONS = "wechat_breaker_rejections_total", Counter, "Count", ["breaker"],
+        "Calls refused by a breaker (open, no probe left) or a bulkhead.";
+    BREAKER_PROBES = "wechat_breaker_probes_total", Counter, "Count", ["breaker"],
+        "Half-open probe permits handed out.";
+    RETRIES = "wechat_retries_total", Counter, "Count", ["policy"],
+        "Retries about to be made, per retry policy.";
+    RETRY_BUDGET_EXHAUSTED = "wechat_retry_budget_exhausted_total", Counter, "Count", ["policy"],
+        "Retryable failures not retried because the fleet's retry budget was spent.";
+    BREAKER_STORE_LATENCY_MS = "wechat_breaker_store_latency_ms", Histogram, "Milliseconds", [],
+        "How long breaker store calls took when the store answered.";
+    BREAKER_STORE_SLOW = "wechat_breaker_store_slow_total", Counter, "Count", [],
+        "Breaker store calls answered, but slower than store_timeout (the adaptive timeout waited for them): the store is slow.";
+    BREAKER_STORE_OUTAGES = "wechat_breaker_store_outages_total", Counter, "Count", [],
+        "Breaker store calls that failed or exceeded their timeout.";
+    BREAKER_STORE_FALLBACKS = "wechat_breaker_store_fallbacks_total", Counter, "Count", [],
+        "Times a breaker began or extended deciding on local state (store out or too slow).";
+    TOKEN_FETCHES = "wechat_token_fetches_total", Counter, "Count", ["credential"],
+        "Credentials fetched from WeChat by this fleet (credential: access_token, jsapi_ticket).";
+    TOKEN_LEASE_WAITS = "wechat_token_lease_waits_total", Counter, "Count", [],
+        "Times an instance waited for another instance's token refresh instead of fetching itself.";
+    TOKEN_FORCED_REFRESHES = "wechat_token_forced_refreshes_total", Counter, "Count", [],
+        "Forced refreshes of a token WeChat rejected (40001 / 40014 / 42001).";
+    SENDS = "wechat_sends_total", Counter, "Count", ["outcome"],
+        "Send API answers by outcome: sent, queued, rejected, in_doubt, unavailable.";
+    WORKER_JOBS = "wechat_worker_jobs_total", Counter, "Count", ["outcome"],
+        "Worker jobs by outcome: delivered, already_settled, rejected, in_doubt, requeued, deferred, completed, poison.";
+    WORKER_DLQ_ARRIVALS = "wechat_worker_dlq_arrivals_total", Counter, "Count", [],
+        "Jobs failed on their last allowed receive: the queue's redrive moves them to the dead-letter queue.";
+    DELIVERY_IN_DOUBT = "wechat_delivery_in_doubt_total", Counter, "Count", [],
+        "Sends that may have reached WeChat without an answer (held or resent as DELIVERY_IN_DOUBT says).";
+    DELIVERY_COMPLETION_DEFERRED = "wechat_delivery_completion_deferred_total", Counter, "Count", [],
+        "Sends whose completion record could not be written in time and was handed to the queue.";
+    DELIVERY_COMPLETION_WRITTEN = "wechat_delivery_completion_written_total", Counter, "Count", [],
+        "Deferred completions written by the worker.";
+    DELIVERY_WITHOUT_LEDGER = "wechat_delivery_without_ledger_total", Counter, "Count", [],
+        "Sends made while the delivery ledger was down, kept once by instance memory only.";
+    DELIVERY_LEDGER_WAIT = "wechat_delivery_ledger_wait_total", Counter, "Count", [],
+        "Jobs requeued because the delivery ledger did not answer (nothing was attempted).";
+    TUNER_CHANGES = "wechat_tuner_changes_total", Counter, "Count", ["breaker", "setting"],
+        "Threshold changes made by the breaker tuner (setting: failure_rate_threshold, slow_call_ms).";
+    ADMIN_ACTIONS = "wechat_admin_actions_total", Counter, "Count", ["action"],
+        "Admin API actions carried out (force, reset, thresholds, pin, unpin).";
+}
+
+/// The catalog entry of `name`.
+pub fn find(name: &str) -> Option<&'static Metric> {
+    CATALOG.iter().find(|metric| metric.name == name)
+}
 
 /// Counts one `name` event.
 pub fn count(name: &'static str) {
     ::metrics::counter!(name).increment(1);
 }
 
+/// Counts one `name` event with one label.
+pub fn count_with(name: &'static str, label: &'static str, value: impl Into<String>) {
+    ::metrics::counter!(name, label => value.into()).increment(1);
+}
+
+/// Counts one `name` event with two labels.
+pub fn count_with2(
+    name: &'static str,
+    (label, value): (&'static str, String),
+    (label2, value2): (&'static str, String),
+) {
+    ::metrics::counter!(name, label => value, label2 => value2).increment(1);
+}
+
+/// Sets gauge `name` (one label) to `value`.
+pub fn gauge_with(name: &'static str, label: &'static str, value_of_label: impl Into<String>, value: f64) {
+    ::metrics::gauge!(name, label => value_of_label.into()).set(value);
+}
+
 /// Records `elapsed` in milliseconds in histogram `name`.
-pub fn record_ms(name: &'static str, elapsed: std::time::Duration) {
+pub fn record_ms(name: &'static str, elapsed: Duration) {
     ::metrics::histogram!(name).record(elapsed.as_secs_f64() * 1000.0);
+}
+
+/// Describes every metric to the installed recorder (units for EMF, help for Prometheus). Call
+/// it after installing the recorder: descriptions reach only the recorder in place.
+pub fn describe_all() {
+    for metric in CATALOG {
+        let unit = match metric.unit {
+            "Count" => Some(::metrics::Unit::Count),
+            "Milliseconds" => Some(::metrics::Unit::Milliseconds),
+            _ => None,
+        };
+        match (metric.kind, unit) {
+            (Kind::Counter, Some(unit)) => ::metrics::describe_counter!(metric.name, unit, metric.help),
+            (Kind::Counter, None) => ::metrics::describe_counter!(metric.name, metric.help),
+            (Kind::Gauge, Some(unit)) => ::metrics::describe_gauge!(metric.name, unit, metric.help),
+            (Kind::Gauge, None) => ::metrics::describe_gauge!(metric.name, metric.help),
+            (Kind::Histogram, Some(unit)) => ::metrics::describe_histogram!(metric.name, unit, metric.help),
+            (Kind::Histogram, None) => ::metrics::describe_histogram!(metric.name, metric.help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_with_the_unit_last() {
+        let mut seen = std::collections::BTreeSet::new();
+        for metric in CATALOG {
+            assert!(seen.insert(metric.name), "{} twice", metric.name);
+            assert!(metric.name.starts_with("wechat_"), "{}", metric.name);
+            assert!(
+                metric.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                metric.name
+            );
+            match metric.kind {
+                Kind::Counter => assert!(metric.name.ends_with("_total"), "{}", metric.name),
+                Kind::Histogram => assert!(metric.name.ends_with("_ms"), "{}", metric.name),
+                Kind::Gauge => assert!(!metric.name.ends_with("_total"), "{}", metric.name),
+            }
+            assert!(metric.labels.len() <= 2, "{}: low cardinality", metric.name);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! What the running fleet says about itself: JSON log lines (`logging`) and the metrics' names
 //! (`metrics`), recorded through the `metrics` facade; the exporter is installed by each binary.
 
+pub mod emf;
 mod logging;
 pub mod metrics;
 

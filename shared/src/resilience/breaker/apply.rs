@@ -180,6 +180,7 @@ impl Breaker {
         };
         let record = Arc::new(result.unwrap_or_else(|_| BreakerRecord::clone(&self.lock().record)));
         self.lock().adopt_local(Arc::clone(&record));
+        self.note_state(record.state);
         if lost {
             Applied::Lost(record, Scope::Local)
         } else {
@@ -195,6 +196,7 @@ impl Breaker {
             let revealed = instance.settle(&record, request);
             (instance.adopt_shared(Arc::clone(&record), now, request), revealed)
         };
+        self.note_state(record.state);
         if resynced {
             self.emit(Event::StoreResynced { breaker: &self.name });
         }

@@ -89,6 +89,8 @@ pub struct Breaker {
     instance: Mutex<Instance>,
     local: LocalFallback,
     latency: latency::StoreLatency,
+    /// The state last published on the state gauges (`u8::MAX`: none yet).
+    published: std::sync::atomic::AtomicU8,
     runtime: Option<RuntimeHook>,
 }
 
@@ -186,6 +188,7 @@ impl Breaker {
             key: key(name),
             local: LocalFallback::new(Arc::clone(&clock)),
             latency: latency::StoreLatency::default(),
+            published: std::sync::atomic::AtomicU8::new(u8::MAX),
             store,
             clock,
             observer,
@@ -247,6 +250,14 @@ impl Breaker {
     /// The cached state.
     pub fn state(&self) -> State {
         self.lock().record.state
+    }
+
+    /// Publishes the state gauges when this instance's view of the state changed.
+    pub(super) fn note_state(&self, state: State) {
+        let code = state as u8;
+        if self.published.swap(code, std::sync::atomic::Ordering::Relaxed) != code {
+            super::metrics::state_gauges(&self.name, state);
+        }
     }
 
     /// The cached view of the breaker.

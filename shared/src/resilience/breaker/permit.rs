@@ -93,6 +93,13 @@ impl Breaker {
                 }
             };
             if let Some(kind) = granted {
+                if matches!(kind, PermitKind::Probe { .. }) {
+                    crate::telemetry::metrics::count_with(
+                        crate::telemetry::metrics::BREAKER_PROBES,
+                        "breaker",
+                        &*self.name,
+                    );
+                }
                 self.refresh_runtime(op.deadline).await; // for the next call; permitted calls only
                 return Ok(Permit { kind });
             }

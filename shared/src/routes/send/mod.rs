@@ -13,10 +13,11 @@ mod answer;
 use serde_json::Value;
 
 use crate::deadline::Deadline;
-use crate::delivery::{self, DeliveryOutcome, Job, RECORD_SLACK, SendKind};
+use crate::delivery::{self, DeliveryOutcome, DeliveryRecord, Job, RECORD_SLACK, SendKind};
 use crate::deps::SendDeps;
 use crate::http::{ApiError, ErrorKind, Response, body_bytes, require_internal, respond};
 use crate::ledger::{RunOnce, Wait};
+use crate::telemetry::metrics;
 
 use answer::Answer;
 
@@ -80,6 +81,12 @@ async fn send_or_queue(deps: &SendDeps, id: &str, kind: SendKind, payload: Value
     let deadline = Deadline::after(deps.send_budget);
     let reason = match delivery::deliver(&deps.client, &deps.deliveries, id, kind, &payload, deadline).await {
         Ok(DeliveryOutcome::Settled(record) | DeliveryOutcome::AlreadySettled(record)) => {
+            let outcome = match &record {
+                DeliveryRecord::Sent { .. } => "sent",
+                DeliveryRecord::Rejected { .. } => "rejected",
+                DeliveryRecord::InDoubt { .. } => "in_doubt",
+            };
+            metrics::count_with(metrics::SENDS, "outcome", outcome);
             return Ok(Answer::settled(id, &record));
         }
         Ok(DeliveryOutcome::InProgress) => "another delivery of this message is in progress".to_owned(),
@@ -93,14 +100,18 @@ async fn send_or_queue(deps: &SendDeps, id: &str, kind: SendKind, payload: Value
     };
     match deps.queue.send(&job.to_body()).await {
         Ok(queue_message_id) => {
+            metrics::count_with(metrics::SENDS, "outcome", "queued");
             tracing::info!(message_id = %id, %reason, %queue_message_id, "send deferred to the queue");
             Ok(Answer::queued(id, &reason))
         }
-        Err(error) => Err(ApiError::new(
-            ErrorKind::Unavailable,
-            "WeChat and the queue are both unavailable; retry later",
-        )
-        .with_detail(format_args!("could not send ({reason}) nor queue ({error})"))),
+        Err(error) => Err({
+            metrics::count_with(metrics::SENDS, "outcome", "unavailable");
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "WeChat and the queue are both unavailable; retry later",
+            )
+            .with_detail(format_args!("could not send ({reason}) nor queue ({error})"))
+        }),
     }
 }
 

@@ -72,6 +72,7 @@ impl TokenManager {
             }
             // Another instance holds the lease and nothing valid is known: wait for its token.
             self.stats.bump(&self.stats.polls);
+            crate::telemetry::metrics::count(crate::telemetry::metrics::TOKEN_LEASE_WAITS);
             let wake = (Instant::now() + self.config.poll_interval).min(deadline.instant());
             tokio::time::sleep_until(wake).await;
             if deadline.is_expired() {

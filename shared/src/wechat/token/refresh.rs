@@ -7,6 +7,7 @@ use super::record::{Token, TokenKind};
 use super::source::{Fetched, TokenMode};
 use crate::clock::millis;
 use crate::deadline::Deadline;
+use crate::telemetry::metrics::{self, count, count_with};
 use crate::wechat::error::WechatError;
 
 const LOG: &str = "wechat.token";
@@ -28,6 +29,7 @@ impl TokenManager {
         match fetched {
             Ok(fetched) => {
                 self.stats.bump(&self.stats.upstream_fetches);
+                count_with(metrics::TOKEN_FETCHES, "credential", kind.as_str());
                 self.lock().rejected[kind.index()] = None;
                 Ok(issued(fetched, sent_at))
             }
@@ -63,6 +65,7 @@ impl TokenManager {
         };
         allowed.map_err(WechatError::ForceRefreshLimited)?;
         self.stats.bump(&self.stats.forced_refreshes);
+        count(metrics::TOKEN_FORCED_REFRESHES);
         tracing::warn!(target: LOG, appid = self.appid(), "forced access token refresh");
         self.source.access_token(true, deadline).await
     }
@@ -84,6 +87,7 @@ impl TokenManager {
         let sent_at = self.now();
         let fetched = self.forced_fetch(deadline).await?;
         self.stats.bump(&self.stats.upstream_fetches);
+        count_with(metrics::TOKEN_FETCHES, "credential", TokenKind::AccessToken.as_str());
         let token = issued(fetched, sent_at);
         self.lock().cache[TokenKind::AccessToken.index()] = Some(token.clone());
         if self.store_usable()
