@@ -9,6 +9,7 @@
 //! - [`store`]: the state store trait with its in-memory and DynamoDB implementations;
 //! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
 
+pub mod admin;
 pub mod bot;
 pub mod clock;
 pub mod config;

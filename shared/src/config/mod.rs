@@ -9,6 +9,7 @@
 mod account;
 mod env;
 mod functions;
+mod operations;
 mod secret_ref;
 mod store;
 mod wechat;
@@ -19,9 +20,10 @@ pub use functions::{
     CallbackConfig, DELIVERY_RECORD_TTL, JssdkConfig, LocalApiConfig, LocalConfig, OutboundConfig, REQUEST_RECORD_TTL,
     SendConfig, TokenRefreshConfig, WorkerConfig,
 };
+pub use operations::{AdminConfig, HealthConfig, TunerConfig};
 pub use secret_ref::SecretRef;
 pub use store::{Queue, Store};
-pub use wechat::WechatConfig;
+pub use wechat::{WechatConfig, client_settings};
 
 /// The log filter (`RUST_LOG`, default `info`).
 pub fn log_filter(env: &Env) -> String {

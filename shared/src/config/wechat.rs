@@ -36,20 +36,9 @@ impl WechatConfig {
     /// # Errors
     /// [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let appid = env.required("WECHAT_APPID")?.to_owned();
+        let client = client_settings(env)?;
         env.no_plain_secret_on_lambda("WECHAT_APPSECRET", "WECHAT_APPSECRET_SECRET_ID")?;
         let appsecret = SecretRef::required(env, "WECHAT_APPSECRET", "WECHAT_APPSECRET_SECRET_ID", "appsecret")?;
-        let api_bases = parse_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
-        let mut client = ClientSettings::new(&appid, api_bases);
-        client.token_mode = env.parsed_or("WECHAT_TOKEN_MODE", TokenMode::Stable, "stable or classic")?;
-        client.token = TokenConfig {
-            refresh_margin: env.secs_in("WECHAT_TOKEN_REFRESH_MARGIN_SECS", 300, 30, 1800)?,
-            lease: env.millis_in("WECHAT_TOKEN_LEASE_MS", 10_000, 500, 60_000)?,
-            ..TokenConfig::default()
-        };
-        client.connect_timeout = env.millis_in("WECHAT_CONNECT_TIMEOUT_MS", 1_000, 50, 10_000)?;
-        client.policies = api_policies(env)?;
-        client.overrides = overrides(env)?;
         Ok(Self { client, appsecret })
     }
 
@@ -57,6 +46,27 @@ impl WechatConfig {
     pub fn is_configured(env: &Env) -> bool {
         env.optional("WECHAT_APPSECRET").is_some() || env.optional("WECHAT_APPSECRET_SECRET_ID").is_some()
     }
+}
+
+/// The client's settings without its secret — also what the admin and tuner functions need to
+/// know every breaker by name and configuration.
+///
+/// # Errors
+/// [`ConfigError`] naming the first missing or invalid variable.
+pub fn client_settings(env: &Env) -> Result<ClientSettings, ConfigError> {
+    let appid = env.required("WECHAT_APPID")?.to_owned();
+    let api_bases = parse_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
+    let mut client = ClientSettings::new(&appid, api_bases);
+    client.token_mode = env.parsed_or("WECHAT_TOKEN_MODE", TokenMode::Stable, "stable or classic")?;
+    client.token = TokenConfig {
+        refresh_margin: env.secs_in("WECHAT_TOKEN_REFRESH_MARGIN_SECS", 300, 30, 1800)?,
+        lease: env.millis_in("WECHAT_TOKEN_LEASE_MS", 10_000, 500, 60_000)?,
+        ..TokenConfig::default()
+    };
+    client.connect_timeout = env.millis_in("WECHAT_CONNECT_TIMEOUT_MS", 1_000, 50, 10_000)?;
+    client.policies = api_policies(env)?;
+    client.overrides = overrides(env)?;
+    Ok(client)
 }
 
 /// The override variable of `api`.

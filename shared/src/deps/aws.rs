@@ -105,11 +105,7 @@ impl Aws {
     /// # Errors
     /// [`StartupError::Secret`] when Secrets Manager refuses or the secret is empty.
     pub async fn secret_string(&self, id: &str) -> Result<Secret, StartupError> {
-        let timeouts = TimeoutConfig::builder().operation_timeout(SECRET_TIMEOUT).build();
-        let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk().await)
-            .timeout_config(timeouts)
-            .build();
-        let client = aws_sdk_secretsmanager::Client::from_conf(conf);
+        let client = self.secrets_manager().await;
         let output = client.get_secret_value().secret_id(id).send().await.map_err(|err| {
             let message = aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string();
             StartupError::Secret(format!("secrets manager, secret {id}: {message}"))
@@ -120,6 +116,34 @@ impl Aws {
             .filter(|s| !s.is_empty())
             .map(Secret::new)
             .ok_or_else(|| StartupError::Secret(format!("secret {id} holds no string")))
+    }
+}
+
+impl Aws {
+    /// A Secrets Manager client with the operation timeout of secret loads.
+    async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        let timeouts = TimeoutConfig::builder().operation_timeout(SECRET_TIMEOUT).build();
+        let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk().await)
+            .timeout_config(timeouts)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
+    /// Whether secret `id` exists and is not scheduled for deletion — described, never read
+    /// (`secretsmanager:DescribeSecret`), for readiness checks.
+    ///
+    /// # Errors
+    /// Secrets Manager's refusal or failure, as text.
+    pub async fn secret_usable(&self, id: &str) -> Result<bool, String> {
+        let described = self
+            .secrets_manager()
+            .await
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|err| aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string())?;
+        Ok(described.deleted_date().is_none())
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod aws;
 mod callback;
+mod operations;
 mod outbound;
 mod tokens;
 
@@ -20,6 +21,7 @@ use crate::wechat::ClientBuildError;
 
 pub use aws::{Aws, LOCAL_MAX_RECEIVES};
 pub use callback::CallbackDeps;
+pub use operations::{AdminDeps, HealthDeps, TunerDeps};
 pub use outbound::{SendDeps, WorkerDeps, deliveries, request_ledger};
 pub use tokens::{JssdkDeps, TokenRefreshDeps, wechat_client};
 

@@ -37,6 +37,26 @@ pub fn require_internal(req: &lambda_http::Request, key: Option<&Secret>) -> Res
     }
 }
 
+/// Who made an admitted internal request, for the audit trail: the IAM principal API Gateway
+/// verified, or `key:<fingerprint>` (the first 8 hex digits of the key's SHA-256) for a bearer
+/// key — never the key itself.
+pub fn caller(req: &lambda_http::Request, key: Option<&Secret>) -> String {
+    if let Some(key) = key {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.expose().as_bytes());
+        return format!("key:{}", hex::encode(&digest[..4]));
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
+            .unwrap_or_else(|| "iam:unknown".to_owned()),
+        _ => "unknown".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +92,16 @@ mod tests {
         let json = include_str!("../../../events/send-custom-post.json");
         let signed = lambda_http::request::from_str(json).expect("sample event");
         assert!(require_internal(&signed, None).is_ok());
+        assert_eq!(caller(&signed, None), "arn:aws:iam::123456789012:user/backend");
+    }
+
+    #[test]
+    fn a_bearer_caller_is_named_by_a_fingerprint_never_the_key() {
+        let key = Secret::new("k-123");
+        let named = caller(&request(Some("Bearer k-123")), Some(&key));
+        assert!(
+            named.starts_with("key:") && named.len() == 12 && !named.contains("k-123"),
+            "{named}"
+        );
     }
 }

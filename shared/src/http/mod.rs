@@ -14,7 +14,7 @@ mod request_id;
 mod respond;
 mod response;
 
-pub use auth::require_internal;
+pub use auth::{caller, require_internal};
 pub use error::{ApiError, ErrorKind};
 pub use gateway::to_http_api_response;
 pub use limits::{body_bytes, query_param, query_params};

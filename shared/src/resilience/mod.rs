@@ -57,9 +57,10 @@ mod policy_config;
 pub mod registry;
 pub mod retry;
 mod runtime;
+pub mod tuning;
 
 pub use backoff::{Backoff, BackoffKind, Jitter};
-pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, State};
+pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, ForceError, State};
 pub use budget::RetryBudget;
 pub use bulkhead::{Bulkhead, BulkheadConfig};
 pub use classify::Outcome;

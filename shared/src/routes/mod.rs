@@ -2,8 +2,11 @@
 //! local server: `callback::handle`, `send::handle`, `send_worker::handle`,
 //! `token_refresh::handle`, `jssdk::handle`.
 
+pub mod admin;
 pub mod callback;
+pub mod health;
 pub mod jssdk;
 pub mod send;
 pub mod send_worker;
 pub mod token_refresh;
+pub mod tuner;

@@ -28,7 +28,7 @@ pub struct Metric {
     pub name: &'static str,
     /// Counter, gauge or histogram.
     pub kind: Kind,
-    /// `Count`, `Milliseconds` or `None` (a plain number).
+    /// `Count`, `Milliseconds`, `Percent` or `None` (a plain number).
     pub unit: &'static str,
     /// Label keys (EMF dimensions besides `Function`).
     pub labels: &'static [&'static str],
@@ -100,6 +100,12 @@ catalog! {
         "Sends made while the delivery ledger was down, kept once by instance memory only.";
     DELIVERY_LEDGER_WAIT = "wechat_delivery_ledger_wait_total", Counter, "Count", [],
         "Jobs requeued because the delivery ledger did not answer (nothing was attempted).";
+    BREAKER_FLEET_STATE = "wechat_breaker_fleet_state", Gauge, "None", ["breaker"],
+        "A breaker's fleet state as the tuner read it from the store each minute: 0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled.";
+    BREAKER_FAILURE_RATE = "wechat_breaker_failure_rate", Gauge, "Percent", ["breaker"],
+        "A breaker's failure rate over its current window, read by the tuner each minute (absent without calls).";
+    BREAKER_OPEN_OVERDUE = "wechat_breaker_open_overdue", Gauge, "None", ["breaker"],
+        "1 when a breaker has been open (or half-open) for more than twice its open period, else 0 (read by the tuner each minute).";
     TUNER_CHANGES = "wechat_tuner_changes_total", Counter, "Count", ["breaker", "setting"],
         "Threshold changes made by the breaker tuner (setting: failure_rate_threshold, slow_call_ms).";
     ADMIN_ACTIONS = "wechat_admin_actions_total", Counter, "Count", ["action"],
@@ -147,6 +153,7 @@ pub fn describe_all() {
         let unit = match metric.unit {
             "Count" => Some(::metrics::Unit::Count),
             "Milliseconds" => Some(::metrics::Unit::Milliseconds),
+            "Percent" => Some(::metrics::Unit::Percent),
             _ => None,
         };
         match (metric.kind, unit) {

@@ -26,6 +26,6 @@ pub use daily_quota::{beijing_day, next_daily_reset_ms};
 pub use errcode::{Errcode, ErrcodeClass};
 pub use error::WechatError;
 pub use messages::SendReceipt;
-pub use policy::{domain_breaker_name, policy_name, register};
+pub use policy::{breaker_names, domain_breaker_name, policy_name, register};
 pub use settings::{ClientSettings, DEFAULT_API_BASES};
 pub use token::{TokenConfig, TokenKind, TokenManager, TokenMode, TokenStats};

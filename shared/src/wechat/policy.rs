@@ -41,6 +41,20 @@ pub fn domain_breaker_name(base: &str) -> String {
     format!("wechat.domain.{host}")
 }
 
+/// Every breaker a client with `settings` uses: the API breakers, then one per domain (what the
+/// admin API lists and the tuner watches).
+pub fn breaker_names(settings: &ClientSettings) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for api in Api::ALL {
+        let name = settings.policies.get(api).breaker;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.extend(settings.api_bases.iter().map(|base| domain_breaker_name(base)));
+    names
+}
+
 /// Adds the client's named configurations to a resilience registry: one retry policy per API
 /// (`wechat.api.{name}`), the API breakers and one breaker per domain. Overrides given to the
 /// registry (`RESILIENCE__WECHAT_API_CUSTOM_SEND__MAX_ATTEMPTS=2`, runtime items) win over them.

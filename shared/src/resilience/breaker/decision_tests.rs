@@ -30,6 +30,7 @@ fn closed_with(calls: i64, failures: i64, slow: i64) -> BreakerRecord {
             failures,
             slow,
             retries: 0,
+            ..Counts::default()
         },
     );
     record

@@ -38,6 +38,29 @@ impl From<Unanswered> for ForceError {
 }
 
 impl Breaker {
+    /// The breaker as the fleet store holds it now (one read, nothing adopted or cached): what
+    /// an operator's view shows. Window totals are judged with this instance's configuration.
+    ///
+    /// # Errors
+    /// [`ForceError::Store`] when the store fails or the item does not decode.
+    pub async fn fleet_snapshot(&self) -> Result<BreakerSnapshot, ForceError> {
+        let config = self.config();
+        let op = self.op(&config, None);
+        let item = op.call(self.store.get(&self.key)).await?;
+        let record = BreakerRecord::from_item(item.as_ref())?;
+        let now = self.now();
+        Ok(BreakerSnapshot {
+            name: self.name.to_string(),
+            state: record.state,
+            version: record.version,
+            trips: record.trips,
+            open_until_ms: record.open_until,
+            probes_left: record.probes_left,
+            window: record.window.totals(now, record.window_from, &config),
+            degraded: false,
+        })
+    }
+
     /// An operator's transition to `to` (`Closed`, `ForcedOpen` or `Disabled`), committed in the
     /// fleet store (never only locally). Already in `to`: nothing to do.
     ///

@@ -147,12 +147,12 @@ impl Breaker {
         let bucket = bucket_start(now, config);
         let this = Counts {
             retries: i64::from(observation.retry.is_some()),
-            ..Counts::call(failed, slow)
+            ..Counts::call_took(failed, slow, observation.elapsed)
         };
         // `counts` go to the fleet; `local` is the part of them the local copy already holds.
         let (shared_first, counts, local, stale) = {
             let mut instance = self.lock();
-            if this == Counts::call(false, false) && instance.can_coalesce(now, config) {
+            if this.is_plain_success() && instance.can_coalesce(now, config) {
                 instance.add_pending(bucket, this);
                 return RetryGrant::NotRequested;
             }

@@ -138,6 +138,7 @@ pub fn without(counts: &Pending, part: &Pending) -> Pending {
             failures: -c.failures,
             slow: -c.slow,
             retries: -c.retries,
+            latency: c.latency.map(|n| -n),
         };
         add_pending(&mut rest, *start, negated);
     }

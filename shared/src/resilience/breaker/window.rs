@@ -1,19 +1,27 @@
 //! The sliding window, as pure bucket math over the breaker item's attributes.
 //!
 //! A DynamoDB update expression cannot say "reset this bucket if it is old", so buckets are
-//! named by their start time: `c_<start_ms>` (calls), `f_` (failures), `s_` (slow calls) and `r_`
-//! (retries). An outcome write `ADD`s to the current bucket's names and `REMOVE`s names that fell
-//! out of the window in the same expression; readers ignore anything outside the window, and
-//! anything older than `window_from` (set when the breaker closes, so old failures cannot re-trip
-//! it).
+//! named by their start time: `c_<start_ms>` (calls), `f_` (failures), `s_` (slow calls), `r_`
+//! (retries) and `l0_` … `l7_` (calls by latency class: ≤ 50, 100, 250, 500, 1000, 2000, 5000 ms,
+//! and above — the distribution the tuner reads). An outcome write `ADD`s to the current bucket's
+//! names and `REMOVE`s names that fell out of the window in the same expression; readers ignore
+//! anything outside the window, and anything older than `window_from` (set when the breaker
+//! closes, so old failures cannot re-trip it).
 
 use std::collections::BTreeMap;
 
 use super::config::BreakerConfig;
 use crate::store::{AttrValue, Attrs};
 
-/// Counter prefixes, in the order of [`Counts`]' fields.
-const PREFIXES: [&str; 4] = ["c_", "f_", "s_", "r_"];
+/// Counter prefixes, in the order of [`Counts`]' fields (the latency classes last).
+const PREFIXES: [&str; 12] = [
+    "c_", "f_", "s_", "r_", "l0_", "l1_", "l2_", "l3_", "l4_", "l5_", "l6_", "l7_",
+];
+
+/// Upper bounds (ms) of the latency classes; the last class is everything above.
+pub const LATENCY_BOUNDS_MS: [i64; 7] = [50, 100, 250, 500, 1_000, 2_000, 5_000];
+/// Number of latency classes.
+pub const LATENCY_CLASSES: usize = LATENCY_BOUNDS_MS.len() + 1;
 
 /// Totals over (part of) a window. Retries may go negative in a bucket (a refund for a
 /// reservation made in an older bucket); totals are clamped at zero.
@@ -27,17 +35,27 @@ pub struct Counts {
     pub slow: i64,
     /// Retries granted or reserved.
     pub retries: i64,
+    /// Calls by latency class ([`LATENCY_BOUNDS_MS`]).
+    pub latency: [i64; LATENCY_CLASSES],
 }
 
 impl Counts {
-    /// One call with the given failure and slowness.
+    /// One call with the given failure and slowness (latency not recorded).
     pub const fn call(failed: bool, slow: bool) -> Self {
         Self {
             calls: 1,
             failures: failed as i64,
             slow: slow as i64,
             retries: 0,
+            latency: [0; LATENCY_CLASSES],
         }
+    }
+
+    /// One call that took `elapsed`.
+    pub fn call_took(failed: bool, slow: bool, elapsed: std::time::Duration) -> Self {
+        let mut counts = Self::call(failed, slow);
+        counts.latency[latency_class(elapsed)] = 1;
+        counts
     }
 
     /// Field-wise sum.
@@ -46,6 +64,9 @@ impl Counts {
         self.failures += other.failures;
         self.slow += other.slow;
         self.retries += other.retries;
+        for (mine, theirs) in self.latency.iter_mut().zip(other.latency) {
+            *mine += theirs;
+        }
     }
 
     /// Whether every counter is zero.
@@ -53,13 +74,48 @@ impl Counts {
         *self == Counts::default()
     }
 
-    pub(crate) fn by_prefix(&self) -> [(&'static str, i64); 4] {
-        [
-            (PREFIXES[0], self.calls),
-            (PREFIXES[1], self.failures),
-            (PREFIXES[2], self.slow),
-            (PREFIXES[3], self.retries),
-        ]
+    /// A successful, fast call wanting no retry (what may be coalesced).
+    pub fn is_plain_success(&self) -> bool {
+        self.calls == 1 && self.failures == 0 && self.slow == 0 && self.retries == 0
+    }
+
+    /// The latency (ms) below which `percentile` % of the calls with a recorded latency fall:
+    /// the upper bound of that class (twice the last bound for the open class). `None` without
+    /// recorded latencies.
+    pub fn latency_percentile_ms(&self, percentile: f64) -> Option<i64> {
+        let total: i64 = self.latency.iter().sum();
+        if total <= 0 {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let rank = ((percentile / 100.0) * total as f64).ceil().max(1.0) as i64;
+        let mut seen = 0;
+        for (class, n) in self.latency.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(
+                    LATENCY_BOUNDS_MS
+                        .get(class)
+                        .copied()
+                        .unwrap_or(LATENCY_BOUNDS_MS[6] * 2),
+                );
+            }
+        }
+        Some(LATENCY_BOUNDS_MS[6] * 2)
+    }
+
+    pub(crate) fn by_prefix(&self) -> [(&'static str, i64); 12] {
+        let mut pairs = [("", 0); 12];
+        let fixed = [self.calls, self.failures, self.slow, self.retries];
+        for (index, pair) in pairs.iter_mut().enumerate() {
+            let value = if index < 4 {
+                fixed[index]
+            } else {
+                self.latency[index - 4]
+            };
+            *pair = (PREFIXES[index], value);
+        }
+        pairs
     }
 
     fn slot(&mut self, prefix_index: usize) -> &mut i64 {
@@ -67,9 +123,19 @@ impl Counts {
             0 => &mut self.calls,
             1 => &mut self.failures,
             2 => &mut self.slow,
-            _ => &mut self.retries,
+            3 => &mut self.retries,
+            class => &mut self.latency[(class - 4).min(LATENCY_CLASSES - 1)],
         }
     }
+}
+
+/// The latency class of a call that took `elapsed`.
+pub fn latency_class(elapsed: std::time::Duration) -> usize {
+    let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+    LATENCY_BOUNDS_MS
+        .iter()
+        .position(|bound| ms <= *bound)
+        .unwrap_or(LATENCY_CLASSES - 1)
 }
 
 /// Why the breaker trips or not, judged on one window's totals.
@@ -126,7 +192,7 @@ pub(crate) fn attr_name(prefix: &str, start: i64) -> String {
 /// `(prefix index, bucket start)` of a bucket attribute name, or `None` for other attributes.
 fn parse_attr(name: &str) -> Option<(usize, i64)> {
     let index = PREFIXES.iter().position(|p| name.starts_with(p))?;
-    name[2..].parse().ok().map(|start| (index, start))
+    name[PREFIXES[index].len()..].parse().ok().map(|start| (index, start))
 }
 
 /// Per-bucket counts parsed from an item.
@@ -217,6 +283,7 @@ mod tests {
             failures,
             slow,
             retries: 0,
+            ..Counts::default()
         }
     }
 
@@ -267,7 +334,8 @@ mod tests {
                 calls: 5,
                 failures: 1,
                 slow: 0,
-                retries: 1
+                retries: 1,
+                ..Counts::default()
             }
         );
         assert_eq!(
@@ -276,7 +344,8 @@ mod tests {
                 calls: 10,
                 failures: 6,
                 slow: 0,
-                retries: 1
+                retries: 1,
+                ..Counts::default()
             }
         );
         assert_eq!(
@@ -285,7 +354,8 @@ mod tests {
                 calls: 3,
                 failures: 0,
                 slow: 0,
-                retries: 1
+                retries: 1,
+                ..Counts::default()
             }
         );
         assert_eq!(window.stale_names(10_500, &c), ["c_0", "f_0"]);
@@ -312,5 +382,37 @@ mod tests {
             },
         );
         assert_eq!(window.totals(1_000, 0, &c).retries, 0);
+    }
+
+    #[test]
+    fn latency_classes_round_trip_through_the_item_and_give_percentiles() {
+        let c = config(1, 50.0, 100.0);
+        let mut window = Window::default();
+        for ms in [10, 20, 30, 40, 60, 70, 80, 90, 95, 4_000] {
+            window.add(
+                1_000,
+                Counts::call_took(false, false, std::time::Duration::from_millis(ms)),
+            );
+        }
+        let mut attrs = Attrs::new();
+        for (start, counts) in window.buckets() {
+            for (prefix, n) in counts.by_prefix() {
+                if n != 0 {
+                    attrs.insert(attr_name(prefix, *start), AttrValue::N(n));
+                }
+            }
+        }
+        assert!(attrs.contains_key("l0_1000") && attrs.contains_key("l6_1000"));
+        let totals = Window::from_attrs(&attrs).totals(1_000, 0, &c);
+        assert_eq!(totals.calls, 10);
+        assert_eq!(totals.latency_percentile_ms(50.0), Some(100), "half are at most 100 ms");
+        assert_eq!(totals.latency_percentile_ms(90.0), Some(100));
+        assert_eq!(
+            totals.latency_percentile_ms(99.0),
+            Some(5_000),
+            "the slowest is within 5 s"
+        );
+        assert_eq!(Counts::default().latency_percentile_ms(99.0), None);
+        assert_eq!(latency_class(std::time::Duration::from_secs(60)), LATENCY_CLASSES - 1);
     }
 }
