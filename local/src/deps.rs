@@ -3,11 +3,17 @@
 
 use std::sync::Arc;
 
+use shared::admin::RecentEvents;
 use shared::clock::{SharedClock, SystemClock};
-use shared::config::{LocalConfig, Store};
-use shared::deps::{Aws, CallbackDeps, JssdkDeps, SendDeps, StartupError, TokenRefreshDeps, WorkerDeps, wechat_client};
+use shared::config::{AdminConfig, HealthConfig, LocalConfig, Store};
+use shared::deps::{
+    AdminDeps, Aws, CallbackDeps, HealthDeps, JssdkDeps, SendDeps, StartupError, TokenRefreshDeps, WorkerDeps,
+};
 use shared::queue::SharedQueue;
+use shared::resilience::{Observers, Registry, SharedObserver, TracingObserver};
+use shared::store::SharedStore;
 use shared::store::dynamo::create_table_if_missing;
+use shared::wechat::{WechatClient, register};
 
 /// The deps of every route `wechat-local` serves.
 #[derive(Debug)]
@@ -18,6 +24,12 @@ pub struct LocalDeps {
     pub api: Option<ApiDeps>,
     /// The shared queue (the in-process worker polls it).
     pub queue: SharedQueue,
+    /// The shared store.
+    pub store: SharedStore,
+    /// What the store is, for the status page.
+    pub store_description: String,
+    /// Prometheus text of every metric (`GET /metrics`), when the recorder is installed.
+    pub prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The routes that call WeChat's API.
@@ -31,6 +43,14 @@ pub struct ApiDeps {
     pub jssdk: JssdkDeps,
     /// The token refresh (the template's schedule, on a timer here).
     pub refresh: TokenRefreshDeps,
+    /// `/admin/*`.
+    pub admin: AdminDeps,
+    /// `/health`, `/health/ready`.
+    pub health: HealthDeps,
+    /// The latest resilience events (the status page).
+    pub events: Arc<RecentEvents>,
+    /// The account (the status page's token line).
+    pub appid: String,
 }
 
 impl LocalDeps {
@@ -40,9 +60,14 @@ impl LocalDeps {
     /// # Errors
     /// [`StartupError`] when the table cannot be created, a secret loaded or a setting is
     /// inconsistent.
-    pub async fn build(config: LocalConfig) -> Result<Self, StartupError> {
+    pub async fn build(
+        config: LocalConfig,
+        prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Result<Self, StartupError> {
         let aws = Aws::default();
         let clock: SharedClock = Arc::new(SystemClock);
+        let store_description = config.callback.store.describe();
+        let store_kind = config.callback.store.clone();
         let store = aws.store(&config.callback.store, &clock).await;
         if let Store::Dynamodb { table } = &config.callback.store {
             create_table_if_missing(&aws_sdk_dynamodb::Client::new(aws.sdk().await), table).await?;
@@ -59,9 +84,45 @@ impl LocalDeps {
         let api = match config.api {
             None => None,
             Some(api) => {
-                let client = wechat_client(&api.send.outbound.wechat, store.clone(), clock.clone(), &aws).await?;
+                // One registry for the whole server, its events also kept for the status page.
+                let events = Arc::new(RecentEvents::new(clock.clone()));
+                let settings = api.send.outbound.wechat.client.clone();
+                let observer: SharedObserver = Arc::new(Observers(vec![Arc::new(TracingObserver), events.clone()]));
+                let registry = register(
+                    &settings,
+                    Registry::builder(store.clone(), clock.clone()).observer(observer),
+                )
+                .and_then(shared::resilience::RegistryBuilder::build)
+                .map_err(|e| StartupError::Client(e.into()))?;
+                let appsecret = aws.secret(&api.send.outbound.wechat.appsecret).await?;
+                let client = WechatClient::with_registry(&settings, appsecret, &registry, store.clone(), clock.clone())
+                    .map_err(|e| StartupError::Client(e.into()))?;
                 let bot = Arc::new(shared::bot::RuleHandler::new(api.worker.rules.clone()));
+                let key = api.send.internal_api_key.clone();
+                let admin = AdminDeps::new(
+                    AdminConfig {
+                        client: settings.clone(),
+                        store: store_kind.clone(),
+                        internal_api_key: key,
+                    },
+                    store.clone(),
+                    clock.clone(),
+                )?;
+                let health = HealthDeps::new(
+                    HealthConfig {
+                        client: settings.clone(),
+                        store: store_kind.clone(),
+                        secret_ids: Vec::new(),
+                        store_timeout: std::time::Duration::from_millis(500),
+                    },
+                    store.clone(),
+                    clock.clone(),
+                )?;
                 Some(ApiDeps {
+                    admin,
+                    health,
+                    events,
+                    appid: settings.appid.clone(),
                     send: SendDeps::new(api.send, client.clone(), store.clone(), queue.clone(), clock.clone())?,
                     worker: WorkerDeps::new(
                         api.worker,
@@ -76,6 +137,13 @@ impl LocalDeps {
                 })
             }
         };
-        Ok(Self { callback, api, queue })
+        Ok(Self {
+            callback,
+            api,
+            queue,
+            store,
+            store_description,
+            prometheus,
+        })
     }
 }

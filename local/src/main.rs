@@ -77,7 +77,16 @@ async fn serve(args: &[String]) -> Result<(), String> {
             .is_some_and(|k| k.expose() == demo::INTERNAL_API_KEY),
         api: config.api.is_some(),
     };
-    let deps = Arc::new(LocalDeps::build(config).await.map_err(|e| e.to_string())?);
+    // Every metric as Prometheus text at GET /metrics (the Lambda functions write EMF instead).
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    shared::telemetry::metrics::describe_all();
+    let deps = Arc::new(
+        LocalDeps::build(config, Some(prometheus))
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let account = &deps.callback.account;
     let banner = Banner {
         mode: account.mode.as_str(),

@@ -58,6 +58,93 @@ fn not_configured<'a>(req: lambda_http::Request) -> RouteFuture<'a> {
     }))
 }
 
+fn admin_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.api {
+        Some(api) if api.admin.internal_api_key.is_none() => no_key(req),
+        Some(api) => Box::pin(routes::admin::handle(&api.admin, req)),
+        None => not_configured(req),
+    }
+}
+
+fn health_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.api {
+        Some(api) => Box::pin(routes::health::handle(&api.health, req)),
+        // The callback alone: alive, and ready as far as this server knows.
+        None => Box::pin(shared::http::respond("health", req, |_, request_id| async move {
+            let body = shared::http::ApiBody {
+                code: "OK",
+                message: "ok".into(),
+                data: Some(serde_json::json!({"status": "ok"})),
+                request_id: request_id.0,
+            };
+            Ok(shared::http::json_response(http::StatusCode::OK, &body))
+        })),
+    }
+}
+
+/// `GET /metrics`: every metric in Prometheus text format.
+fn metrics_route(deps: &LocalDeps, _req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(async move {
+        let text = deps
+            .prometheus
+            .as_ref()
+            .map(|handle| handle.render())
+            .unwrap_or_default();
+        let mut response = shared::http::text_response(http::StatusCode::OK, text);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
+    })
+}
+
+/// `GET /status`: the status page (it polls `/status.json`).
+fn status_page_route(_deps: &LocalDeps, _req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(async move {
+        let mut response = shared::http::text_response(http::StatusCode::OK, STATUS_PAGE);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
+    })
+}
+
+/// The status page: one self-contained HTML file.
+const STATUS_PAGE: &str = include_str!("status.html");
+
+/// `GET /status.json`: breakers, token and events, for the status page.
+fn status_data_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    Box::pin(shared::http::respond("status", req, move |_, _| async move {
+        let Some(api) = &deps.api else {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                "the status page needs the WeChat API: set WECHAT_APPSECRET (or run with --mock-wechat)",
+            ));
+        };
+        let pinned = api.admin.pins.list().await.unwrap_or_default();
+        let now = shared::clock::Clock::now_ms(&shared::clock::SystemClock);
+        let data = shared::admin::status(
+            &api.admin.breakers,
+            &pinned,
+            &deps.store,
+            &deps.store_description,
+            &api.appid,
+            &api.events,
+            now,
+        )
+        .await
+        .map_err(|reason| ApiError::new(ErrorKind::Unavailable, "state store unavailable").with_detail(reason))?;
+        let mut response = shared::http::text_response(http::StatusCode::OK, data.to_string());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
+    }))
+}
+
 /// Unknown paths get the unified 404 body, with a request id, like every other answer.
 fn not_found_route(_deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
     Box::pin(shared::http::respond("not_found", req, |_, _| async {
@@ -73,6 +160,12 @@ pub fn route_table() -> Vec<(&'static str, RouteFn)> {
         ("/messages/template", send_route),
         ("/messages/subscribe", send_route),
         ("/jssdk/config", jssdk_route),
+        ("/admin/{*rest}", admin_route),
+        ("/health", health_route),
+        ("/health/ready", health_route),
+        ("/metrics", metrics_route),
+        ("/status", status_page_route),
+        ("/status.json", status_data_route),
     ]
 }
 
@@ -94,6 +187,16 @@ pub fn app(deps: Arc<LocalDeps>) -> Router {
 /// (the role of the EventBridge schedule).
 pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The Prometheus recorder drains its histograms only when asked.
+    let upkeep = deps.prometheus.clone().map(|handle| {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    });
     let background = deps.api.is_some().then(|| {
         let worker_deps = deps.clone();
         let worker = tokio::spawn(async move {
@@ -118,6 +221,9 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
     if let Some((worker, refresher)) = background {
         worker.abort();
         refresher.abort();
+    }
+    if let Some(upkeep) = upkeep {
+        upkeep.abort();
     }
     served
 }

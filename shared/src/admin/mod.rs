@@ -8,11 +8,15 @@
 //! `audit#admin` / `{epoch ms}#{random}`, kept 90 days.
 
 mod audit;
+mod events;
 mod pins;
+mod status;
 mod thresholds;
 mod view;
 
 pub use audit::{AuditEntry, AuditLog};
+pub use events::{RecentEvent, RecentEvents};
 pub use pins::Pins;
+pub use status::status;
 pub use thresholds::{ThresholdError, apply_thresholds, threshold_item};
 pub use view::{BreakerView, fleet_view};

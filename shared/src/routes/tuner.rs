@@ -50,6 +50,12 @@ pub async fn handle(deps: &TunerDeps) -> Result<TunerReport, StoreError> {
             report.changes.push((breaker.name().to_owned(), change));
         }
     }
+    tracing::info!(
+        breakers = report.breakers,
+        pinned = report.pinned,
+        changes = report.changes.len(),
+        "tuner run"
+    );
     Ok(report)
 }
 

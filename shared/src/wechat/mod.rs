@@ -28,4 +28,4 @@ pub use error::WechatError;
 pub use messages::SendReceipt;
 pub use policy::{breaker_names, domain_breaker_name, policy_name, register};
 pub use settings::{ClientSettings, DEFAULT_API_BASES};
-pub use token::{TokenConfig, TokenKind, TokenManager, TokenMode, TokenStats};
+pub use token::{TokenConfig, TokenKind, TokenManager, TokenMode, TokenStats, fleet_token_lifetime};
