@@ -684,7 +684,8 @@ class ProjectTemplateTest(unittest.TestCase):
     """The repository's own template expands, with and without the app secret."""
 
     path = HERE.parent / "template.yaml"
-    functions = {"CallbackFunction", "SendFunction", "SendWorkerFunction", "TokenRefreshFunction", "JssdkFunction"}
+    functions = {"CallbackFunction", "SendFunction", "SendWorkerFunction", "TokenRefreshFunction", "JssdkFunction",
+                 "HealthFunction", "AdminFunction", "BreakerTunerFunction"}
 
     def setUp(self):
         if not self.path.exists():
@@ -699,7 +700,8 @@ class ProjectTemplateTest(unittest.TestCase):
         table = "arn:aws:dynamodb:us-east-1:123456789012:table/StateTable"
         # Each function reads its own partitions and no other's (the callback never sees tokens).
         own = {"CallbackFunction": "msg#x", "SendFunction": "out#x", "SendWorkerFunction": "out#x",
-               "TokenRefreshFunction": "token#wx", "JssdkFunction": "token#wx"}
+               "TokenRefreshFunction": "token#wx", "JssdkFunction": "token#wx",
+               "HealthFunction": "breaker#x", "AdminFunction": "breaker#x", "BreakerTunerFunction": "breaker#x"}
         for name, info in loaded.policies.items():
             with self.subTest(function=name):
                 self.assertEqual(info.problems, [])
@@ -717,7 +719,7 @@ class ProjectTemplateTest(unittest.TestCase):
         self.assertIn("AWSLambdaSQSQueueExecutionRole", loaded.policies["SendWorkerFunction"].managed)
         # Callback-only: without an AppSecret the API functions are not deployed at all.
         callback_only = ic.load(str(self.path), common, None)
-        self.assertEqual(set(callback_only.checked), {"CallbackFunction"})
+        self.assertEqual(set(callback_only.checked), {"CallbackFunction", "HealthFunction"})
 
 
 @unittest.skipUnless(os.environ.get("IAM_CHECK_LIVE") == "1", "set IAM_CHECK_LIVE=1 to record real calls with moto")

@@ -130,6 +130,14 @@ impl World {
                 env.set("WECHAT_ENCRYPT_MODE", "compatible");
                 env.set("SEND_QUEUE_URL", self.queue_url.as_str());
             }
+            "HealthFunction" => {
+                env.set(
+                    "HEALTH_SECRET_IDS",
+                    format!("{},{}", self.callback_secret_arn, self.appsecret_arn),
+                );
+            }
+            // No secret, no WeChat client: the breakers by name only.
+            "AdminFunction" | "BreakerTunerFunction" => {}
             _ => {
                 env.set("WECHAT_APPSECRET_SECRET_ID", self.appsecret_arn.as_str());
                 env.set(
@@ -417,6 +425,91 @@ async fn exercise_tokens(world: &World) {
     assert_eq!(signed.status(), 200, "{}", body_text(&signed));
 }
 
+/// `method path` with `body`, as API Gateway delivers it with an IAM identity (the admin routes).
+fn iam_request(method: &str, path: &str, body: &str) -> lambda_http::Request {
+    let mut json = event_json("send-custom-post.json");
+    json["rawPath"] = serde_json::json!(path);
+    json["routeKey"] = serde_json::json!(format!("{method} {path}"));
+    json["requestContext"]["http"]["method"] = serde_json::json!(method);
+    json["requestContext"]["http"]["path"] = serde_json::json!(path);
+    json["headers"]
+        .as_object_mut()
+        .expect("headers")
+        .remove("idempotency-key");
+    json["body"] = serde_json::json!(body);
+    lambda_http::request::from_str(&json.to_string()).expect("request")
+}
+
+/// The operators' functions: readiness (store, secrets), every admin action, and tuner runs
+/// that change a threshold.
+async fn exercise_operations(world: &World) {
+    use shared::config::{AdminConfig, HealthConfig, TunerConfig};
+    use shared::deps::{AdminDeps, HealthDeps, TunerDeps};
+    use shared::routes::{admin, health, tuner};
+    let health_deps = HealthDeps::from_config(
+        HealthConfig::from_env(&world.env("HealthFunction", &[])).expect("config"),
+        &world.aws("HealthFunction"),
+    )
+    .await
+    .expect("health deps");
+    let ready = health::handle(&health_deps, iam_request("GET", "/health/ready", "")).await;
+    assert_eq!(ready.status(), 200, "{}", body_text(&ready));
+
+    let admin_deps = AdminDeps::from_config(
+        AdminConfig::from_env(&world.env("AdminFunction", &[])).expect("config"),
+        &world.aws("AdminFunction"),
+    )
+    .await
+    .expect("admin deps");
+    let name = "wechat.message";
+    for (method, path, body) in [
+        ("GET", "/admin/breakers".to_owned(), ""),
+        (
+            "POST",
+            format!("/admin/breakers/{name}/force"),
+            r#"{"state":"forced_open"}"#,
+        ),
+        ("POST", format!("/admin/breakers/{name}/reset"), ""),
+        (
+            "PUT",
+            format!("/admin/breakers/{name}/thresholds"),
+            r#"{"minimum_calls": 10}"#,
+        ),
+        ("PUT", format!("/admin/breakers/{name}/pin"), ""),
+        ("DELETE", format!("/admin/breakers/{name}/pin"), ""),
+        ("GET", "/admin/audit".to_owned(), ""),
+    ] {
+        let answer = admin::handle(&admin_deps, iam_request(method, &path, body)).await;
+        assert_eq!(answer.status(), 200, "{method} {path}: {}", body_text(&answer));
+    }
+
+    // Failures recorded by the fleet (as the test): the tuner lowers the threshold on its third run.
+    let registry = shared::resilience::Registry::builder(world.store_as_test().await, Arc::new(SystemClock))
+        .build()
+        .expect("registry");
+    let breaker = registry.breaker(name);
+    for _ in 0..30 {
+        let Ok(permit) = breaker.acquire().await else { break };
+        let observation = shared::resilience::breaker::Observation {
+            outcome: shared::resilience::Outcome::Retryable,
+            elapsed: Duration::from_millis(20),
+            retry: None,
+        };
+        let _ = breaker.record(permit, observation).await;
+    }
+    let tuner_deps = TunerDeps::from_config(
+        TunerConfig::from_env(&world.env("BreakerTunerFunction", &[])).expect("config"),
+        &world.aws("BreakerTunerFunction"),
+    )
+    .await
+    .expect("tuner deps");
+    let mut changes = 0;
+    for _ in 0..3 {
+        changes += tuner::handle(&tuner_deps).await.expect("tuner run").changes.len();
+    }
+    assert!(changes >= 1, "the tuner changed a threshold");
+}
+
 async fn recorder_call(endpoint: &str, action: &str) -> String {
     let url = format!("{endpoint}/moto-api/recorder/{action}");
     let client = reqwest::Client::new();
@@ -471,6 +564,7 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
     exercise_tokens(&world).await;
     exercise_send(&world).await;
     exercise_worker(&world).await;
+    exercise_operations(&world).await;
     recorder_call(&endpoint, "stop-recording").await;
     let recording = recorder_call(&endpoint, "download-recording").await;
     let dir = std::env::temp_dir().join(format!("wechat-ha-permissions-{}", std::process::id()));

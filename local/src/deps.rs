@@ -110,7 +110,7 @@ impl LocalDeps {
                 )?;
                 let health = HealthDeps::new(
                     HealthConfig {
-                        client: settings.clone(),
+                        client: Some(settings.clone()),
                         store: store_kind.clone(),
                         secret_ids: Vec::new(),
                         store_timeout: std::time::Duration::from_millis(500),

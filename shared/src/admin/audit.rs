@@ -10,6 +10,9 @@ pub const AUDIT_PK: &str = "audit#admin";
 /// How long audit entries are kept (seconds): 90 days.
 const KEEP_SECS: i64 = 90 * 86_400;
 
+/// This process's action counter (orders actions within one millisecond).
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// One recorded action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
@@ -64,8 +67,13 @@ impl AuditLog {
         attrs.insert("detail".into(), AttrValue::from(detail));
         attrs.insert("at_ms".into(), AttrValue::N(at_ms));
         attrs.insert(EXPIRES_AT.into(), AttrValue::N(at_ms / 1000 + KEEP_SECS));
-        // Sortable by time; the random part keeps two actions in one millisecond apart.
-        let key = Key::new(AUDIT_PK, format!("{at_ms:015}#{:08x}", rand::random::<u32>()));
+        // Sortable by time, then by this instance's sequence (two actions in one millisecond stay
+        // in order); the random part keeps two instances' keys apart.
+        let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = Key::new(
+            AUDIT_PK,
+            format!("{at_ms:015}#{sequence:010}#{:08x}", rand::random::<u32>()),
+        );
         self.store.put(&key, attrs, Condition::ItemAbsent).await?;
         Ok(entry)
     }
@@ -75,9 +83,12 @@ impl AuditLog {
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
     pub async fn list(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        let items = self.store.query(AUDIT_PK).await?;
+        let mut items = self.store.query(AUDIT_PK).await?;
+        // Newest first: the sort keys start with the time and the sequence.
+        items.sort_by(|(a, _), (b, _)| b.cmp(a));
+        items.truncate(limit);
         let text = |attrs: &Attrs, name: &str| attrs.str_attr(name).unwrap_or_default().to_owned();
-        let mut entries: Vec<AuditEntry> = items
+        let entries: Vec<AuditEntry> = items
             .iter()
             .map(|(_, attrs)| AuditEntry {
                 at_ms: attrs.num_attr("at_ms").unwrap_or_default(),
@@ -87,8 +98,6 @@ impl AuditLog {
                 detail: text(attrs, "detail"),
             })
             .collect();
-        entries.sort_by_key(|entry| std::cmp::Reverse(entry.at_ms));
-        entries.truncate(limit);
         Ok(entries)
     }
 }

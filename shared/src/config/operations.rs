@@ -37,8 +37,9 @@ impl AdminConfig {
 /// The health function (`GET /health`, `GET /health/ready`).
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
-    /// The WeChat domains' breakers to report (no secret).
-    pub client: ClientSettings,
+    /// The WeChat breakers to report (no secret); `None` in a callback-only deployment (no
+    /// `WECHAT_APPID`): readiness is then the store and the secrets.
+    pub client: Option<ClientSettings>,
     /// The store to check.
     pub store: Store,
     /// `HEALTH_SECRET_IDS`: Secrets Manager ids whose existence readiness checks (comma-separated;
@@ -54,8 +55,12 @@ impl HealthConfig {
     /// # Errors
     /// [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let client = match env.optional("WECHAT_APPID") {
+            Some(_) => Some(client_settings(env)?),
+            None => None,
+        };
         Ok(Self {
-            client: client_settings(env)?,
+            client,
             store: Store::from_env(env)?,
             secret_ids: env
                 .optional("HEALTH_SECRET_IDS")

@@ -115,7 +115,17 @@ impl HealthDeps {
     /// # Errors
     /// [`StartupError`] for an inconsistent resilience configuration.
     pub fn new(config: HealthConfig, store: SharedStore, clock: SharedClock) -> Result<Self, StartupError> {
-        let (_, breakers) = breakers(&config.client, &store, &clock)?;
+        let breakers = match &config.client {
+            Some(client) => breakers(client, &store, &clock)?.1,
+            // Callback-only: the store is still checked, through a breaker item no one trips.
+            None => vec![Arc::new(Breaker::new(
+                "health.store",
+                crate::resilience::BreakerConfig::default(),
+                store.clone(),
+                clock.clone(),
+                Arc::new(()),
+            ))],
+        };
         Ok(Self {
             breakers,
             aws: None,

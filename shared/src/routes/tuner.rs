@@ -125,7 +125,7 @@ async fn tune_one(
         window,
         as_thresholds(&current),
         as_thresholds(base),
-        i64::from(base.minimum_calls()),
+        i64::from(current.minimum_calls()),
         bounds,
     );
     for change in &changes {

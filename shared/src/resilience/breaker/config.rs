@@ -31,8 +31,10 @@ pub const DEFAULT_HALF_OPEN_PROBES: u32 = 3;
 pub const DEFAULT_HALF_OPEN_SUCCESSES: u32 = 2;
 /// Default lifetime of a half-open round's permits.
 pub const DEFAULT_PERMIT_TTL: Duration = Duration::from_secs(10);
-/// Default time an instance trusts its cached copy of the fleet state.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Default time an instance trusts its cached copy of the fleet state: an operator's force or a
+/// runtime threshold reaches every instance within it (at most one read per active instance per
+/// TTL; busy instances learn the state from their own writes sooner).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_millis(500);
 /// Default time limit of one store operation.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default longest wait for a slow store: the store timeout adapts to the latency an instance
