@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::send::Completion;
+use super::record::DeliveryRecord;
 
 /// Which WeChat send API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,18 @@ impl SendKind {
             Self::Subscribe => &["touser", "template_id", "data"],
         }
     }
+}
+
+/// A completion the store could not take in time: enough to write it later (the claim's key and
+/// owner, and the record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The record's key.
+    pub key: crate::store::Key,
+    /// The claim's owner (the completion is conditional on it).
+    pub owner: String,
+    /// What to record.
+    pub record: DeliveryRecord,
 }
 
 /// A job on the work queue.

@@ -19,9 +19,11 @@
 mod customer_service;
 mod job;
 mod policy;
+mod record;
 mod send;
 
 pub use customer_service::reply_as_customer_service;
-pub use job::{Job, JobError, SendKind};
+pub use job::{Completion, Job, JobError, SendKind};
 pub use policy::{DeliveryPolicy, InDoubt, LedgerDown};
-pub use send::{Completion, Deliveries, DeliveryOutcome, DeliveryRecord, RECORD_SLACK, deliver};
+pub use record::DeliveryRecord;
+pub use send::{Deliveries, DeliveryOutcome, RECORD_SLACK, deliver};

@@ -13,11 +13,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::job::{Job, SendKind};
+use super::job::{Completion, Job, SendKind};
 use super::policy::{DeliveryPolicy, InDoubt, LedgerDown};
+use super::record::DeliveryRecord;
 use crate::deadline::Deadline;
 use crate::ledger::{Claim, Ledger, LedgerError, RunOnce, Wait};
 use crate::queue::SharedQueue;
@@ -33,30 +33,6 @@ pub const RECORD_SLACK: Duration = Duration::from_millis(1500);
 
 /// How long a deferred completion waits on the queue before the worker writes it.
 const COMPLETION_DELAY: Duration = Duration::from_secs(2);
-
-/// What the delivery ledger keeps for a settled message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum DeliveryRecord {
-    /// WeChat accepted it.
-    Sent {
-        /// WeChat's message id (template and subscribe sends).
-        msgid: Option<i64>,
-    },
-    /// WeChat refused the message itself: retrying cannot help.
-    Rejected {
-        /// WeChat's errcode, when it answered with one.
-        errcode: Option<i64>,
-        /// What went wrong.
-        errmsg: String,
-    },
-    /// WeChat may have it: the send failed in a way that can follow delivery. Not sent again
-    /// automatically ([`InDoubt::Hold`]); an operator resends it if the user did not get it.
-    InDoubt {
-        /// The failure.
-        reason: String,
-    },
-}
 
 /// What happened to one delivery attempt.
 #[derive(Debug)]
@@ -135,18 +111,6 @@ impl Deliveries {
             Err(error) => Err(error),
         }
     }
-}
-
-/// A completion the store could not take in time: enough to write it later (the claim's key and
-/// owner, and the record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Completion {
-    /// The record's key.
-    pub key: crate::store::Key,
-    /// The claim's owner (the completion is conditional on it).
-    pub owner: String,
-    /// What to record.
-    pub record: DeliveryRecord,
 }
 
 /// Sends `payload` through `kind`'s API unless message `id` was settled before.
