@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod deps;
 pub mod http;
 pub mod ledger;
+pub mod pay;
 pub mod protocol;
 pub mod queue;
 pub mod replay;
