@@ -5,7 +5,10 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 /// A secret value. `Debug` and `Display` print `***`, so it cannot leak through a log line.
-#[derive(Clone, PartialEq, Eq)]
+/// It deserializes from a plain string (secrets read from a Secrets Manager JSON document) and
+/// never serializes.
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

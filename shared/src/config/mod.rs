@@ -10,6 +10,7 @@ mod account;
 mod env;
 mod functions;
 mod operations;
+mod pay;
 mod secret_ref;
 mod store;
 mod wechat;
@@ -21,6 +22,7 @@ pub use functions::{
     SendConfig, TokenRefreshConfig, WorkerConfig,
 };
 pub use operations::{AdminConfig, HealthConfig, TunerConfig};
+pub use pay::{PayConfig, PaySecrets, PaySecretsSource, split_pems};
 pub use secret_ref::SecretRef;
 pub use store::{Queue, Store};
 pub use wechat::{WechatConfig, client_settings};

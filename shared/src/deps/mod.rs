@@ -11,6 +11,7 @@ mod aws;
 mod callback;
 mod operations;
 mod outbound;
+mod pay;
 mod tokens;
 
 use crate::bot::RuleError;
@@ -23,6 +24,7 @@ pub use aws::{Aws, LOCAL_MAX_RECEIVES};
 pub use callback::CallbackDeps;
 pub use operations::{AdminDeps, HealthDeps, TunerDeps};
 pub use outbound::{SendDeps, WorkerDeps, deliveries, request_ledger};
+pub use pay::{CERTIFICATE_REFRESH_EVERY, PAY_RECORD_TTL, PayDeps};
 pub use tokens::{JssdkDeps, TokenRefreshDeps, wechat_client};
 
 /// Why an instance cannot start. Printed once at cold start; names the variable or piece at fault.

@@ -20,4 +20,4 @@ pub use gateway::to_http_api_response;
 pub use limits::{body_bytes, query_param, query_params};
 pub use request_id::{RequestId, request_id_of};
 pub use respond::respond;
-pub use response::{ApiBody, Response, json_response, sealed_response, text_response, xml_response};
+pub use response::{ApiBody, Response, json_response, json_response_raw, sealed_response, text_response, xml_response};

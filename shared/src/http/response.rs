@@ -34,6 +34,11 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &ApiBody<T>) -> Res
     build(status, "application/json; charset=utf-8", text)
 }
 
+/// A JSON response with a body of the caller's own shape (WeChat Pay's `{"code":"FAIL",…}`).
+pub fn json_response_raw(status: StatusCode, body: &serde_json::Value) -> Response {
+    build(status, "application/json; charset=utf-8", body.to_string())
+}
+
 /// A `text/plain` response (GET verification echoes, `success`).
 pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response {
     build(status, "text/plain; charset=utf-8", text.into())

@@ -6,6 +6,8 @@ pub mod admin;
 pub mod callback;
 pub mod health;
 pub mod jssdk;
+pub mod pay_notify;
+pub mod pay_reconcile;
 pub mod send;
 pub mod send_worker;
 pub mod token_refresh;

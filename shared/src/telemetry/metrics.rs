@@ -106,6 +106,18 @@ catalog! {
         "A breaker's failure rate over its current window, read by the tuner each minute (absent without calls).";
     BREAKER_OPEN_OVERDUE = "wechat_breaker_open_overdue", Gauge, "None", ["breaker"],
         "1 when a breaker has been open (or half-open) for more than twice its open period, else 0 (read by the tuner each minute).";
+    PAY_RECEIVED = "wechat_pay_notices_received_total", Counter, "Count", [],
+        "WeChat Pay notices received at /pay/notify.";
+    PAY_VERIFIED = "wechat_pay_notices_verified_total", Counter, "Count", [],
+        "Notices whose signature, time and resource checked out.";
+    PAY_REJECTED = "wechat_pay_notices_rejected_total", Counter, "Count", ["reason"],
+        "Notices refused, by reason: missing_header, signature_type, stale, unknown_serial, expired_certificate, probe, bad_signature, malformed, decrypt, too_large, unacceptable (authentic, refused by the business, kept).";
+    PAY_DUPLICATES = "wechat_pay_duplicates_total", Counter, "Count", [],
+        "Payment events already processed (the same notice again, another notice of the order, or after reconciliation).";
+    PAY_HOOK_FAILURES = "wechat_pay_hook_failures_total", Counter, "Count", [],
+        "Payment events whose hook failed (answered 5xx: WeChat Pay retries).";
+    PAY_RECONCILED = "wechat_pay_reconciled_total", Counter, "Count", ["outcome"],
+        "Pending orders the reconciliation looked up: settled (processed now), duplicate (processed before), pending (not final yet), expired (given up), failed.";
     TUNER_CHANGES = "wechat_tuner_changes_total", Counter, "Count", ["breaker", "setting"],
         "Threshold changes made by the breaker tuner (setting: failure_rate_threshold, slow_call_ms).";
     ADMIN_ACTIONS = "wechat_admin_actions_total", Counter, "Count", ["action"],
