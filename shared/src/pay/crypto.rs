@@ -61,6 +61,21 @@ impl PayVerifier {
             .map_err(|e| format!("not an RSA public key: {e}"))
     }
 
+    /// Verifies `signature_b64` over `message` as given (a request's signed string, say).
+    ///
+    /// # Errors
+    /// [`SignatureError`]: a probe, a malformed or a wrong signature.
+    pub fn verify_raw(&self, message: &[u8], signature_b64: &str) -> Result<(), SignatureError> {
+        if signature_b64.starts_with(PROBE_PREFIX) {
+            return Err(SignatureError::Probe);
+        }
+        let bytes = STANDARD
+            .decode(signature_b64.trim())
+            .map_err(|_| SignatureError::Malformed)?;
+        let signature = Signature::try_from(bytes.as_slice()).map_err(|_| SignatureError::Malformed)?;
+        self.0.verify(message, &signature).map_err(|_| SignatureError::Mismatch)
+    }
+
     /// Verifies `signature_b64` over `timestamp\nnonce\nbody\n`.
     ///
     /// # Errors
@@ -72,17 +87,7 @@ impl PayVerifier {
         body: &[u8],
         signature_b64: &str,
     ) -> Result<(), SignatureError> {
-        if signature_b64.starts_with(PROBE_PREFIX) {
-            return Err(SignatureError::Probe);
-        }
-        let bytes = STANDARD
-            .decode(signature_b64.trim())
-            .map_err(|_| SignatureError::Malformed)?;
-        let signature = Signature::try_from(bytes.as_slice()).map_err(|_| SignatureError::Malformed)?;
-        let message = signed_message(timestamp, nonce, body);
-        self.0
-            .verify(&message, &signature)
-            .map_err(|_| SignatureError::Mismatch)
+        self.verify_raw(&signed_message(timestamp, nonce, body), signature_b64)
     }
 }
 
