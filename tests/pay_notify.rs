@@ -135,7 +135,10 @@ impl World {
     }
 }
 
-fn owned(headers: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+/// A notice's headers, as (name, value) pairs.
+type Headers = Vec<(&'static str, String)>;
+
+fn owned(headers: Headers) -> Headers {
     headers
 }
 
@@ -213,13 +216,13 @@ async fn every_bad_notice_is_refused_with_the_fail_body_and_nothing_is_recorded(
     let (headers, body) = world.notice("ORDER-BAD-1", SigningKey::Certificate);
     let now = SystemClock.now_secs();
     let key = platform();
-    let with = |name: &str, value: &str| {
+    let with = |name: &str, value: &str| -> Headers {
         headers
             .iter()
             .map(|(n, v)| (*n, if *n == name { value.to_owned() } else { v.clone() }))
-            .collect::<Vec<_>>()
+            .collect()
     };
-    let without = |name: &str| headers.iter().filter(|(n, _)| *n != name).cloned().collect::<Vec<_>>();
+    let without = |name: &str| -> Headers { headers.iter().filter(|(n, _)| *n != name).cloned().collect() };
     let mut tampered_body = body.clone();
     tampered_body.insert(1, ' ');
     let plaintext = json!({"mchid": wechatpay_mock::MCHID, "out_trade_no": "ORDER-BAD-1", "trade_state": "SUCCESS", "amount": {"total": 100}}).to_string();
@@ -229,7 +232,7 @@ async fn every_bad_notice_is_refused_with_the_fail_body_and_nothing_is_recorded(
     flipped[4] = if flipped[4] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).expect("base64");
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(70_000));
-    let cases: Vec<(&str, Vec<(&str, String)>, String, u16)> = vec![
+    let cases: Vec<(&str, Headers, String, u16)> = vec![
         (
             "a wrong signature",
             with("wechatpay-signature", &key.sign(b"something else")),
