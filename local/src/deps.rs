@@ -30,6 +30,8 @@ pub struct LocalDeps {
     pub store_description: String,
     /// Prometheus text of every metric (`GET /metrics`), when the recorder is installed.
     pub prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `/pay/notify` and the reconciliation, when a merchant is configured.
+    pub pay: Option<shared::deps::PayDeps>,
 }
 
 /// The routes that call WeChat's API.
@@ -73,6 +75,28 @@ impl LocalDeps {
             create_table_if_missing(&aws_sdk_dynamodb::Client::new(aws.sdk().await), table).await?;
         }
         let queue = aws.queue(&config.callback.queue).await;
+        let pay = match config.pay.clone() {
+            None => None,
+            Some(pay_config) => {
+                let secrets = match &pay_config.secrets {
+                    shared::config::PaySecretsSource::Ready(secrets) => (**secrets).clone(),
+                    shared::config::PaySecretsSource::SecretsManager(id) => {
+                        let raw = aws.secret_string(id).await?;
+                        serde_json::from_str(raw.expose()).map_err(|e| {
+                            StartupError::Config(shared::config::ConfigError::new("PAY_SECRET_ID", e.to_string()))
+                        })?
+                    }
+                };
+                // The events go to the local queue (the worker ignores what is not a job).
+                Some(shared::deps::PayDeps::new(
+                    pay_config,
+                    secrets,
+                    store.clone(),
+                    None,
+                    clock.clone(),
+                )?)
+            }
+        };
         let callback_config = CallbackDeps::load_account(config.callback, &aws).await?;
         let callback = CallbackDeps::new(
             callback_config.clone(),
@@ -144,6 +168,7 @@ impl LocalDeps {
             store,
             store_description,
             prometheus,
+            pay,
         })
     }
 }

@@ -40,19 +40,35 @@ async fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage:
-  wechat-local [--mock-wechat]     serve every route on 127.0.0.1:$PORT (default 3000)
+  wechat-local [--mock-wechat] [--mock-wechat-pay]
+                                   serve every route on 127.0.0.1:$PORT (default 3000)
   wechat-local simulate [--url URL] [--text TEXT] [--encrypt] [--subscribe]
-                                   send a signed (optionally encrypted) message to a running server";
+                                   send a signed (optionally encrypted) message to a running server
+  wechat-local simulate --pay ORDER [--public-key] [--url URL]
+                                   send a signed WeChat Pay notice (the mock's keys) to /pay/notify";
 
 async fn serve(args: &[String]) -> Result<(), String> {
     let mock_wechat = args.iter().any(|a| a == "--mock-wechat");
-    if let Some(unknown) = args.iter().find(|a| *a != "--mock-wechat") {
+    let mock_pay = args.iter().any(|a| a == "--mock-wechat-pay");
+    if let Some(unknown) = args.iter().find(|a| *a != "--mock-wechat" && *a != "--mock-wechat-pay") {
         return Err(format!("unknown argument {unknown:?}\n{USAGE}"));
     }
     let (mut env, demo) = demo::environment();
     shared::telemetry::init_logging(&log_filter(&env));
     let _mock = if mock_wechat {
         Some(start_mock(&mut env).await?)
+    } else {
+        None
+    };
+    let _pay_mock = if mock_pay {
+        let handle = wechatpay_mock::start()
+            .await
+            .map_err(|e| format!("cannot start the WeChat Pay mock: {e}"))?;
+        for (name, value) in wechatpay_mock::local_environment(&handle.base_url()) {
+            env.set(name, value);
+        }
+        eprintln!("WeChat Pay mock serving {}", handle.base_url());
+        Some(handle)
     } else {
         None
     };

@@ -14,6 +14,8 @@ use crate::deps::LocalDeps;
 
 /// How often the local server renews the tokens (the template's schedule rate).
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often the local server runs the payment reconciliation (the template's schedule rate).
+const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 type RouteFuture<'a> = std::pin::Pin<Box<dyn Future<Output = shared::http::Response> + Send + 'a>>;
 
@@ -145,6 +147,18 @@ fn status_data_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture
     }))
 }
 
+fn pay_notify_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.pay {
+        Some(pay) => Box::pin(routes::pay_notify::handle(pay, req)),
+        None => Box::pin(shared::http::respond("pay_notify", req, |_, _| async {
+            Err(ApiError::new(
+                ErrorKind::NotFound,
+                "payment notices need a merchant: set PAY_MCHID and its keys (or run with --mock-wechat-pay)",
+            ))
+        })),
+    }
+}
+
 /// Unknown paths get the unified 404 body, with a request id, like every other answer.
 fn not_found_route(_deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
     Box::pin(shared::http::respond("not_found", req, |_, _| async {
@@ -166,6 +180,7 @@ pub fn route_table() -> Vec<(&'static str, RouteFn)> {
         ("/metrics", metrics_route),
         ("/status", status_page_route),
         ("/status.json", status_data_route),
+        ("/pay/notify", pay_notify_route),
     ]
 }
 
@@ -217,6 +232,20 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
         });
         (worker, refresher)
     });
+    // The payment reconciliation (the template's schedule), on a timer here.
+    let reconcile = deps.pay.is_some().then(|| {
+        let pay_deps = deps.clone();
+        tokio::spawn(async move {
+            let Some(pay) = pay_deps.pay.as_ref() else { return };
+            let mut every = tokio::time::interval(RECONCILE_EVERY);
+            loop {
+                every.tick().await;
+                if pay.client.is_some() {
+                    let _ = routes::pay_reconcile::handle(pay).await;
+                }
+            }
+        })
+    });
     let served = axum::serve(listener, app(deps)).await;
     if let Some((worker, refresher)) = background {
         worker.abort();
@@ -224,6 +253,9 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
     }
     if let Some(upkeep) = upkeep {
         upkeep.abort();
+    }
+    if let Some(reconcile) = reconcile {
+        reconcile.abort();
     }
     served
 }

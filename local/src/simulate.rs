@@ -13,6 +13,10 @@ struct Options {
     text: String,
     encrypt: bool,
     subscribe: bool,
+    /// `--pay ORDER`: a signed WeChat Pay notice for that order instead of a message.
+    pay: Option<String>,
+    /// `--public-key`: the notice signed with the WeChat Pay public key (else the certificate).
+    public_key: bool,
 }
 
 fn options(args: &[String], port: u64) -> Result<Options, String> {
@@ -21,6 +25,8 @@ fn options(args: &[String], port: u64) -> Result<Options, String> {
         text: "hello".to_owned(),
         encrypt: false,
         subscribe: false,
+        pay: None,
+        public_key: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -35,6 +41,8 @@ fn options(args: &[String], port: u64) -> Result<Options, String> {
             "--text" => options.text = args.next().ok_or("--text needs a value")?.clone(),
             "--encrypt" => options.encrypt = true,
             "--subscribe" => options.subscribe = true,
+            "--pay" => options.pay = Some(args.next().ok_or("--pay needs an order number")?.clone()),
+            "--public-key" => options.public_key = true,
             other => return Err(format!("unknown simulate argument {other:?}")),
         }
     }
@@ -46,6 +54,9 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let (env, _) = demo::environment();
     let port = env.int_in("PORT", 3000, 1, 65535).map_err(|e| e.to_string())?;
     let options = options(args, port)?;
+    if let Some(order) = &options.pay {
+        return pay_notice(&options, order).await;
+    }
     let account = CallbackAccount::from_env(&env).map_err(|e| e.to_string())?;
     let token = account.token.expose();
     let now = SystemTime::now()
@@ -109,6 +120,36 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     {
         println!("{shown}");
     }
+    Ok(())
+}
+
+/// Posts a notice for a paid `order` (100 fen), signed with the WeChat Pay mock's default keys —
+/// what a server started with `--mock-wechat-pay` trusts.
+async fn pay_notice(options: &Options, order: &str) -> Result<(), String> {
+    let key = if options.public_key {
+        wechatpay_mock::SigningKey::PublicKey
+    } else {
+        wechatpay_mock::SigningKey::Certificate
+    };
+    let (headers, body) = wechatpay_mock::default_notice(order, 100, key)?;
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/pay/notify", options.url))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.map_err(|e| {
+        format!(
+            "cannot reach {}: {e} (is `wechat-local --mock-wechat-pay` running?)",
+            options.url
+        )
+    })?;
+    eprintln!(
+        "POST {}/pay/notify (order {order}) → HTTP {}",
+        options.url,
+        response.status()
+    );
     Ok(())
 }
 

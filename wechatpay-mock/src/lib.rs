@@ -369,6 +369,47 @@ async fn queries(State(mock): State<Arc<Mock>>) -> Response {
     axum::Json(json!({"queries": served})).into_response()
 }
 
+/// A `TRANSACTION.SUCCESS` notice for a paid order of `total` fen, signed with the default keys
+/// and encrypted with the default APIv3 key — what `wechat-local simulate --pay` sends.
+///
+/// # Errors
+/// A default key that does not parse (it always does).
+pub fn default_notice(
+    out_trade_no: &str,
+    total: i64,
+    key: SigningKey,
+) -> Result<(Vec<(&'static str, String)>, String), String> {
+    let mock = Mock {
+        platform: PaySigner::from_pkcs8_pem(PLATFORM_KEY_PEM)?,
+        public_key_signer: PaySigner::from_pkcs8_pem(PUBLIC_KEY_SIGNER_PEM)?,
+        merchant: PayVerifier::from_public_key_pem(PUBLIC_KEY_PEM)?,
+        mchid: MCHID.to_owned(),
+        api_v3_key: API_V3_KEY.to_owned(),
+        inner: Mutex::new(Inner {
+            orders: HashMap::new(),
+            faults: Vec::new(),
+            queries: 0,
+        }),
+        http: reqwest::Client::new(),
+    };
+    Ok(mock.notice(&order_json(MCHID, out_trade_no, total, "SUCCESS"), key))
+}
+
+/// The variables that point `wechat-local`'s payment routes at a mock at `base_url` with the
+/// default keys (the platform certificate and the public key both configured).
+pub fn local_environment(base_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PAY_MCHID", MCHID.to_owned()),
+        ("PAY_APIV3_KEY", API_V3_KEY.to_owned()),
+        ("PAY_PUBLIC_KEY_ID", PUBLIC_KEY_ID.to_owned()),
+        ("PAY_PUBLIC_KEY_PEM", PUBLIC_KEY_PEM.to_owned()),
+        ("PAY_PLATFORM_CERTIFICATES_PEM", PLATFORM_CERT_PEM.to_owned()),
+        ("PAY_MERCHANT_PRIVATE_KEY_PEM", PUBLIC_KEY_SIGNER_PEM.to_owned()),
+        ("PAY_MERCHANT_SERIAL_NO", MERCHANT_SERIAL.to_owned()),
+        ("PAY_API_BASE", base_url.to_owned()),
+    ]
+}
+
 /// Starts the mock on a free loopback port with the default keys and merchant.
 ///
 /// # Errors

@@ -274,6 +274,8 @@ pub struct LocalConfig {
     pub callback: CallbackConfig,
     /// Send, worker and JS-SDK, when an AppSecret is configured.
     pub api: Option<LocalApiConfig>,
+    /// `/pay/notify` and the reconciliation, when `PAY_MCHID` is set (or `--mock-wechat-pay`).
+    pub pay: Option<super::pay::PayConfig>,
 }
 
 /// The API-calling routes of `wechat-local`.
@@ -305,6 +307,10 @@ impl LocalConfig {
             port: u16::try_from(env.int_in("PORT", 3000, 1, 65535)?).unwrap_or(3000),
             callback: CallbackConfig::from_env(env)?,
             api,
+            pay: match env.optional("PAY_MCHID") {
+                Some(_) => Some(super::pay::PayConfig::from_env(env)?),
+                None => None,
+            },
         })
     }
 }

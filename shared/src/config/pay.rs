@@ -7,7 +7,8 @@
 //! "merchant_serial_no": "…"}` (a public key and/or certificates; the merchant key for the order
 //! query and certificate downloads). Locally the same fields come from `PAY_APIV3_KEY`,
 //! `PAY_PUBLIC_KEY_ID`, `PAY_PUBLIC_KEY_PEM`, `PAY_PLATFORM_CERTIFICATES_PEM` (PEMs one after the
-//! other), `PAY_MERCHANT_PRIVATE_KEY_PEM`, `PAY_MERCHANT_SERIAL_NO`.
+//! other), `PAY_MERCHANT_PRIVATE_KEY_PEM`, `PAY_MERCHANT_SERIAL_NO`; each PEM also as a file,
+//! `…_PEM_FILE`, and `\n` in a value reads as a line break.
 
 use std::time::Duration;
 
@@ -86,15 +87,22 @@ impl PayConfig {
                 for var in ["PAY_APIV3_KEY", "PAY_MERCHANT_PRIVATE_KEY_PEM"] {
                     env.no_plain_secret_on_lambda(var, "PAY_SECRET_ID")?;
                 }
-                let pem = |name: &'static str| env.optional(name).map(|v| v.replace("\\n", "\n"));
+                let pem = |name: &'static str, file: &'static str| -> Result<Option<String>, ConfigError> {
+                    match (env.optional(name), env.optional(file)) {
+                        (Some(value), _) => Ok(Some(value.replace("\\n", "\n"))),
+                        (None, Some(path)) => env.read_file(file, path).map(Some),
+                        (None, None) => Ok(None),
+                    }
+                };
                 PaySecretsSource::Ready(Box::new(PaySecrets {
                     apiv3_key: Secret::new(env.required("PAY_APIV3_KEY")?),
                     public_key_id: env.optional("PAY_PUBLIC_KEY_ID").map(str::to_owned),
-                    public_key_pem: pem("PAY_PUBLIC_KEY_PEM"),
-                    platform_certificates: pem("PAY_PLATFORM_CERTIFICATES_PEM")
+                    public_key_pem: pem("PAY_PUBLIC_KEY_PEM", "PAY_PUBLIC_KEY_PEM_FILE")?,
+                    platform_certificates: pem("PAY_PLATFORM_CERTIFICATES_PEM", "PAY_PLATFORM_CERTIFICATES_PEM_FILE")?
                         .map(|all| split_pems(&all))
                         .unwrap_or_default(),
-                    merchant_private_key_pem: pem("PAY_MERCHANT_PRIVATE_KEY_PEM").map(Secret::new),
+                    merchant_private_key_pem: pem("PAY_MERCHANT_PRIVATE_KEY_PEM", "PAY_MERCHANT_PRIVATE_KEY_PEM_FILE")?
+                        .map(Secret::new),
                     merchant_serial_no: env.optional("PAY_MERCHANT_SERIAL_NO").map(str::to_owned),
                 }))
             }
