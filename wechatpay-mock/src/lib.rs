@@ -49,6 +49,9 @@ pub const PUBLIC_KEY_SIGNER_PEM: &str = include_str!("../keys/public_key_signer.
 /// The "WeChat Pay public key" (SPKI PEM); also the merchant's public key locally.
 pub const PUBLIC_KEY_PEM: &str = include_str!("../keys/public_key.pem");
 
+/// A signed notice: its `Wechatpay-*` headers and its raw body.
+pub type SignedNotice = (Vec<(&'static str, String)>, String);
+
 /// Which key a notice is signed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,7 +156,7 @@ impl Mock {
     }
 
     /// A signed `TRANSACTION.SUCCESS` notice for `order`: the headers and the raw body.
-    fn notice(&self, order: &Value, key: SigningKey) -> (Vec<(&'static str, String)>, String) {
+    fn notice(&self, order: &Value, key: SigningKey) -> SignedNotice {
         let nonce = nonce12();
         let plaintext = order.to_string();
         let ciphertext = encrypt_resource(self.api_v3_key.as_bytes(), &nonce, "transaction", plaintext.as_bytes())
@@ -378,7 +381,7 @@ pub fn default_notice(
     out_trade_no: &str,
     total: i64,
     key: SigningKey,
-) -> Result<(Vec<(&'static str, String)>, String), String> {
+) -> Result<SignedNotice, String> {
     let mock = Mock {
         platform: PaySigner::from_pkcs8_pem(PLATFORM_KEY_PEM)?,
         public_key_signer: PaySigner::from_pkcs8_pem(PUBLIC_KEY_SIGNER_PEM)?,
@@ -463,7 +466,7 @@ impl PayMockHandle {
     }
 
     /// A signed notice for order `out_trade_no` (as it stands), for a test to post itself.
-    pub fn notice(&self, out_trade_no: &str, key: SigningKey) -> Option<(Vec<(&'static str, String)>, String)> {
+    pub fn notice(&self, out_trade_no: &str, key: SigningKey) -> Option<SignedNotice> {
         let order = self
             .mock
             .inner
