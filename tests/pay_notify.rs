@@ -395,3 +395,38 @@ async fn a_lost_notice_is_recovered_by_the_reconciliation_once() {
     assert!(again.settled.is_empty() && again.looked_up == 1, "{again:?}");
     assert_eq!(world.mock.queries(), 3);
 }
+
+/// The sample events (`events/pay-*.json`) replayed on a clock at the notice's time.
+#[tokio::test]
+async fn the_sample_pay_events_are_answered_as_on_lambda() {
+    let clock = shared::clock::ManualClock::new(1_624_523_846_000);
+    let shared_clock: SharedClock = Arc::new(clock.clone());
+    let store: SharedStore = Arc::new(MemoryStore::new(shared_clock.clone()));
+    let env = Env::from_pairs([
+        ("PAY_MCHID", "1230000109"),
+        ("PAY_APIV3_KEY", wechatpay_mock::API_V3_KEY),
+    ]);
+    let mut config = PayConfig::from_env(&env).expect("config");
+    let mock = wechatpay_mock::start().await.expect("mock");
+    config.api_bases = vec![mock.base_url()];
+    let deps = PayDeps::new(config, secrets(true), store.clone(), None, shared_clock).expect("deps");
+    let answer = pay_notify::handle(&deps, wechat_ha_tests::event("pay-notify-post.json")).await;
+    assert_eq!(answer.status(), 204);
+    assert_eq!(
+        pay_notify::handle(&deps, wechat_ha_tests::event("pay-notify-post.json"))
+            .await
+            .status(),
+        204,
+        "a retry of the same notice"
+    );
+    let order = store
+        .get(&Key::new("pay#order", "1217752501201407033233368018"))
+        .await
+        .expect("read");
+    assert!(order.is_some(), "recorded");
+    // The scheduled event carries nothing the reconciliation reads; its run is the handler's.
+    let schedule = wechat_ha_tests::event_json("pay-reconcile-scheduled.json");
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    let report = pay_reconcile::handle(&deps).await.expect("run");
+    assert_eq!(report.looked_up, 0, "nothing pending");
+}

@@ -69,6 +69,10 @@ struct World {
     appsecret_arn: String,
     callback_secret_arn: String,
     mock: wechat_mock::MockHandle,
+    pay_secret_arn: String,
+    pay_queue_url: String,
+    pay_queue_name: String,
+    pay_mock: wechatpay_mock::PayMockHandle,
 }
 
 impl World {
@@ -104,7 +108,41 @@ impl World {
             .arn()
             .unwrap_or_default()
             .to_owned();
+        // The merchant's keys (the WeChat Pay mock's), without the platform certificate: the
+        // first certificate-signed notice downloads it.
+        let pay_secret = serde_json::json!({
+            "apiv3_key": wechatpay_mock::API_V3_KEY,
+            "public_key_id": wechatpay_mock::PUBLIC_KEY_ID,
+            "public_key_pem": wechatpay_mock::PUBLIC_KEY_PEM,
+            "merchant_private_key_pem": wechatpay_mock::PUBLIC_KEY_SIGNER_PEM,
+            "merchant_serial_no": wechatpay_mock::MERCHANT_SERIAL,
+        })
+        .to_string();
+        let pay_secret_arn = secrets
+            .create_secret()
+            .name(format!("perm/pay-{suffix}"))
+            .secret_string(pay_secret)
+            .send()
+            .await
+            .expect("pay secret")
+            .arn()
+            .unwrap_or_default()
+            .to_owned();
+        let pay_queue_name = format!("perm-pay-{suffix}");
+        let pay_queue_url = sqs
+            .create_queue()
+            .queue_name(&pay_queue_name)
+            .send()
+            .await
+            .expect("pay events queue")
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
         World {
+            pay_secret_arn,
+            pay_queue_url,
+            pay_queue_name,
+            pay_mock: wechatpay_mock::start().await.expect("the WeChat Pay mock"),
             endpoint: endpoint.to_owned(),
             dlq_name: format!("{queue_name}-dlq"),
             table,
@@ -138,6 +176,12 @@ impl World {
             }
             // No secret, no WeChat client: the breakers by name only.
             "AdminFunction" | "BreakerTunerFunction" => {}
+            "PayNotifyFunction" | "PayReconcileFunction" => {
+                env.set("PAY_MCHID", wechatpay_mock::MCHID);
+                env.set("PAY_SECRET_ID", self.pay_secret_arn.as_str());
+                env.set("PAY_EVENTS_QUEUE_URL", self.pay_queue_url.as_str());
+                env.set("PAY_API_BASE", self.pay_mock.base_url());
+            }
             _ => {
                 env.set("WECHAT_APPSECRET_SECRET_ID", self.appsecret_arn.as_str());
                 env.set(
@@ -510,6 +554,51 @@ async fn exercise_operations(world: &World) {
     assert!(changes >= 1, "the tuner changed a threshold");
 }
 
+/// The payment functions: a certificate-signed notice (the certificate downloaded under the
+/// breaker), its duplicate, and a reconciliation that finds a lost notice's order paid.
+async fn exercise_pay(world: &World) {
+    use shared::config::PayConfig;
+    use shared::deps::PayDeps;
+    use shared::routes::{pay_notify, pay_reconcile};
+    let notify = PayDeps::from_config(
+        PayConfig::from_env(&world.env("PayNotifyFunction", &[])).expect("config"),
+        &world.aws("PayNotifyFunction"),
+    )
+    .await
+    .expect("pay-notify deps");
+    world.pay_mock.set_order("PERM-ORDER-1", 100, "SUCCESS");
+    let (headers, body) = world
+        .pay_mock
+        .notice("PERM-ORDER-1", wechatpay_mock::SigningKey::Certificate)
+        .expect("order");
+    for _ in 0..2 {
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri("https://api.example/pay/notify");
+        for (name, value) in &headers {
+            request = request.header(*name, value.as_str());
+        }
+        let request = request.body(lambda_http::Body::Text(body.clone())).expect("request");
+        let answer = pay_notify::handle(&notify, request).await;
+        assert_eq!(answer.status(), 204, "{}", body_text(&answer));
+    }
+    // A pending order whose notice is lost: the reconciliation settles it.
+    let mut pending = Attrs::new();
+    pending.insert("registered_at_ms".into(), AttrValue::N(now_secs() * 1000 - 3_600_000));
+    world
+        .put_as_test(Key::new("pay#pending", "PERM-ORDER-2"), pending)
+        .await;
+    world.pay_mock.set_order("PERM-ORDER-2", 200, "SUCCESS");
+    let reconcile = PayDeps::from_config(
+        PayConfig::from_env(&world.env("PayReconcileFunction", &[])).expect("config"),
+        &world.aws("PayReconcileFunction"),
+    )
+    .await
+    .expect("pay-reconcile deps");
+    let report = pay_reconcile::handle(&reconcile).await.expect("reconcile");
+    assert_eq!(report.settled, ["PERM-ORDER-2"]);
+}
+
 async fn recorder_call(endpoint: &str, action: &str) -> String {
     let url = format!("{endpoint}/moto-api/recorder/{action}");
     let client = reqwest::Client::new();
@@ -544,6 +633,9 @@ fn check(python: &str, template: &Path, recording: &Path, world: &World) -> (i32
         .args(["--map", &format!("StateTable={}", world.table)])
         .args(["--map", &format!("SendQueue={}", world.queue_name)])
         .args(["--map", &format!("SendDeadLetterQueue={}", world.dlq_name)])
+        .args(["--map", &format!("PayEventsQueue={}", world.pay_queue_name)])
+        .args(["--param", &format!("PaySecretArn={}", world.pay_secret_arn)])
+        .args(["--param", &format!("PayMerchantId={}", wechatpay_mock::MCHID)])
         .output()
         .expect("run the checker");
     let report = format!(
@@ -565,6 +657,7 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
     exercise_send(&world).await;
     exercise_worker(&world).await;
     exercise_operations(&world).await;
+    exercise_pay(&world).await;
     recorder_call(&endpoint, "stop-recording").await;
     let recording = recorder_call(&endpoint, "download-recording").await;
     let dir = std::env::temp_dir().join(format!("wechat-ha-permissions-{}", std::process::id()));

@@ -377,11 +377,7 @@ async fn queries(State(mock): State<Arc<Mock>>) -> Response {
 ///
 /// # Errors
 /// A default key that does not parse (it always does).
-pub fn default_notice(
-    out_trade_no: &str,
-    total: i64,
-    key: SigningKey,
-) -> Result<SignedNotice, String> {
+pub fn default_notice(out_trade_no: &str, total: i64, key: SigningKey) -> Result<SignedNotice, String> {
     let mock = Mock {
         platform: PaySigner::from_pkcs8_pem(PLATFORM_KEY_PEM)?,
         public_key_signer: PaySigner::from_pkcs8_pem(PUBLIC_KEY_SIGNER_PEM)?,

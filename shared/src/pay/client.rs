@@ -41,6 +41,9 @@ pub enum PayApiError {
     /// A 2xx answer whose signature does not check out (or a probe).
     #[error("answer not authentic: {0}")]
     Unverified(String),
+    /// A 2xx answer signed with a key this client does not hold (yet).
+    #[error("answer signed with unknown serial {0}")]
+    UnknownSerial(String),
     /// An answer that does not parse.
     #[error("undecodable answer: {0}")]
     Decode(String),
@@ -106,6 +109,7 @@ fn classify<T>(result: &Result<T, AttemptError<PayApiError>>) -> Outcome {
             PayApiError::Unreachable(_) | PayApiError::Unverified(_) => Outcome::Retryable,
             PayApiError::Http { status, .. } if *status >= 500 || *status == 429 => Outcome::Retryable,
             PayApiError::NotAttempted(_) => Outcome::Inconclusive,
+            PayApiError::UnknownSerial(_) => Outcome::NotRetryable,
             _ => Outcome::NotRetryable,
         },
     }
@@ -157,7 +161,14 @@ impl PayClient {
             url_escape(out_trade_no),
             url_escape(&self.credentials.mchid)
         );
-        match self.get(&path, deadline, true).await {
+        let mut answer = self.get(&path, deadline, true).await;
+        if let Err(PayApiError::UnknownSerial(serial)) = &answer {
+            // Signed by a platform certificate we do not hold yet: download them once.
+            tracing::info!(target: "wechat_ha::pay", %serial, "answer signed by an unknown certificate; refreshing");
+            self.refresh_certificates(deadline).await?;
+            answer = self.get(&path, deadline, true).await;
+        }
+        match answer {
             Ok(body) => serde_json::from_slice(&body)
                 .map(Some)
                 .map_err(|e| PayApiError::Decode(e.to_string())),
@@ -244,9 +255,12 @@ impl PayClient {
             &timestamp,
             &nonce,
         );
-        let response = self
-            .http
-            .get(format!("{base}{path}"))
+        let mut request = self.http.get(format!("{base}{path}"));
+        if let Some(id) = self.keys.public_key_id() {
+            // Asks WeChat Pay to sign its answer with the public key (during a key migration).
+            request = request.header("Wechatpay-Serial", id);
+        }
+        let response = request
             .header(reqwest::header::AUTHORIZATION, header)
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(REQUEST_TIMEOUT.min(deadline.remaining()))
@@ -290,10 +304,10 @@ impl PayClient {
             if (now - at).abs() >= MAX_SKEW_SECS {
                 return Err(PayApiError::Unverified("stale answer".into()));
             }
-            let verifier = self
-                .keys
-                .select(&serial, now)
-                .map_err(|e| PayApiError::Unverified(e.to_string()))?;
+            let verifier = self.keys.select(&serial, now).map_err(|e| match e {
+                super::keys::KeyError::Unknown(serial) => PayApiError::UnknownSerial(serial),
+                other => PayApiError::Unverified(other.to_string()),
+            })?;
             verifier
                 .verify_message(&timestamp, &nonce, &body, &signature)
                 .map_err(|e| PayApiError::Unverified(e.to_string()))?;

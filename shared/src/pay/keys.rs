@@ -86,6 +86,11 @@ impl PayKeys {
         }
     }
 
+    /// The WeChat Pay public key's id, when one is configured.
+    pub fn public_key_id(&self) -> Option<&str> {
+        self.public_key.as_ref().map(|(id, _)| id.as_str())
+    }
+
     /// Whether any platform certificate is configured (a refresh is possible).
     pub fn uses_certificates(&self) -> bool {
         !self
