@@ -45,8 +45,9 @@ fn start() -> Server {
         .spawn()
         .expect("start wechat-local");
     let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
     let mut mock_api = String::new();
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+    for line in lines.by_ref().map_while(Result::ok) {
         if let Some(rest) = line.strip_prefix("WeChat mock serving ") {
             mock_api = rest.split(" and ").next().unwrap_or_default().to_owned();
         }
@@ -54,6 +55,8 @@ fn start() -> Server {
             break;
         }
     }
+    // Keep reading: a server whose stderr pipe closed would fail on its next log line.
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
     assert!(!mock_api.is_empty(), "the banner names the mock");
     Server {
         child,
