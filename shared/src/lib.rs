@@ -10,6 +10,7 @@
 //! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
 
 pub mod admin;
+pub mod auth;
 pub mod bot;
 pub mod clock;
 pub mod config;

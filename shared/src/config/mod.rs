@@ -7,6 +7,7 @@
 //! Nothing below this module imports it: the types it fills in belong to the modules that use them.
 
 mod account;
+mod auth;
 mod env;
 mod functions;
 mod operations;
@@ -16,6 +17,7 @@ mod store;
 mod wechat;
 
 pub use account::{AccountParts, AccountSource, CALLBACK_SECRET_VAR, CallbackAccount, SHORT_TOKEN};
+pub use auth::{AuthConfig, DEFAULT_AUTHORIZE_URL, WebLoginConfig};
 pub use env::{ConfigError, Env};
 pub use functions::{
     CallbackConfig, DELIVERY_RECORD_TTL, JssdkConfig, LocalApiConfig, LocalConfig, OutboundConfig, REQUEST_RECORD_TTL,
@@ -25,7 +27,7 @@ pub use operations::{AdminConfig, HealthConfig, TunerConfig};
 pub use pay::{PayConfig, PaySecrets, PaySecretsSource, split_pems};
 pub use secret_ref::SecretRef;
 pub use store::{Queue, Store};
-pub use wechat::{WechatConfig, client_settings};
+pub use wechat::{WechatConfig, client_settings, miniprogram_config};
 
 /// The log filter (`RUST_LOG`, default `info`).
 pub fn log_filter(env: &Env) -> String {

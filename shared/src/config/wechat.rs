@@ -55,6 +55,29 @@ impl WechatConfig {
 /// [`ConfigError`] naming the first missing or invalid variable.
 pub fn client_settings(env: &Env) -> Result<ClientSettings, ConfigError> {
     let appid = env.required("WECHAT_APPID")?.to_owned();
+    settings_for(env, appid)
+}
+
+/// The settings of a client of the mini-program (`MINIPROGRAM_APPID`) and where its AppSecret
+/// comes from (`MINIPROGRAM_APPSECRET` / `MINIPROGRAM_APPSECRET_SECRET_ID`); domains, policies and
+/// overrides are the Official Account's (one WeChat, one set of breakers).
+///
+/// # Errors
+/// [`ConfigError`] naming the first missing or invalid variable.
+pub fn miniprogram_config(env: &Env) -> Result<WechatConfig, ConfigError> {
+    let appid = env.required("MINIPROGRAM_APPID")?.to_owned();
+    let client = settings_for(env, appid)?;
+    env.no_plain_secret_on_lambda("MINIPROGRAM_APPSECRET", "MINIPROGRAM_APPSECRET_SECRET_ID")?;
+    let appsecret = SecretRef::required(
+        env,
+        "MINIPROGRAM_APPSECRET",
+        "MINIPROGRAM_APPSECRET_SECRET_ID",
+        "appsecret",
+    )?;
+    Ok(WechatConfig { client, appsecret })
+}
+
+fn settings_for(env: &Env, appid: String) -> Result<ClientSettings, ConfigError> {
     let api_bases = parse_bases(env.optional("WECHAT_API_BASE").unwrap_or(DEFAULT_API_BASES))?;
     let mut client = ClientSettings::new(&appid, api_bases);
     client.token_mode = env.parsed_or("WECHAT_TOKEN_MODE", TokenMode::Stable, "stable or classic")?;
@@ -78,6 +101,11 @@ fn policy_var(api: Api) -> &'static str {
         Api::CustomSend => "WECHAT_POLICY_CUSTOM_SEND",
         Api::TemplateSend => "WECHAT_POLICY_TEMPLATE_SEND",
         Api::SubscribeSend => "WECHAT_POLICY_SUBSCRIBE_SEND",
+        Api::OauthCode => "WECHAT_POLICY_OAUTH_CODE",
+        Api::OauthRefresh => "WECHAT_POLICY_OAUTH_REFRESH",
+        Api::OauthUserinfo => "WECHAT_POLICY_OAUTH_USERINFO",
+        Api::JsCodeSession => "WECHAT_POLICY_JSCODE2SESSION",
+        Api::PhoneNumber => "WECHAT_POLICY_PHONE_NUMBER",
     }
 }
 

@@ -7,6 +7,7 @@
 //! not an `Option` checked per request: a missing piece fails the cold start. State scope: a deps
 //! value is per instance; what it points to in the store is per fleet.
 
+mod auth;
 mod aws;
 mod callback;
 mod operations;
@@ -20,6 +21,7 @@ use crate::ledger::LedgerConfigError;
 use crate::store::StoreError;
 use crate::wechat::ClientBuildError;
 
+pub use auth::{AuthDeps, WebLogin};
 pub use aws::{Aws, LOCAL_MAX_RECEIVES};
 pub use callback::CallbackDeps;
 pub use operations::{AdminDeps, HealthDeps, TunerDeps};

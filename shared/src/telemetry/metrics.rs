@@ -118,6 +118,14 @@ catalog! {
         "Payment events whose hook failed (answered 5xx: WeChat Pay retries).";
     PAY_RECONCILED = "wechat_pay_reconciled_total", Counter, "Count", ["outcome"],
         "Pending orders the reconciliation looked up: settled (processed now), duplicate (processed before), pending (not final yet), expired (given up), failed.";
+    AUTH_LOGINS = "wechat_auth_logins_total", Counter, "Count", ["flow", "outcome"],
+        "Logins by flow (web, miniprogram) and outcome: ok, duplicate (a concurrent request with the same code shared its session), rejected_state, rejected_code (invalid, used or replayed), blocked, throttled, unavailable (WeChat or the store), error.";
+    AUTH_SESSION_CHECKS = "wechat_auth_session_checks_total", Counter, "Count", ["outcome"],
+        "Session lookups: valid, remembered (the store was out; this instance's recent copy answered), missing (unknown, expired or revoked), unavailable.";
+    AUTH_PROFILE_REFRESHES = "wechat_auth_profile_refreshes_total", Counter, "Count", ["outcome"],
+        "Web profiles older than AUTH_PROFILE_MAX_AGE_SECS at /me: refreshed, stale (WeChat unavailable; the stored one served), reauthorize (the refresh token expired).";
+    AUTH_USER_DATA = "wechat_auth_user_data_total", Counter, "Count", ["kind", "outcome"],
+        "Mini-program user data by kind (decrypt, phone) and outcome: ok, rejected (undecryptable, bad signature, used code), foreign (another app's watermark or user), unavailable.";
     TUNER_CHANGES = "wechat_tuner_changes_total", Counter, "Count", ["breaker", "setting"],
         "Threshold changes made by the breaker tuner (setting: failure_rate_threshold, slow_call_ms).";
     ADMIN_ACTIONS = "wechat_admin_actions_total", Counter, "Count", ["action"],

@@ -11,7 +11,11 @@
 //! | errcode -1, 45011 | no (busy) | retry | retry |
 //! | 40001/40014/42001 | no | — (the caller refreshes) | one more call with a fresh token |
 //! | 45009 | no | token endpoints blocked until the daily reset | this API blocked until the reset |
-//! | other errcodes | no | never | never |
+//! | other errcodes (40029, 40163 for a used login code, …) | no | never | never |
+//!
+//! The login APIs that consume a one-time code (`oauth_code`, `jscode2session`, `phone_number`)
+//! are not idempotent: they follow the "send" column. Refreshing a user's token and reading a
+//! profile are.
 //!
 //! Each API's policy can be overridden without a rebuild (`WECHAT_POLICY_<API>`, read by the
 //! configuration module); `idempotent=true` on a send makes the "maybe processed" row retry too.
@@ -33,17 +37,32 @@ pub enum Api {
     TemplateSend,
     /// `POST /cgi-bin/message/subscribe/send`.
     SubscribeSend,
+    /// `GET /sns/oauth2/access_token`: a web-authorization code for the user's token (single use).
+    OauthCode,
+    /// `GET /sns/oauth2/refresh_token`: renews a user's web-authorization token.
+    OauthRefresh,
+    /// `GET /sns/userinfo`: a user's profile (scope `snsapi_userinfo`).
+    OauthUserinfo,
+    /// `GET /sns/jscode2session`: a mini-program `wx.login` code for openid and session_key (single use).
+    JsCodeSession,
+    /// `POST /wxa/business/getuserphonenumber`: a mini-program phone code for the number (single use).
+    PhoneNumber,
 }
 
 impl Api {
     /// Every API, in table order.
-    pub const ALL: [Api; 6] = [
+    pub const ALL: [Api; 11] = [
         Self::StableToken,
         Self::Token,
         Self::Ticket,
         Self::CustomSend,
         Self::TemplateSend,
         Self::SubscribeSend,
+        Self::OauthCode,
+        Self::OauthRefresh,
+        Self::OauthUserinfo,
+        Self::JsCodeSession,
+        Self::PhoneNumber,
     ];
 
     /// The stable name (logs, metrics, breaker names).
@@ -55,6 +74,11 @@ impl Api {
             Self::CustomSend => "custom_send",
             Self::TemplateSend => "template_send",
             Self::SubscribeSend => "subscribe_send",
+            Self::OauthCode => "oauth_code",
+            Self::OauthRefresh => "oauth_refresh",
+            Self::OauthUserinfo => "oauth_userinfo",
+            Self::JsCodeSession => "jscode2session",
+            Self::PhoneNumber => "phone_number",
         }
     }
 
@@ -67,12 +91,25 @@ impl Api {
             Self::CustomSend => "/cgi-bin/message/custom/send",
             Self::TemplateSend => "/cgi-bin/message/template/send",
             Self::SubscribeSend => "/cgi-bin/message/subscribe/send",
+            Self::OauthCode => "/sns/oauth2/access_token",
+            Self::OauthRefresh => "/sns/oauth2/refresh_token",
+            Self::OauthUserinfo => "/sns/userinfo",
+            Self::JsCodeSession => "/sns/jscode2session",
+            Self::PhoneNumber => "/wxa/business/getuserphonenumber",
         }
     }
 
     /// Whether the request has a JSON body (POST) or not (GET).
     pub const fn is_post(self) -> bool {
-        !matches!(self, Self::Token | Self::Ticket)
+        !matches!(
+            self,
+            Self::Token
+                | Self::Ticket
+                | Self::OauthCode
+                | Self::OauthRefresh
+                | Self::OauthUserinfo
+                | Self::JsCodeSession
+        )
     }
 
     /// Whether this is a message send (own daily quota per API, see `quota.rs`).
@@ -86,6 +123,11 @@ impl Api {
             Self::StableToken | Self::Token => ("wechat.token", true, 2_000),
             Self::Ticket => ("wechat.ticket", true, 2_000),
             Self::CustomSend | Self::TemplateSend | Self::SubscribeSend => ("wechat.message", false, 3_000),
+            // A code is consumed by the call that reaches WeChat: an answer lost on the way (a
+            // timeout) must not be resent, the resend would only meet 40163.
+            Self::OauthCode => ("wechat.oauth", false, 2_000),
+            Self::OauthRefresh | Self::OauthUserinfo => ("wechat.oauth", true, 2_000),
+            Self::JsCodeSession | Self::PhoneNumber => ("wechat.miniprogram", false, 2_000),
         };
         ApiPolicy {
             timeout: Duration::from_millis(timeout_ms),

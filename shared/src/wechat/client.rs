@@ -40,6 +40,8 @@ pub struct WechatClient {
     core: Arc<Core>,
     tokens: Arc<TokenManager>,
     quota: Arc<DailyQuota>,
+    /// The login APIs authenticate with the AppSecret itself (`login.rs`).
+    appsecret: Secret,
 }
 
 impl WechatClient {
@@ -78,7 +80,7 @@ impl WechatClient {
             policies: CallPolicies::new(registry, settings),
             settings: settings.policies.clone(),
         });
-        let upstream = Upstream::new(core.clone(), &settings.appid, appsecret, settings.token_mode);
+        let upstream = Upstream::new(core.clone(), &settings.appid, appsecret.clone(), settings.token_mode);
         let quota = Arc::new(DailyQuota::new(
             store.clone(),
             &settings.appid,
@@ -98,7 +100,23 @@ impl WechatClient {
             core,
             tokens: Arc::new(tokens),
             quota,
+            appsecret,
         })
+    }
+
+    /// The account's AppID.
+    pub fn appid(&self) -> &str {
+        self.tokens.appid()
+    }
+
+    pub(super) fn appsecret(&self) -> &Secret {
+        &self.appsecret
+    }
+
+    /// `call` under its API's policy and failover, without the account's access token (the
+    /// login APIs carry the AppSecret or the user's own token).
+    pub(super) async fn call_without_token(&self, call: &Call<'_>, deadline: Deadline) -> Result<Value, WechatError> {
+        self.core.call(call, deadline).await
     }
 
     /// A valid access token (from the fleet cache, refreshed by one instance when due).
