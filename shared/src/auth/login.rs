@@ -77,6 +77,17 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// The `outcome` label of `wechat_auth_logins_total`.
+    pub const fn outcome(&self) -> &'static str {
+        match self {
+            Self::CodeRefused(_) | Self::Replayed => "rejected_code",
+            Self::Blocked | Self::SnapshotUser => "blocked",
+            Self::Throttled => "throttled",
+            Self::Unavailable(_) | Self::Store(_) | Self::InProgress => "unavailable",
+            Self::Misconfigured(_) | Self::Internal(_) => "error",
+        }
+    }
+
     /// What a WeChat error means for a code exchange.
     pub fn from_wechat(error: WechatError) -> Self {
         match &error {

@@ -138,6 +138,8 @@ impl LoginStates {
         )
         .await
         {
+            // DynamoDB deletes expired items late: an expired state is unknown however it reads.
+            Ok(attrs) if attrs.is_expired_at(self.clock.now_secs()) => Err(StateError::Unknown),
             Ok(attrs) => Ok(started(&attrs)),
             Err(Unanswered::Store(StoreError::ConditionFailed { current })) => Err(match current {
                 None => StateError::Unknown,
@@ -147,6 +149,38 @@ impl LoginStates {
             }),
             Err(error) => Err(StateError::Unavailable(error.to_string())),
         }
+    }
+
+    /// Ends a login the user declined (WeChat came back with `state` and no code): the state,
+    /// if this browser's, is deleted and its return target answered.
+    ///
+    /// # Errors
+    /// As [`Self::bind`], without [`StateError::OtherCode`].
+    pub async fn abandon(
+        &self,
+        state: &str,
+        binding: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<StartedLogin, StateError> {
+        if !well_formed(state) {
+            return Err(StateError::Unknown);
+        }
+        let browser = binding.map(digest).ok_or(StateError::OtherBrowser)?;
+        let key = Self::key(state);
+        let unavailable = |e: Unanswered| StateError::Unavailable(e.to_string());
+        let attrs = bounded(self.store_timeout, Some(deadline), self.store.get(&key))
+            .await
+            .map_err(unavailable)?
+            .filter(|attrs| !attrs.is_expired_at(self.clock.now_secs()))
+            .ok_or(StateError::Unknown)?;
+        if attrs.str_attr("browser") != Some(browser.as_str()) {
+            return Err(StateError::OtherBrowser);
+        }
+        let delete = self.store.delete(&key, Condition::Always);
+        bounded(self.store_timeout, Some(deadline), delete)
+            .await
+            .map_err(unavailable)?;
+        Ok(started(&attrs))
     }
 
     /// Unbinds `state` from `code` after WeChat refused the code (best effort: the state expires anyway).

@@ -2,6 +2,7 @@
 //! with the reason kept for the log. Routes use `?`; none chooses a status itself.
 
 use super::error::{ApiError, ErrorKind};
+use crate::auth::{LoginError, ReturnError, SessionError, StateError, UserDataError};
 use crate::ledger::LedgerError;
 use crate::protocol::{EncryptError, MessageError, OpenError, ReplyError};
 use crate::queue::QueueError;
@@ -65,6 +66,74 @@ impl From<WechatError> for ApiError {
     /// upstream text only in the log.
     fn from(error: WechatError) -> Self {
         Self::new(ErrorKind::Unavailable, "WeChat API unavailable; retry later").with_detail(error)
+    }
+}
+
+impl From<LoginError> for ApiError {
+    /// A refused or replayed code is the caller's (400: sign in again); a user WeChat will not
+    /// sign in is 403; a concurrent exchange still running 409; WeChat's per-user limit 429;
+    /// WeChat or the store out 503 (try again); our deployment wrong 500.
+    fn from(error: LoginError) -> Self {
+        let (kind, message) = match &error {
+            LoginError::CodeRefused(_) => (ErrorKind::BadRequest, "the login code is invalid or expired; sign in again"),
+            LoginError::Replayed => (ErrorKind::BadRequest, "the login code was used already; sign in again"),
+            LoginError::Blocked => (ErrorKind::Forbidden, "WeChat does not allow this login"),
+            LoginError::SnapshotUser => (ErrorKind::Forbidden, "open the page in WeChat to sign in"),
+            LoginError::InProgress => (ErrorKind::Conflict, "this login is still being processed; retry"),
+            LoginError::Throttled => (ErrorKind::TooManyRequests, "too many logins; retry in a minute"),
+            LoginError::Unavailable(_) | LoginError::Store(_) => {
+                (ErrorKind::Unavailable, "login temporarily unavailable; retry")
+            }
+            LoginError::Misconfigured(_) | LoginError::Internal(_) => (ErrorKind::Internal, "internal error"),
+        };
+        Self::new(kind, message).with_detail(error)
+    }
+}
+
+impl From<StateError> for ApiError {
+    /// A state this browser did not get from `/oauth/authorize` (forged, expired, another
+    /// browser's, reused with another code): 403; the store out: 503.
+    fn from(error: StateError) -> Self {
+        match error {
+            StateError::Unavailable(_) => {
+                Self::new(ErrorKind::Unavailable, "login temporarily unavailable; retry").with_detail(error)
+            }
+            _ => Self::new(ErrorKind::Forbidden, "invalid login state; start the sign-in again").with_detail(error),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    /// The session store out: 503; a stored session we cannot read: 500.
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Unavailable(_) => {
+                Self::new(ErrorKind::Unavailable, "sessions temporarily unavailable; retry").with_detail(error)
+            }
+            SessionError::Corrupt(_) => Self::internal().with_detail(error),
+        }
+    }
+}
+
+impl From<UserDataError> for ApiError {
+    /// Data that does not decrypt or verify with this session's key: 400, one message for every
+    /// cause (no padding oracle); data of another mini-program or user: 403.
+    fn from(error: UserDataError) -> Self {
+        match error {
+            UserDataError::ForeignAppid | UserDataError::OtherUser => {
+                Self::new(ErrorKind::Forbidden, "the data belongs to another mini-program or user").with_detail(error)
+            }
+            UserDataError::Undecryptable | UserDataError::BadSignature => {
+                Self::new(ErrorKind::BadRequest, "the data does not verify with this session").with_detail(error)
+            }
+        }
+    }
+}
+
+impl From<ReturnError> for ApiError {
+    /// A `return_to` outside the allow-list (no open redirect): 400.
+    fn from(error: ReturnError) -> Self {
+        Self::bad_request("return_to must be a path or a URL on an allowed host").with_detail(error)
     }
 }
 

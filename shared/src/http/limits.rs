@@ -35,6 +35,15 @@ pub fn query_params(req: &lambda_http::Request) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// When API Gateway received the request (epoch ms), from the HTTP API's request context
+/// (none off Lambda: the caller uses its clock).
+pub fn arrival_ms(req: &lambda_http::Request) -> Option<i64> {
+    match req.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => Some(ctx.time_epoch).filter(|t| *t > 0),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

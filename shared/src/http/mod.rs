@@ -17,7 +17,7 @@ mod response;
 pub use auth::{caller, require_internal};
 pub use error::{ApiError, ErrorKind};
 pub use gateway::to_http_api_response;
-pub use limits::{body_bytes, query_param, query_params};
+pub use limits::{arrival_ms, body_bytes, query_param, query_params};
 pub use request_id::{RequestId, request_id_of};
 pub use respond::respond;
 pub use response::{ApiBody, Response, json_response, json_response_raw, sealed_response, text_response, xml_response};

@@ -37,7 +37,7 @@ use crate::bot::HandlerError;
 use crate::deadline::Deadline;
 use crate::delivery::Job;
 use crate::deps::CallbackDeps;
-use crate::http::{ApiError, ErrorKind, Response, body_bytes, respond, sealed_response, text_response};
+use crate::http::{ApiError, ErrorKind, Response, arrival_ms, body_bytes, respond, sealed_response, text_response};
 use crate::ledger::{RunOnce, Wait};
 use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveReply, RANDOM_LEN};
 use crate::replay::SignedQuery;
@@ -275,12 +275,4 @@ fn deadlines(deps: &CallbackDeps, req: &lambda_http::Request) -> (Instant, Insta
     }
     let budget_ends = (now + deps.budget.min(WECHAT_TIMEOUT).saturating_sub(elapsed)).min(answer_by);
     (budget_ends, answer_by)
-}
-
-/// When API Gateway received the request (epoch ms), from the HTTP API's request context.
-fn arrival_ms(req: &lambda_http::Request) -> Option<i64> {
-    match req.request_context_ref()? {
-        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => Some(ctx.time_epoch).filter(|t| *t > 0),
-        _ => None,
-    }
 }

@@ -1,8 +1,9 @@
 //! One entry point per Lambda function, each over its own deps, mounted by Lambda and by the
 //! local server: `callback::handle`, `send::handle`, `send_worker::handle`,
-//! `token_refresh::handle`, `jssdk::handle`.
+//! `token_refresh::handle`, `jssdk::handle`, `auth::handle`, ….
 
 pub mod admin;
+pub mod auth;
 pub mod callback;
 pub mod health;
 pub mod jssdk;
