@@ -32,6 +32,8 @@ pub struct LocalDeps {
     pub prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// `/pay/notify` and the reconciliation, when a merchant is configured.
     pub pay: Option<shared::deps::PayDeps>,
+    /// The logins, when one is configured.
+    pub auth: Option<shared::deps::AuthDeps>,
 }
 
 /// The routes that call WeChat's API.
@@ -93,6 +95,25 @@ impl LocalDeps {
                     secrets,
                     store.clone(),
                     None,
+                    clock.clone(),
+                )?)
+            }
+        };
+        let auth = match config.auth {
+            None => None,
+            Some(auth) => {
+                let web_secret = match &auth.web {
+                    Some(web) => Some(aws.secret(&web.wechat.appsecret).await?),
+                    None => None,
+                };
+                let miniprogram_secret = match &auth.miniprogram {
+                    Some(miniprogram) => Some(aws.secret(&miniprogram.appsecret).await?),
+                    None => None,
+                };
+                Some(shared::deps::AuthDeps::new(
+                    auth,
+                    (web_secret, miniprogram_secret),
+                    store.clone(),
                     clock.clone(),
                 )?)
             }
@@ -169,6 +190,7 @@ impl LocalDeps {
             store_description,
             prometheus,
             pay,
+            auth,
         })
     }
 }

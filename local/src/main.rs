@@ -92,6 +92,7 @@ async fn serve(args: &[String]) -> Result<(), String> {
             .and_then(|api| api.send.internal_api_key.as_ref())
             .is_some_and(|k| k.expose() == demo::INTERNAL_API_KEY),
         api: config.api.is_some(),
+        login: config.auth.is_some(),
     };
     // Every metric as Prometheus text at GET /metrics (the Lambda functions write EMF instead).
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -124,6 +125,7 @@ struct Banner {
     appid: String,
     demo_key: bool,
     api: bool,
+    login: bool,
 }
 
 /// Starts the WeChat mock with two domains (for failover) knowing this account, and points the
@@ -134,19 +136,38 @@ async fn start_mock(env: &mut shared::config::Env) -> Result<wechat_mock::MockHa
         .optional("WECHAT_APPSECRET")
         .unwrap_or(wechat_mock::DEFAULT_SECRET)
         .to_owned();
-    let handle = wechat_mock::MockServer::new()
-        .config(wechat_mock::MockConfig::default().with_app(&appid, &secret))
-        .domain("api")
-        .domain("api2")
+    // Fixed ports (WECHAT_MOCK_PORT and the next one, default 8090/8091) so a walk-through can
+    // name the mock's control routes; taken ports fall back to any free ones.
+    let first = u16::try_from(
+        env.int_in("WECHAT_MOCK_PORT", 8090, 1, 65534)
+            .map_err(|e| e.to_string())?,
+    )
+    .unwrap_or(8090);
+    let config = wechat_mock::MockConfig::default().with_app(&appid, &secret);
+    let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let fixed = wechat_mock::MockServer::new()
+        .config(config.clone())
+        .domain_at("api", at(first))
+        .domain_at("api2", at(first + 1))
         .start()
-        .await
-        .map_err(|e| format!("cannot start the WeChat mock: {e}"))?;
+        .await;
+    let handle = match fixed {
+        Ok(handle) => handle,
+        Err(_) => wechat_mock::MockServer::new()
+            .config(config)
+            .domain("api")
+            .domain("api2")
+            .start()
+            .await
+            .map_err(|e| format!("cannot start the WeChat mock: {e}"))?,
+    };
     env.set(
         "WECHAT_API_BASE",
         format!("{},{}", handle.base_url("api"), handle.base_url("api2")),
     );
     env.set("WECHAT_APPID", appid);
     env.set("WECHAT_APPSECRET", secret);
+    configure_logins(env, &handle);
     eprintln!(
         "WeChat mock serving {} and {}",
         handle.base_url("api"),
@@ -155,12 +176,38 @@ async fn start_mock(env: &mut shared::config::Env) -> Result<wechat_mock::MockHa
     Ok(handle)
 }
 
+/// Turns both logins on against the mock: WeChat's authorize page is the mock's (it signs the
+/// browser in as `alice` at once), the callback is this server's, the mini-program is the mock's
+/// own. Variables already set win.
+fn configure_logins(env: &mut shared::config::Env, handle: &wechat_mock::MockHandle) {
+    let port = env.optional("PORT").unwrap_or("3000").to_owned();
+    let defaults = [
+        ("OAUTH_REDIRECT_URI", format!("http://127.0.0.1:{port}/oauth/callback")),
+        (
+            "OAUTH_AUTHORIZE_URL",
+            format!("{}/connect/oauth2/authorize", handle.base_url("api")),
+        ),
+        ("AUTH_RETURN_HOSTS", format!("127.0.0.1:{port},localhost:{port}")),
+        ("MINIPROGRAM_APPID", wechat_mock::DEFAULT_MINIPROGRAM_APPID.to_owned()),
+        (
+            "MINIPROGRAM_APPSECRET",
+            wechat_mock::DEFAULT_MINIPROGRAM_SECRET.to_owned(),
+        ),
+    ];
+    for (name, value) in defaults {
+        if env.optional(name).is_none() {
+            env.set(name, value);
+        }
+    }
+}
+
 fn print_banner(banner: &Banner, addr: SocketAddr, demo: bool, mock_wechat: bool) {
     eprintln!(
         "wechat-ha local server listening on http://{addr}\n\
          \x20 callback:  http://{addr}/wechat   (GET verify, POST messages; mode {mode})\n\
          \x20 JS-SDK:    GET http://{addr}/jssdk/config?url=<page URL>{api_hint}\n\
          \x20 send API:  POST http://{addr}/messages/{{custom,template,subscribe}}  (Authorization: Bearer $INTERNAL_API_KEY{key_hint})\n\
+         \x20 login:     GET http://{addr}/oauth/authorize, POST http://{addr}/miniprogram/login, GET http://{addr}/me{login_hint}\n\
          \x20 state:     {store}{mock}; send queue: {queue}\n\
          {account}\n\
          Try it without WeChat:   cargo run -p wechat-local -- simulate --text hello [--encrypt]\n\
@@ -180,6 +227,11 @@ fn print_banner(banner: &Banner, addr: SocketAddr, demo: bool, mock_wechat: bool
             "; REFUSED until you set INTERNAL_API_KEY: real credentials get no demo key".to_owned()
         } else {
             String::new()
+        },
+        login_hint = if banner.login {
+            ""
+        } else {
+            "  (needs OAUTH_REDIRECT_URI / MINIPROGRAM_APPID or --mock-wechat)"
         },
         store = banner.store,
         queue = banner.queue,

@@ -159,6 +159,18 @@ fn pay_notify_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<
     }
 }
 
+fn auth_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.auth {
+        Some(auth) => Box::pin(routes::auth::handle(auth, req)),
+        None => Box::pin(shared::http::respond("auth", req, |_, _| async {
+            Err(ApiError::new(
+                ErrorKind::NotFound,
+                "logins need OAUTH_REDIRECT_URI (web) or MINIPROGRAM_APPID (mini-program), or run with --mock-wechat",
+            ))
+        })),
+    }
+}
+
 /// Unknown paths get the unified 404 body, with a request id, like every other answer.
 fn not_found_route(_deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
     Box::pin(shared::http::respond("not_found", req, |_, _| async {
@@ -181,6 +193,13 @@ pub fn route_table() -> Vec<(&'static str, RouteFn)> {
         ("/status", status_page_route),
         ("/status.json", status_data_route),
         ("/pay/notify", pay_notify_route),
+        ("/oauth/authorize", auth_route),
+        ("/oauth/callback", auth_route),
+        ("/miniprogram/login", auth_route),
+        ("/miniprogram/decrypt", auth_route),
+        ("/miniprogram/phone", auth_route),
+        ("/me", auth_route),
+        ("/logout", auth_route),
     ]
 }
 

@@ -94,7 +94,7 @@ pub(crate) async fn stable_token(State(state): State<Arc<MockState>>, body: Byte
 }
 
 /// Resolves the `access_token` query parameter to its appid, or the WeChat error for it.
-fn authorise(state: &MockState, q: &HashMap<String, String>) -> Result<String, WxError> {
+pub(crate) fn authorise(state: &MockState, q: &HashMap<String, String>) -> Result<String, WxError> {
     let token = q
         .get("access_token")
         .filter(|t| !t.is_empty())

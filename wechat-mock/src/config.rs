@@ -9,6 +9,11 @@ pub const DEFAULT_APPID: &str = "wx_mock_appid";
 /// The default account the mock knows: AppSecret.
 pub const DEFAULT_SECRET: &str = "mock_app_secret";
 
+/// The default mini-program the mock knows: appid.
+pub const DEFAULT_MINIPROGRAM_APPID: &str = "wx_mock_miniprogram";
+/// The default mini-program the mock knows: AppSecret.
+pub const DEFAULT_MINIPROGRAM_SECRET: &str = "mock_miniprogram_secret";
+
 /// A source of epoch milliseconds, so tests can drive the mock with their own manual clock.
 pub type TimeSource = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -55,7 +60,13 @@ impl fmt::Debug for MockConfig {
 impl Default for MockConfig {
     fn default() -> Self {
         Self {
-            apps: vec![(DEFAULT_APPID.to_owned(), DEFAULT_SECRET.to_owned())],
+            apps: vec![
+                (DEFAULT_APPID.to_owned(), DEFAULT_SECRET.to_owned()),
+                (
+                    DEFAULT_MINIPROGRAM_APPID.to_owned(),
+                    DEFAULT_MINIPROGRAM_SECRET.to_owned(),
+                ),
+            ],
             token_ttl_secs: 7200,
             classic_grace_ms: 5 * 60 * 1000,
             stable_rotate_before_ms: 5 * 60 * 1000,

@@ -145,6 +145,48 @@ impl MockHandle {
         Ok(())
     }
 
+    /// A web-authorization code for `user` of `appid` (as the authorize page would hand the
+    /// browser), with `scope`.
+    pub fn mint_oauth_code(&self, appid: &str, user: &str, scope: &str) -> String {
+        crate::login::mint_oauth_code(&self.state, appid, user, scope)
+    }
+
+    /// A mini-program login code for `user` of `appid` (what `wx.login()` gives).
+    pub fn mint_miniprogram_code(&self, appid: &str, user: &str) -> String {
+        crate::login::mint_wxa_code(&self.state, appid, user)
+    }
+
+    /// A phone code for `phone` in mini-program `appid`.
+    pub fn mint_phone_code(&self, appid: &str, phone: &str) -> String {
+        crate::login::mint_phone_code(&self.state, appid, phone)
+    }
+
+    /// `user`'s data sealed with their newest session_key of `appid`: `(encryptedData, iv)`;
+    /// `extra` fields replace the profile's (a `watermark` among them replaces the real one).
+    ///
+    /// # Errors
+    /// The user has not logged in to `appid` yet.
+    pub fn encrypt_user_data(
+        &self,
+        appid: &str,
+        user: &str,
+        extra: Option<&serde_json::Value>,
+    ) -> Result<(String, String), &'static str> {
+        crate::control_login::sealed_user_data(&self.state, appid, user, extra)
+    }
+
+    /// The newest session_key WeChat gave `user` of `appid` (tests that check it never leaks).
+    pub fn session_key(&self, appid: &str, user: &str) -> Option<String> {
+        let key = format!("{appid}/{}", crate::users::openid(appid, user));
+        self.state.lock().users.session_keys.get(&key).cloned()
+    }
+
+    /// Every user access and refresh token issued so far (tests that check none leaks).
+    pub fn user_tokens(&self) -> Vec<String> {
+        let inner = self.state.lock();
+        inner.users.issued_tokens()
+    }
+
     /// Stops every listener.
     pub fn shutdown(&self) {
         for (_, listener) in self.domains().values_mut() {

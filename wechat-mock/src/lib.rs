@@ -4,7 +4,10 @@
 //! new token, the previous one stays valid for [`MockConfig::classic_grace_ms`]), `POST
 //! /cgi-bin/stable_token` (same token while valid; `force_refresh` rotates, ≤ 20/day, ≥ 30 s apart),
 //! `GET /cgi-bin/ticket/getticket`, and the custom / template / subscribe message sends — with
-//! WeChat's JSON answers and error codes (40001, 42001, 40013, 40125, 41001, 45009, 45011, 47001).
+//! WeChat's JSON answers and error codes (40001, 42001, 40013, 40125, 41001, 45009, 45011, 47001) —
+//! and the user logins: the web authorization page, `/sns/oauth2/*`, `/sns/userinfo`,
+//! `/sns/jscode2session` and the phone-number API (`login.rs`), with control routes that play
+//! the user's side (`control_login.rs`).
 //!
 //! Several "domains" (e.g. `api` and `api2`) are separate listeners sharing one state, so a test
 //! can make one refuse connections ([`MockHandle::set_domain_down`]) while the other answers, and
@@ -25,11 +28,14 @@ mod api;
 mod blackhole;
 mod config;
 pub mod control;
+mod control_login;
 mod faults;
 mod handle;
+mod login;
 mod server;
 mod state;
 mod tokens;
+mod users;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,11 +45,14 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use blackhole::BlackHole;
-pub use config::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, TimeSource};
+pub use config::{
+    DEFAULT_APPID, DEFAULT_MINIPROGRAM_APPID, DEFAULT_MINIPROGRAM_SECRET, DEFAULT_SECRET, MockConfig, TimeSource,
+};
 pub use faults::{Fault, FaultKind};
 pub use handle::MockHandle;
 pub use state::{Counters, SentMessage};
 pub use tokens::WxError;
+pub use users::{DEFAULT_USER, openid, unionid};
 
 use crate::state::MockState;
 
@@ -56,6 +65,12 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/cgi-bin/message/custom/send", post(api::custom_send))
         .route("/cgi-bin/message/template/send", post(api::template_send))
         .route("/cgi-bin/message/subscribe/send", post(api::subscribe_send))
+        .route("/connect/oauth2/authorize", get(login::authorize))
+        .route("/sns/oauth2/access_token", get(login::oauth_access_token))
+        .route("/sns/oauth2/refresh_token", get(login::oauth_refresh))
+        .route("/sns/userinfo", get(login::userinfo))
+        .route("/sns/jscode2session", get(login::jscode2session))
+        .route("/wxa/business/getuserphonenumber", post(login::phone_number))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
     let control = Router::new()
         .route("/__mock/faults", post(control::add_fault).delete(control::clear_faults))
@@ -63,7 +78,11 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/__mock/time", post(control::time))
         .route("/__mock/counters", get(control::counters))
         .route("/__mock/messages", get(control::messages))
-        .route("/__mock/reset", post(control::reset));
+        .route("/__mock/reset", post(control::reset))
+        .route("/__mock/oauth/code", post(control_login::oauth_code))
+        .route("/__mock/miniprogram/code", post(control_login::miniprogram_code))
+        .route("/__mock/miniprogram/phone_code", post(control_login::phone_code))
+        .route("/__mock/miniprogram/encrypt", post(control_login::encrypt));
     wechat.merge(control).with_state(state)
 }
 

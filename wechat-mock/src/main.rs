@@ -1,11 +1,14 @@
 //! `wechat-mock` binary: serves the mock on one or more ports for local runs.
 //!
 //! Usage: `wechat-mock [NAME=ADDR ...]`, default `api=127.0.0.1:8090 api2=127.0.0.1:8091`.
-//! Accounts: `WECHAT_MOCK_APPID` / `WECHAT_MOCK_SECRET` (defaults `wx_mock_appid` / `mock_app_secret`).
+//! Accounts: `WECHAT_MOCK_APPID` / `WECHAT_MOCK_SECRET` (defaults `wx_mock_appid` / `mock_app_secret`)
+//! and the mini-program `wx_mock_miniprogram` / `mock_miniprogram_secret`.
 
 use std::net::SocketAddr;
 
-use wechat_mock::{DEFAULT_APPID, DEFAULT_SECRET, MockConfig, MockServer};
+use wechat_mock::{
+    DEFAULT_APPID, DEFAULT_MINIPROGRAM_APPID, DEFAULT_MINIPROGRAM_SECRET, DEFAULT_SECRET, MockConfig, MockServer,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +22,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let appid = std::env::var("WECHAT_MOCK_APPID").unwrap_or_else(|_| DEFAULT_APPID.to_owned());
     let secret = std::env::var("WECHAT_MOCK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.to_owned());
     let config = MockConfig {
-        apps: vec![(appid, secret)],
+        apps: vec![
+            (appid, secret),
+            (
+                DEFAULT_MINIPROGRAM_APPID.to_owned(),
+                DEFAULT_MINIPROGRAM_SECRET.to_owned(),
+            ),
+        ],
         ..MockConfig::default()
     };
     let mut server = MockServer::new().config(config);

@@ -67,6 +67,7 @@ pub(crate) struct Inner {
     pub counters: Counters,
     pub messages: Vec<SentMessage>,
     pub seq: u64,
+    pub users: crate::users::Users,
 }
 
 /// State shared by all listeners and the handle.

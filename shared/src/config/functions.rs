@@ -276,6 +276,8 @@ pub struct LocalConfig {
     pub api: Option<LocalApiConfig>,
     /// `/pay/notify` and the reconciliation, when `PAY_MCHID` is set (or `--mock-wechat-pay`).
     pub pay: Option<super::pay::PayConfig>,
+    /// The logins, when `OAUTH_REDIRECT_URI` or `MINIPROGRAM_APPID` is set (or `--mock-wechat`).
+    pub auth: Option<super::auth::AuthConfig>,
 }
 
 /// The API-calling routes of `wechat-local`.
@@ -310,6 +312,10 @@ impl LocalConfig {
             pay: match env.optional("PAY_MCHID") {
                 Some(_) => Some(super::pay::PayConfig::from_env(env)?),
                 None => None,
+            },
+            auth: match super::auth::AuthConfig::is_configured(env) {
+                true => Some(super::auth::AuthConfig::from_env(env)?),
+                false => None,
             },
         })
     }

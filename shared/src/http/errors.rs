@@ -75,7 +75,10 @@ impl From<LoginError> for ApiError {
     /// WeChat or the store out 503 (try again); our deployment wrong 500.
     fn from(error: LoginError) -> Self {
         let (kind, message) = match &error {
-            LoginError::CodeRefused(_) => (ErrorKind::BadRequest, "the login code is invalid or expired; sign in again"),
+            LoginError::CodeRefused(_) => (
+                ErrorKind::BadRequest,
+                "the login code is invalid or expired; sign in again",
+            ),
             LoginError::Replayed => (ErrorKind::BadRequest, "the login code was used already; sign in again"),
             LoginError::Blocked => (ErrorKind::Forbidden, "WeChat does not allow this login"),
             LoginError::SnapshotUser => (ErrorKind::Forbidden, "open the page in WeChat to sign in"),

@@ -63,13 +63,20 @@ pub(super) async fn me(deps: &AuthDeps, req: &lambda_http::Request, request_id: 
 
 /// `POST /logout`: the session is deleted from the store (every instance stops accepting it)
 /// and the cookie cleared.
-pub(super) async fn logout(deps: &AuthDeps, req: &lambda_http::Request, request_id: &str) -> Result<Response, ApiError> {
+pub(super) async fn logout(
+    deps: &AuthDeps,
+    req: &lambda_http::Request,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let caller = signed_in(deps, req).await?;
-    deps.sessions.delete(&caller.id, &Deadline::after(LOOKUP_BUDGET)).await?;
+    deps.sessions
+        .delete(&caller.id, &Deadline::after(LOOKUP_BUDGET))
+        .await?;
     tracing::info!(target: "wechat_ha::auth", openid = %caller.session.openid, "signed out");
     let mut response = ok(json!({ "signed_out": true }), request_id);
     if caller.carrier == Carrier::Cookie {
-        let clear = HeaderValue::from_str(&deps.cookies.clear_session()).map_err(|e| ApiError::internal().with_detail(e))?;
+        let clear =
+            HeaderValue::from_str(&deps.cookies.clear_session()).map_err(|e| ApiError::internal().with_detail(e))?;
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
     Ok(response)

@@ -82,7 +82,10 @@ pub(super) async fn signed_in(deps: &AuthDeps, req: &lambda_http::Request) -> Re
 pub(super) async fn miniprogram_caller(deps: &AuthDeps, req: &lambda_http::Request) -> Result<Caller, ApiError> {
     let caller = signed_in(deps, req).await?;
     if caller.session.kind != SessionKind::MiniProgram {
-        return Err(ApiError::new(ErrorKind::Forbidden, "this route needs a mini-program session"));
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "this route needs a mini-program session",
+        ));
     }
     Ok(caller)
 }

@@ -60,7 +60,11 @@ pub(super) async fn login(
     )
     .await;
     let count = |outcome: &str| {
-        count_with2(metrics::AUTH_LOGINS, ("flow", "miniprogram".into()), ("outcome", outcome.into()));
+        count_with2(
+            metrics::AUTH_LOGINS,
+            ("flow", "miniprogram".into()),
+            ("outcome", outcome.into()),
+        );
     };
     let (session, exchange) = exchanged.inspect_err(|error| count(error.outcome()))?;
     count(exchange.as_str());
@@ -78,12 +82,20 @@ pub(super) async fn login(
 }
 
 /// `POST /miniprogram/decrypt` → the decrypted, checked user data.
-pub(super) async fn decrypt(deps: &AuthDeps, req: &lambda_http::Request, request_id: &str) -> Result<Response, ApiError> {
+pub(super) async fn decrypt(
+    deps: &AuthDeps,
+    req: &lambda_http::Request,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let client = client(deps)?;
     let caller = miniprogram_caller(deps, req).await?;
     let body: UserDataBody = json_body(req)?;
     let count = |outcome: &str| {
-        count_with2(metrics::AUTH_USER_DATA, ("kind", "decrypt".into()), ("outcome", outcome.into()));
+        count_with2(
+            metrics::AUTH_USER_DATA,
+            ("kind", "decrypt".into()),
+            ("outcome", outcome.into()),
+        );
     };
     let Some(session_key) = caller.session.secrets.session_key.as_ref() else {
         return Err(ApiError::internal().with_detail("a mini-program session without its session_key"));
@@ -119,7 +131,11 @@ pub(super) async fn phone(
     let body: CodeBody = json_body(req)?;
     let code = checked_code(&body.code)?;
     let count = |outcome: &str| {
-        count_with2(metrics::AUTH_USER_DATA, ("kind", "phone".into()), ("outcome", outcome.into()));
+        count_with2(
+            metrics::AUTH_USER_DATA,
+            ("kind", "phone".into()),
+            ("outcome", outcome.into()),
+        );
     };
     let deadline = Deadline::after(deps.login_budget);
     let session = &caller.session;

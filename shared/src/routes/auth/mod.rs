@@ -50,13 +50,21 @@ pub async fn handle(deps: &AuthDeps, req: lambda_http::Request) -> Response {
     let allowed = origin.filter(|o| allows_origin(deps, o));
     if let Some(value) = allowed.and_then(|o| HeaderValue::from_str(&o).ok()) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
 }
 
-async fn route(deps: &AuthDeps, req: &lambda_http::Request, arrived_ms: i64, request_id: &str) -> Result<Response, ApiError> {
+async fn route(
+    deps: &AuthDeps,
+    req: &lambda_http::Request,
+    arrived_ms: i64,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let path = req.uri().path().trim_end_matches('/');
     let method = req.method();
     let route = Route::of(path).ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such route"))?;
@@ -64,7 +72,10 @@ async fn route(deps: &AuthDeps, req: &lambda_http::Request, arrived_ms: i64, req
         return Ok(preflight(route));
     }
     if method != route.method() {
-        return Err(ApiError::new(ErrorKind::MethodNotAllowed, format!("use {}", route.method())));
+        return Err(ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("use {}", route.method()),
+        ));
     }
     match route {
         Route::Authorize => web::authorize(deps, req, request_id).await,
@@ -130,7 +141,9 @@ fn preflight(route: Route) -> Response {
 }
 
 fn allows_origin(deps: &AuthDeps, origin: &str) -> bool {
-    deps.web.as_ref().is_some_and(|web| web.return_hosts.allows_origin(origin))
+    deps.web
+        .as_ref()
+        .is_some_and(|web| web.return_hosts.allows_origin(origin))
 }
 
 /// 200 with the unified body around `data`.
@@ -154,7 +167,8 @@ fn expires_in(deps: &AuthDeps, expires_ms: i64) -> u64 {
 /// A JSON body as `T`, 400 when it is not.
 fn json_body<T: serde::de::DeserializeOwned>(req: &lambda_http::Request) -> Result<T, ApiError> {
     let bytes = crate::http::body_bytes(req, MAX_BODY_BYTES)?;
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("the body must be JSON of the documented shape").with_detail(e))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("the body must be JSON of the documented shape").with_detail(e))
 }
 
 /// A login or phone code as the client sent it: 1..=256 visible ASCII characters.

@@ -32,11 +32,19 @@ fn web_login(deps: &AuthDeps) -> Result<&WebLogin, ApiError> {
 }
 
 fn counted(outcome: &str) {
-    count_with2(metrics::AUTH_LOGINS, ("flow", "web".into()), ("outcome", outcome.into()));
+    count_with2(
+        metrics::AUTH_LOGINS,
+        ("flow", "web".into()),
+        ("outcome", outcome.into()),
+    );
 }
 
 /// `GET /oauth/authorize?return_to=…&scope=…`: 302 to WeChat's authorize page.
-pub(super) async fn authorize(deps: &AuthDeps, req: &lambda_http::Request, request_id: &str) -> Result<Response, ApiError> {
+pub(super) async fn authorize(
+    deps: &AuthDeps,
+    req: &lambda_http::Request,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let web = web_login(deps)?;
     let return_to = web
         .return_hosts
@@ -78,16 +86,18 @@ pub(super) async fn callback(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let web = web_login(deps)?;
-    let state = query_param(req, "state")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            counted("rejected_state");
-            ApiError::bad_request("state is required")
-        })?;
+    let state = query_param(req, "state").filter(|s| !s.is_empty()).ok_or_else(|| {
+        counted("rejected_state");
+        ApiError::bad_request("state is required")
+    })?;
     let binding = cookie(req.headers(), LOGIN_COOKIE);
     let deadline = Deadline::after(deps.login_budget);
     let Some(code) = query_param(req, "code").filter(|c| !c.is_empty()) else {
-        let started = deps.states.abandon(state, binding, &deadline).await.inspect_err(|_| counted("rejected_state"))?;
+        let started = deps
+            .states
+            .abandon(state, binding, &deadline)
+            .await
+            .inspect_err(|_| counted("rejected_state"))?;
         counted("declined");
         return redirect_to(&started, Some("declined"), request_id);
     };
@@ -125,18 +135,32 @@ pub(super) async fn callback(
     let mut response = redirect_to(&started, None, request_id)?;
     let max_age = std::time::Duration::from_secs(expires_in(deps, session.expires_ms));
     let headers = response.headers_mut();
-    append(headers, header::SET_COOKIE, &deps.cookies.set_session(&session.id, max_age))?;
-    append(headers, header::SET_COOKIE, &set_login_binding("", std::time::Duration::ZERO))?;
+    append(
+        headers,
+        header::SET_COOKIE,
+        &deps.cookies.set_session(&session.id, max_age),
+    )?;
+    append(
+        headers,
+        header::SET_COOKIE,
+        &set_login_binding("", std::time::Duration::ZERO),
+    )?;
     Ok(response)
 }
 
 /// Signing in again from a browser that holds another session ends that one.
 async fn revoke_previous(deps: &AuthDeps, req: &lambda_http::Request, new_id: &str) {
-    let Some((Some(previous), _)) = presented(deps, req) else { return };
+    let Some((Some(previous), _)) = presented(deps, req) else {
+        return;
+    };
     if previous.expose() == new_id {
         return;
     }
-    if let Err(error) = deps.sessions.delete(&previous, &Deadline::after(super::caller::LOOKUP_BUDGET)).await {
+    if let Err(error) = deps
+        .sessions
+        .delete(&previous, &Deadline::after(super::caller::LOOKUP_BUDGET))
+        .await
+    {
         tracing::warn!(target: "wechat_ha::auth", reason = %error, "previous session not revoked; it expires by itself");
     }
 }
@@ -149,7 +173,10 @@ fn redirect_to(started: &StartedLogin, outcome: Option<&str>, request_id: &str) 
             format!("{}{separator}wxha_login={outcome}", started.return_to)
         }
     };
-    let mut response = ok(json!({ "return_to": target, "login": outcome.unwrap_or("ok") }), request_id);
+    let mut response = ok(
+        json!({ "return_to": target, "login": outcome.unwrap_or("ok") }),
+        request_id,
+    );
     *response.status_mut() = StatusCode::FOUND;
     insert(response.headers_mut(), header::LOCATION, &target)?;
     Ok(response)
