@@ -691,6 +691,35 @@ class ProjectTemplateTest(unittest.TestCase):
         if not self.path.exists():
             self.skipTest(f"{self.path} not found")
 
+    def test_every_alarm_expression_is_metric_math_over_its_own_metrics(self):
+        """CloudWatch rejects an expression naming an id the alarm lacks, or an unfilled placeholder
+        (neither cfn-lint nor the SAM translator notices)."""
+        import re
+        import yaml  # noqa: PLC0415 (only this test reads the template as YAML)
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+        resources = yaml.load(self.path.read_text(), Loader=Loader)["Resources"]
+        checked = 0
+        for name, resource in resources.items():
+            if resource.get("Type") != "AWS::CloudWatch::Alarm":
+                continue
+            metrics = resource["Properties"].get("Metrics") or []
+            ids = {m["Id"] for m in metrics}
+            for metric in metrics:
+                expression = metric.get("Expression")
+                if expression is None:
+                    continue
+                checked += 1
+                with self.subTest(alarm=name):
+                    self.assertNotRegex(expression, r"[{}]")
+                    named = set(re.findall(r"\b([a-z][a-zA-Z0-9_]*)\b", expression)) - {
+                        "SUM", "FILL", "MAX", "MIN", "AVG", "IF", "METRICS"}
+                    self.assertTrue(named <= ids, f"{expression} names {named - ids}")
+        self.assertGreater(checked, 5)
+
     def test_expands_with_all_functions(self):
         arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/appsecret-AbCdEf"
         callback_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/callback-AbCdEf"
@@ -720,6 +749,45 @@ class ProjectTemplateTest(unittest.TestCase):
         # Callback-only: without an AppSecret the API functions are not deployed at all.
         callback_only = ic.load(str(self.path), common, None)
         self.assertEqual(set(callback_only.checked), {"CallbackFunction", "HealthFunction"})
+
+    def test_the_login_function_only_with_a_login_and_only_its_secrets(self):
+        arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/appsecret-AbCdEf"
+        mp_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/miniprogram-AbCdEf"
+        callback_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/callback-AbCdEf"
+        common = [f"WechatCallbackSecretArn={callback_arn}", "WechatAppId=wx0123456789abcdef"]
+        api = common + [f"WechatAppSecretArn={arn}"]
+        web = ["OauthRedirectUri=https://login.example.com/oauth/callback"]
+        mini = ["MiniProgramAppId=wx1111111111111111", f"MiniProgramSecretArn={mp_arn}"]
+        table = "arn:aws:dynamodb:us-east-1:123456789012:table/StateTable"
+        # Neither login: no login function (with or without the Official Account's AppSecret).
+        self.assertNotIn("AuthFunction", ic.load(str(self.path), api, None).checked)
+        self.assertNotIn("AuthFunction", ic.load(str(self.path), common, None).checked)
+        # The web login needs the Official Account's AppSecret; the mini-program login does not.
+        cases = [("web", api + web, {arn}), ("miniprogram", api + mini, {mp_arn}),
+                 ("both", api + web + mini, {arn, mp_arn}), ("miniprogram, callback-only", common + mini, {mp_arn})]
+        for name, params, secrets in cases:
+            with self.subTest(logins=name):
+                loaded = ic.load(str(self.path), params, None)
+                self.assertIn("AuthFunction", loaded.checked)
+                info = loaded.policies["AuthFunction"]
+                self.assertEqual(info.problems, [])
+
+                def decision(action, resource, keys=None):
+                    context = {"dynamodb:LeadingKeys": keys} if keys is not None else {}
+                    return ic.evaluate(info.statements, action, resource, context).decision
+
+                for secret in (arn, mp_arn, callback_arn):
+                    self.assertEqual(decision("secretsmanager:GetSecretValue", secret),
+                                     "Allow" if secret in secrets else "ImplicitDeny", secret)
+                for key in ("auth#session#x", "auth#state#x", "authonce#miniprogram"):
+                    self.assertEqual(decision("dynamodb:PutItem", table, [key]), "Allow", key)
+                    self.assertEqual(decision("dynamodb:DeleteItem", table, [key]), "Allow", key)
+                for key in ("token#wx1111111111111111", "breaker#wechat.miniprogram", "quota#wx1", "config#breaker"):
+                    self.assertEqual(decision("dynamodb:UpdateItem", table, [key]), "Allow", key)
+                    self.assertEqual(decision("dynamodb:PutItem", table, [key]), "ImplicitDeny", key)
+                self.assertEqual(decision("dynamodb:Query", table, ["config#breaker"]), "Allow")
+                for key in ("msg#x", "out#x", "pay#x", "config#pinned"):
+                    self.assertEqual(decision("dynamodb:GetItem", table, [key]), "ImplicitDeny", key)
 
 
 @unittest.skipUnless(os.environ.get("IAM_CHECK_LIVE") == "1", "set IAM_CHECK_LIVE=1 to record real calls with moto")
