@@ -73,6 +73,7 @@ struct World {
     pay_queue_url: String,
     pay_queue_name: String,
     pay_mock: wechatpay_mock::PayMockHandle,
+    miniprogram_secret_arn: String,
 }
 
 impl World {
@@ -138,7 +139,18 @@ impl World {
             .queue_url()
             .unwrap_or_default()
             .to_owned();
+        let miniprogram_secret_arn = secrets
+            .create_secret()
+            .name(format!("perm/miniprogram-{suffix}"))
+            .secret_string(wechat_mock::DEFAULT_MINIPROGRAM_SECRET)
+            .send()
+            .await
+            .expect("mini-program secret")
+            .arn()
+            .unwrap_or_default()
+            .to_owned();
         World {
+            miniprogram_secret_arn,
             pay_secret_arn,
             pay_queue_url,
             pay_queue_name,
@@ -176,6 +188,20 @@ impl World {
             }
             // No secret, no WeChat client: the breakers by name only.
             "AdminFunction" | "BreakerTunerFunction" => {}
+            "AuthFunction" => {
+                env.set("OAUTH_REDIRECT_URI", AUTH_REDIRECT_URI);
+                env.set("WECHAT_APPSECRET_SECRET_ID", self.appsecret_arn.as_str());
+                env.set("MINIPROGRAM_APPID", wechat_mock::DEFAULT_MINIPROGRAM_APPID);
+                env.set("MINIPROGRAM_APPSECRET_SECRET_ID", self.miniprogram_secret_arn.as_str());
+                env.set(
+                    "WECHAT_API_BASE",
+                    format!("{},{}", self.mock.base_url("api"), self.mock.base_url("api2")),
+                );
+                env.set(
+                    "OAUTH_AUTHORIZE_URL",
+                    format!("{}/connect/oauth2/authorize", self.mock.base_url("api")),
+                );
+            }
             "PayNotifyFunction" | "PayReconcileFunction" => {
                 env.set("PAY_MCHID", wechatpay_mock::MCHID);
                 env.set("PAY_SECRET_ID", self.pay_secret_arn.as_str());
@@ -599,6 +625,135 @@ async fn exercise_pay(world: &World) {
     assert_eq!(report.settled, ["PERM-ORDER-2"]);
 }
 
+/// The login function's deployment URL (what the template's `OauthRedirectUri` names).
+const AUTH_REDIRECT_URI: &str = "https://login.example.com/oauth/callback";
+
+/// A GET to the login function as API Gateway delivers it.
+fn auth_get(uri: &str, cookie: Option<String>) -> lambda_http::Request {
+    let (_, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let params: std::collections::HashMap<String, Vec<String>> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
+        .collect();
+    let mut request = http::Request::builder().uri(format!("https://login.example.com{uri}"));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    lambda_http::RequestExt::with_query_string_parameters(
+        request.body(lambda_http::Body::Empty).expect("request"),
+        params,
+    )
+}
+
+/// `/oauth/authorize`: the state and the browser's binding cookie (`name=value`).
+async fn start_web_login(deps: &shared::deps::AuthDeps) -> (String, String) {
+    let answer = shared::routes::auth::handle(deps, auth_get("/oauth/authorize?return_to=/welcome", None)).await;
+    assert_eq!(answer.status(), 302, "{}", body_text(&answer));
+    let location = answer.headers()["location"].to_str().expect("location").to_owned();
+    let state = location
+        .split(['?', '&', '#'])
+        .find_map(|p| p.strip_prefix("state="))
+        .expect("state")
+        .to_owned();
+    let cookie = answer.headers()["set-cookie"].to_str().expect("cookie");
+    let binding = cookie.split(';').next().expect("binding").to_owned();
+    (state, binding)
+}
+
+/// The login function: a web login (state stored, bound, code exchanged once, session
+/// created), a declined one (state read and deleted), `/me`, a mini-program login, its phone
+/// number (the mini-program's own access token, under the fleet's token and quota records),
+/// logout (session deleted) and a replayed code.
+async fn exercise_auth(world: &World) {
+    use shared::config::AuthConfig;
+    use shared::deps::AuthDeps;
+    use shared::routes::auth;
+    let deps = AuthDeps::from_config(
+        AuthConfig::from_env(&world.env("AuthFunction", &[])).expect("config"),
+        &world.aws("AuthFunction"),
+    )
+    .await
+    .expect("auth deps");
+    let (state, binding) = start_web_login(&deps).await;
+    let code = world.mock.mint_oauth_code(APPID, "perm", "snsapi_userinfo");
+    let callback = auth_get(&format!("/oauth/callback?code={code}&state={state}"), Some(binding));
+    let answer = auth::handle(&deps, callback).await;
+    assert_eq!(answer.status(), 302, "{}", body_text(&answer));
+    let session = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-wxha_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let me = auth::handle(&deps, auth_get("/me", Some(session.clone()))).await;
+    assert_eq!(me.status(), 200, "{}", body_text(&me));
+    let (state, binding) = start_web_login(&deps).await;
+    let declined = auth::handle(
+        &deps,
+        auth_get(&format!("/oauth/callback?state={state}"), Some(binding)),
+    )
+    .await;
+    assert_eq!(declined.status(), 302, "{}", body_text(&declined));
+
+    let post = |path: &str, body: serde_json::Value, bearer: Option<&str>| {
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(format!("https://login.example.com{path}"))
+            .header("content-type", "application/json");
+        if let Some(bearer) = bearer {
+            request = request.header("authorization", format!("Bearer {bearer}"));
+        }
+        request
+            .body(lambda_http::Body::Text(body.to_string()))
+            .expect("request")
+    };
+    let code = world
+        .mock
+        .mint_miniprogram_code(wechat_mock::DEFAULT_MINIPROGRAM_APPID, "perm");
+    let login = auth::handle(
+        &deps,
+        post("/miniprogram/login", serde_json::json!({ "code": code }), None),
+    )
+    .await;
+    assert_eq!(login.status(), 200, "{}", body_text(&login));
+    let bearer = body_json(&login)["data"]["session"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    let phone_code = world
+        .mock
+        .mint_phone_code(wechat_mock::DEFAULT_MINIPROGRAM_APPID, "+8613800138000");
+    let phone = auth::handle(
+        &deps,
+        post(
+            "/miniprogram/phone",
+            serde_json::json!({ "code": phone_code }),
+            Some(&bearer),
+        ),
+    )
+    .await;
+    assert_eq!(phone.status(), 200, "{}", body_text(&phone));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let replay = auth::handle(
+        &deps,
+        post("/miniprogram/login", serde_json::json!({ "code": code }), None),
+    )
+    .await;
+    assert_eq!(replay.status(), 400, "{}", body_text(&replay));
+    let logout = http::Request::builder()
+        .method("POST")
+        .uri("https://login.example.com/logout")
+        .header("cookie", session)
+        .body(lambda_http::Body::Empty)
+        .expect("request");
+    let logout = auth::handle(&deps, logout).await;
+    assert_eq!(logout.status(), 200, "{}", body_text(&logout));
+}
+
 async fn recorder_call(endpoint: &str, action: &str) -> String {
     let url = format!("{endpoint}/moto-api/recorder/{action}");
     let client = reqwest::Client::new();
@@ -636,6 +791,15 @@ fn check(python: &str, template: &Path, recording: &Path, world: &World) -> (i32
         .args(["--map", &format!("PayEventsQueue={}", world.pay_queue_name)])
         .args(["--param", &format!("PaySecretArn={}", world.pay_secret_arn)])
         .args(["--param", &format!("PayMerchantId={}", wechatpay_mock::MCHID)])
+        .args(["--param", &format!("OauthRedirectUri={AUTH_REDIRECT_URI}")])
+        .args([
+            "--param",
+            &format!("MiniProgramAppId={}", wechat_mock::DEFAULT_MINIPROGRAM_APPID),
+        ])
+        .args([
+            "--param",
+            &format!("MiniProgramSecretArn={}", world.miniprogram_secret_arn),
+        ])
         .output()
         .expect("run the checker");
     let report = format!(
@@ -658,6 +822,7 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
     exercise_worker(&world).await;
     exercise_operations(&world).await;
     exercise_pay(&world).await;
+    exercise_auth(&world).await;
     recorder_call(&endpoint, "stop-recording").await;
     let recording = recorder_call(&endpoint, "download-recording").await;
     let dir = std::env::temp_dir().join(format!("wechat-ha-permissions-{}", std::process::id()));
@@ -699,6 +864,14 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
                 r#"dynamodb:LeadingKeys: ["msg#*"]"#,
             ),
             "CallbackFunction dynamodb:PutItem",
+        ),
+        (
+            "the login function limited to auth# (its code exchanges write authonce#)",
+            original.replace(
+                r#"dynamodb:LeadingKeys: ["auth#*", "authonce#*"]"#,
+                r#"dynamodb:LeadingKeys: ["auth#*"]"#,
+            ),
+            "AuthFunction dynamodb:",
         ),
         (
             "a grant the callback never uses",
