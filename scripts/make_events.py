@@ -107,6 +107,29 @@ def write(name, ev):
         f.write("\n")
 
 
+# The login samples: a fixed state, the browser's binding cookie and codes the tests issue at the mock.
+AUTH_STATE = "5a" * 32
+AUTH_BINDING = "b1" * 32
+AUTH_OAUTH_CODE = "SAMPLE_OAUTH_CODE_0001"
+AUTH_WXA_CODE = "SAMPLE_WXA_CODE_0001"
+
+
+def auth_events():
+    write("auth-authorize-get.json", event("GET", "/oauth/authorize",
+                                           {"return_to": "/welcome", "scope": "snsapi_userinfo"},
+                                           request_id="req-auth-authorize"))
+    # HTTP API (payload 2.0) delivers the browser's cookies in `cookies`, not in a Cookie header.
+    callback = event("GET", "/oauth/callback", {"code": AUTH_OAUTH_CODE, "state": AUTH_STATE},
+                     request_id="req-auth-callback")
+    callback["cookies"] = [f"__Host-wxha_login={AUTH_BINDING}", "theme=dark"]
+    write("auth-callback-get.json", callback)
+    login = event("GET", "/miniprogram/login", {}, body=json.dumps({"code": AUTH_WXA_CODE}),
+                  headers={"content-type": "application/json"}, request_id="req-auth-wxa-login")
+    login["routeKey"] = login["requestContext"]["routeKey"] = "POST /miniprogram/login"
+    login["requestContext"]["http"]["method"] = "POST"
+    write("auth-miniprogram-login-post.json", login)
+
+
 def main():
     ts, nonce = str(BASE), "12345"
     plain_q = {"signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "openid": "oUser123"}
@@ -153,6 +176,7 @@ def main():
                                             json_headers, request_id="req-send-subscribe",
                                             authorizer=IAM_AUTHORIZER))
 
+    auth_events()
     write("jssdk-config-get.json", event("GET", "/jssdk/config",
                                                {"url": "https://shop.example.com/orders/1001?from=menu"},
                                                request_id="req-jssdk"))

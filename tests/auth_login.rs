@@ -760,3 +760,53 @@ async fn no_session_key_user_token_or_session_id_reaches_a_log_line_or_a_respons
         assert!(!logged.contains(session.as_str()), "a session id in the logs");
     }
 }
+
+#[tokio::test]
+async fn the_sample_events_are_answered_as_api_gateway_delivers_them() {
+    use shared::store::{AttrValue, Attrs, Condition, Key};
+    let world = World::new().await;
+    let authorize = world.send(wechat_ha_tests::event("auth-authorize-get.json")).await;
+    assert_eq!(authorize.status(), 302);
+    let location = header(&authorize, "location");
+    assert_eq!(query_of(&location)["scope"], "snsapi_userinfo");
+    assert!(set_cookies(&authorize).contains_key(LOGIN_COOKIE));
+
+    // The callback event's state, as `/oauth/authorize` stores it for the event's binding cookie
+    // (API Gateway delivers that cookie in the event's `cookies`, not in a header).
+    let state = "5a".repeat(32);
+    let mut attrs = Attrs::new();
+    attrs.insert("browser".into(), shared::auth::login::digest(&"b1".repeat(32)).into());
+    attrs.insert("return_to".into(), "/welcome".into());
+    attrs.insert("scope".into(), "snsapi_userinfo".into());
+    attrs.insert(
+        shared::store::EXPIRES_AT.into(),
+        AttrValue::N(shared::clock::Clock::now_ms(&world.clock) / 1000 + 600),
+    );
+    shared::store::StateStore::put(
+        world.memory.as_ref(),
+        &Key::new(format!("auth#state#{state}"), "state"),
+        attrs,
+        Condition::Always,
+    )
+    .await
+    .expect("seed the state");
+    world
+        .mock
+        .issue_oauth_code("SAMPLE_OAUTH_CODE_0001", APPID, "sample", "snsapi_userinfo");
+    let callback = world.send(wechat_ha_tests::event("auth-callback-get.json")).await;
+    assert_eq!(callback.status(), 302, "{}", wechat_ha_tests::body_text(&callback));
+    assert_eq!(header(&callback, "location"), "/welcome");
+    assert!(set_cookies(&callback).contains_key(SESSION_COOKIE));
+
+    world
+        .mock
+        .issue_miniprogram_code("SAMPLE_WXA_CODE_0001", MP_APPID, "sample");
+    let login = world
+        .send(wechat_ha_tests::event("auth-miniprogram-login-post.json"))
+        .await;
+    assert_eq!(login.status(), 200, "{}", wechat_ha_tests::body_text(&login));
+    assert_eq!(
+        body_json(&login)["data"]["openid"],
+        wechat_mock::openid(MP_APPID, "sample")
+    );
+}

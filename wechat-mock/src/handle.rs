@@ -151,6 +151,16 @@ impl MockHandle {
         crate::login::mint_oauth_code(&self.state, appid, user, scope)
     }
 
+    /// Issues the given `code` as a web-authorization code (a sample event's fixed code).
+    pub fn issue_oauth_code(&self, code: &str, appid: &str, user: &str, scope: &str) {
+        crate::login::issue_oauth_code(&self.state, code.to_owned(), appid, user, scope);
+    }
+
+    /// Issues the given `code` as a mini-program login code (a sample event's fixed code).
+    pub fn issue_miniprogram_code(&self, code: &str, appid: &str, user: &str) {
+        crate::login::issue_wxa_code(&self.state, code.to_owned(), appid, user);
+    }
+
     /// A mini-program login code for `user` of `appid` (what `wx.login()` gives).
     pub fn mint_miniprogram_code(&self, appid: &str, user: &str) -> String {
         crate::login::mint_wxa_code(&self.state, appid, user)

@@ -61,7 +61,11 @@ fn page(status: StatusCode, text: &str) -> Response {
 
 /// Mints a web-authorization code for `user` (the authorize page and the control API).
 pub(crate) fn mint_oauth_code(state: &MockState, appid: &str, user: &str, scope: &str) -> String {
-    let code = random_value("oc_");
+    issue_oauth_code(state, random_value("oc_"), appid, user, scope)
+}
+
+/// Issues `code` as a web-authorization code for `user` (sample events carry fixed codes).
+pub(crate) fn issue_oauth_code(state: &MockState, code: String, appid: &str, user: &str, scope: &str) -> String {
     let now = state.now_ms();
     let entry = Code {
         appid: appid.to_owned(),
@@ -254,7 +258,11 @@ pub(crate) async fn userinfo(State(state): State<Arc<MockState>>, Query(q): Para
 
 /// Mints a mini-program login code (what `wx.login()` gives the client).
 pub(crate) fn mint_wxa_code(state: &MockState, appid: &str, user: &str) -> String {
-    let code = random_value("wc_");
+    issue_wxa_code(state, random_value("wc_"), appid, user)
+}
+
+/// Issues `code` as a mini-program login code for `user` (sample events carry fixed codes).
+pub(crate) fn issue_wxa_code(state: &MockState, code: String, appid: &str, user: &str) -> String {
     let entry = Code {
         appid: appid.to_owned(),
         user: user.to_owned(),
