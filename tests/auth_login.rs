@@ -407,7 +407,7 @@ async fn a_replayed_code_is_refused_and_nothing_is_stored() {
     let items = world.items();
     let replay = world.callback(&back["code"], &state, &binding).await;
     assert_eq!(replay.status(), 400);
-    assert!(set_cookies(&replay).get(SESSION_COOKIE).is_none());
+    assert!(!set_cookies(&replay).contains_key(SESSION_COOKIE));
     assert_eq!(world.items(), items);
 
     // A code WeChat does not know (forged) or one already used elsewhere: WeChat's refusal, 400.
@@ -443,7 +443,7 @@ async fn missing_forged_and_foreign_states_are_refused_without_calling_wechat() 
     assert_eq!(no_cookie.status(), 403);
     for refused in [&forged, &other_browser, &no_cookie] {
         assert_eq!(code_of(refused), "FORBIDDEN");
-        assert!(set_cookies(refused).get(SESSION_COOKIE).is_none());
+        assert!(!set_cookies(refused).contains_key(SESSION_COOKIE));
     }
     assert_eq!(world.mock.calls(OAUTH_TOKEN), 0, "WeChat never asked");
     assert_eq!(world.items(), items, "nothing stored");

@@ -42,29 +42,30 @@ fn refused(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
-fn user_of(req: &MintRequest) -> Result<&str, Response> {
-    let user = req.user.as_deref().unwrap_or(DEFAULT_USER);
-    if valid_user(user) {
-        Ok(user)
-    } else {
-        Err(refused("user must be [A-Za-z0-9_-]{1,32}"))
-    }
-}
-
-fn known_app<'a>(state: &MockState, appid: Option<&'a str>, default: &'a str) -> Result<&'a str, Response> {
+fn known_app<'a>(state: &MockState, appid: Option<&'a str>, default: &'a str) -> Result<&'a str, &'static str> {
     let appid = appid.unwrap_or(default);
     if state.lock().apps.contains_key(appid) {
         Ok(appid)
     } else {
-        Err(refused("unknown appid"))
+        Err("unknown appid")
     }
+}
+
+/// The request's app (or `default`) and user (or `alice`), both checked.
+fn app_and_user<'a>(state: &MockState, req: &'a MintRequest, default: &'a str) -> Result<(&'a str, &'a str), &'static str> {
+    let appid = known_app(state, req.appid.as_deref(), default)?;
+    let user = req.user.as_deref().unwrap_or(DEFAULT_USER);
+    if !valid_user(user) {
+        return Err("user must be [A-Za-z0-9_-]{1,32}");
+    }
+    Ok((appid, user))
 }
 
 pub(crate) async fn oauth_code(State(state): State<Arc<MockState>>, body: Option<Json<MintRequest>>) -> Response {
     let req = body.map(|Json(r)| r).unwrap_or_default();
-    let (appid, user) = match (known_app(&state, req.appid.as_deref(), DEFAULT_APPID), user_of(&req)) {
-        (Ok(appid), Ok(user)) => (appid, user),
-        (Err(e), _) | (_, Err(e)) => return e,
+    let (appid, user) = match app_and_user(&state, &req, DEFAULT_APPID) {
+        Ok(found) => found,
+        Err(message) => return refused(message),
     };
     let scope = req.scope.as_deref().unwrap_or("snsapi_base");
     let code = mint_oauth_code(&state, appid, user, scope);
@@ -73,12 +74,9 @@ pub(crate) async fn oauth_code(State(state): State<Arc<MockState>>, body: Option
 
 pub(crate) async fn miniprogram_code(State(state): State<Arc<MockState>>, body: Option<Json<MintRequest>>) -> Response {
     let req = body.map(|Json(r)| r).unwrap_or_default();
-    let (appid, user) = match (
-        known_app(&state, req.appid.as_deref(), DEFAULT_MINIPROGRAM_APPID),
-        user_of(&req),
-    ) {
-        (Ok(appid), Ok(user)) => (appid, user),
-        (Err(e), _) | (_, Err(e)) => return e,
+    let (appid, user) = match app_and_user(&state, &req, DEFAULT_MINIPROGRAM_APPID) {
+        Ok(found) => found,
+        Err(message) => return refused(message),
     };
     let code = mint_wxa_code(&state, appid, user);
     Json(json!({ "code": code, "openid": openid(appid, user) })).into_response()
@@ -88,7 +86,7 @@ pub(crate) async fn phone_code(State(state): State<Arc<MockState>>, body: Option
     let req = body.map(|Json(r)| r).unwrap_or_default();
     let appid = match known_app(&state, req.appid.as_deref(), DEFAULT_MINIPROGRAM_APPID) {
         Ok(appid) => appid,
-        Err(e) => return e,
+        Err(message) => return refused(message),
     };
     let phone = req.phone.as_deref().unwrap_or("+8613800138000");
     let code = mint_phone_code(&state, appid, phone);
@@ -97,12 +95,9 @@ pub(crate) async fn phone_code(State(state): State<Arc<MockState>>, body: Option
 
 pub(crate) async fn encrypt(State(state): State<Arc<MockState>>, body: Option<Json<MintRequest>>) -> Response {
     let req = body.map(|Json(r)| r).unwrap_or_default();
-    let (appid, user) = match (
-        known_app(&state, req.appid.as_deref(), DEFAULT_MINIPROGRAM_APPID),
-        user_of(&req),
-    ) {
-        (Ok(appid), Ok(user)) => (appid, user),
-        (Err(e), _) | (_, Err(e)) => return e,
+    let (appid, user) = match app_and_user(&state, &req, DEFAULT_MINIPROGRAM_APPID) {
+        Ok(found) => found,
+        Err(message) => return refused(message),
     };
     match sealed_user_data(&state, appid, user, req.data.as_ref()) {
         Ok((encrypted_data, iv)) => Json(json!({ "encryptedData": encrypted_data, "iv": iv })).into_response(),
