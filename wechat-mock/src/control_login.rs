@@ -52,7 +52,11 @@ fn known_app<'a>(state: &MockState, appid: Option<&'a str>, default: &'a str) ->
 }
 
 /// The request's app (or `default`) and user (or `alice`), both checked.
-fn app_and_user<'a>(state: &MockState, req: &'a MintRequest, default: &'a str) -> Result<(&'a str, &'a str), &'static str> {
+fn app_and_user<'a>(
+    state: &MockState,
+    req: &'a MintRequest,
+    default: &'a str,
+) -> Result<(&'a str, &'a str), &'static str> {
     let appid = known_app(state, req.appid.as_deref(), default)?;
     let user = req.user.as_deref().unwrap_or(DEFAULT_USER);
     if !valid_user(user) {
