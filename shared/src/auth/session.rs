@@ -235,7 +235,7 @@ pub struct Sessions {
     clock: SharedClock,
     ttl: Duration,
     store_timeout: Duration,
-    recent: RecentSessions,
+    recent: RecentSessions<Session>,
 }
 
 impl Sessions {
@@ -276,7 +276,7 @@ impl Sessions {
         let key = Self::key(&id);
         let put = self.store.put(&key, session.to_attrs(), Condition::ItemAbsent);
         bounded(self.store_timeout, Some(deadline), put).await?;
-        self.recent.remember(&id, &session);
+        self.recent.remember(id.digest(), &session, session.expires_ms);
         Ok((id, session))
     }
 
@@ -295,17 +295,17 @@ impl Sessions {
             Ok(Some(attrs)) => {
                 let session = Session::from_attrs(&attrs).map_err(|e| SessionError::Corrupt(e.to_string()))?;
                 if session.expires_ms <= self.clock.now_ms() {
-                    self.recent.forget(id);
+                    self.recent.forget(&id.digest());
                     return Ok(Lookup::Missing);
                 }
-                self.recent.remember(id, &session);
+                self.recent.remember(id.digest(), &session, session.expires_ms);
                 Ok(Lookup::Found(session))
             }
             Ok(None) => {
-                self.recent.forget(id);
+                self.recent.forget(&id.digest());
                 Ok(Lookup::Missing)
             }
-            Err(error) => match self.recent.recall(id) {
+            Err(error) => match self.recent.recall(&id.digest()) {
                 Some(session) => {
                     tracing::warn!(target: "wechat_ha::auth", reason = %error, "session store unavailable; using this instance's copy");
                     Ok(Lookup::Remembered(session))
@@ -320,7 +320,7 @@ impl Sessions {
     /// # Errors
     /// [`SessionError::Unavailable`] when the store does not answer in time.
     pub async fn delete(&self, id: &SessionId, deadline: &Deadline) -> Result<(), SessionError> {
-        self.recent.forget(id);
+        self.recent.forget(&id.digest());
         let key = Self::key(id);
         let delete = self.store.delete(&key, Condition::Always);
         bounded(self.store_timeout, Some(deadline), delete).await?;
@@ -356,8 +356,13 @@ impl Sessions {
         )
         .await
         {
-            Ok(_) | Err(crate::store::Unanswered::Store(StoreError::ConditionFailed { .. })) => {
-                self.recent.remember(id, session);
+            Ok(_) => {
+                self.recent.remember(id.digest(), session, session.expires_ms);
+                Ok(())
+            }
+            // Logged out meanwhile: the logout stands, and this instance forgets the session too.
+            Err(crate::store::Unanswered::Store(StoreError::ConditionFailed { .. })) => {
+                self.recent.forget(&id.digest());
                 Ok(())
             }
             Err(error) => Err(error.into()),
