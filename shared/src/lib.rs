@@ -27,5 +27,6 @@ pub mod resilience;
 pub mod routes;
 pub mod secret;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod wechat;

@@ -1,4 +1,4 @@
-//! Mock configuration: accounts, token lifetimes, quotas and the time source.
+//! Mock configuration: accounts, token lifetimes, quotas, the follower population and the time source.
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,6 +36,11 @@ pub struct MockConfig {
     pub force_refresh_spacing_ms: i64,
     /// Classic `/cgi-bin/token` calls allowed per Beijing day before 45009 (WeChat: 2000).
     pub classic_daily_quota: u32,
+    /// Followers generated for `/cgi-bin/user/get` and friends (at start and on reset), at most
+    /// [`crate::MAX_FOLLOWERS`]; follower `i` is [`crate::follower_openid`]`(i)`. Default 0.
+    pub followers: usize,
+    /// Tags over the followers (ids `100..100+n`, names `tag-k`; at most 1 000). Default 0.
+    pub follower_tags: usize,
     /// The mock's base time; the control API adds an offset on top.
     pub time: TimeSource,
 }
@@ -53,6 +58,8 @@ impl fmt::Debug for MockConfig {
             .field("force_refresh_per_day", &self.force_refresh_per_day)
             .field("force_refresh_spacing_ms", &self.force_refresh_spacing_ms)
             .field("classic_daily_quota", &self.classic_daily_quota)
+            .field("followers", &self.followers)
+            .field("follower_tags", &self.follower_tags)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +80,8 @@ impl Default for MockConfig {
             force_refresh_per_day: 20,
             force_refresh_spacing_ms: 30_000,
             classic_daily_quota: 2000,
+            followers: 0,
+            follower_tags: 0,
             time: Arc::new(system_now_ms),
         }
     }
@@ -94,6 +103,13 @@ impl MockConfig {
     /// Adds an account.
     pub fn with_app(mut self, appid: &str, secret: &str) -> Self {
         self.apps.push((appid.to_owned(), secret.to_owned()));
+        self
+    }
+
+    /// Generates `count` followers (at most [`crate::MAX_FOLLOWERS`]) over `tags` tags.
+    pub fn with_followers(mut self, count: usize, tags: usize) -> Self {
+        self.followers = count;
+        self.follower_tags = tags;
         self
     }
 }

@@ -111,7 +111,8 @@ impl MockHandle {
         self.state.lock().messages.clone()
     }
 
-    /// Forgets tokens, faults, counters, messages and the time offset (listeners stay as they are).
+    /// Forgets tokens, faults, counters, messages and the time offset, and regenerates the follower
+    /// population (listeners stay as they are).
     pub fn reset(&self) {
         self.state.reset();
     }
@@ -195,6 +196,30 @@ impl MockHandle {
     pub fn user_tokens(&self) -> Vec<String> {
         let inner = self.state.lock();
         inner.users.issued_tokens()
+    }
+
+    /// Subscribes `openid` to the account at mock time and returns its subscribe_time (epoch s): a
+    /// known follower re-subscribes in place, a new one is appended to the list (unionid
+    /// `u_<openid>`, no tags). An empty openid (or one over 128 bytes, or a new follower past
+    /// [`crate::MAX_FOLLOWERS`]) changes nothing and returns 0.
+    pub fn subscribe_follower(&self, openid: &str) -> i64 {
+        crate::control_followers::subscribe_now(&self.state, openid).unwrap_or(0)
+    }
+
+    /// Unsubscribes `openid` (it keeps its place; `user/get` skips it, batchget answers
+    /// `subscribe: 0`); false for an unknown openid.
+    pub fn unsubscribe_follower(&self, openid: &str) -> bool {
+        self.state.lock().followers.unsubscribe(openid)
+    }
+
+    /// Openids of the currently subscribed followers, in list order (as `user/get` pages them).
+    pub fn subscribed_followers(&self) -> Vec<String> {
+        self.state.lock().followers.subscribed_openids()
+    }
+
+    /// The tag ids of follower `openid` (subscribed or not); `None` for an unknown openid.
+    pub fn follower_tags(&self, openid: &str) -> Option<Vec<i64>> {
+        self.state.lock().followers.tags_of_openid(openid)
     }
 
     /// Stops every listener.

@@ -7,7 +7,11 @@
 //! WeChat's JSON answers and error codes (40001, 42001, 40013, 40125, 41001, 45009, 45011, 47001) —
 //! and the user logins: the web authorization page, `/sns/oauth2/*`, `/sns/userinfo`,
 //! `/sns/jscode2session` and the phone-number API (`login.rs`), with control routes that play
-//! the user's side (`control_login.rs`).
+//! the user's side (`control_login.rs`) — and the follower endpoints over a generated population
+//! ([`MockConfig::with_followers`]): `GET /cgi-bin/user/get` (pages of [`PAGE_SIZE`] openids),
+//! `POST /cgi-bin/user/info/batchget` (≤ [`BATCHGET_LIMIT`] records; 40003, 40032) and
+//! `GET /cgi-bin/tags/get` (`followers.rs`), with control routes that subscribe and unsubscribe
+//! followers (`control_followers.rs`).
 //!
 //! Several "domains" (e.g. `api` and `api2`) are separate listeners sharing one state, so a test
 //! can make one refuse connections ([`MockHandle::set_domain_down`]) while the other answers, and
@@ -28,8 +32,10 @@ mod api;
 mod blackhole;
 mod config;
 pub mod control;
+mod control_followers;
 mod control_login;
 mod faults;
+mod followers;
 mod handle;
 mod login;
 mod server;
@@ -49,6 +55,7 @@ pub use config::{
     DEFAULT_APPID, DEFAULT_MINIPROGRAM_APPID, DEFAULT_MINIPROGRAM_SECRET, DEFAULT_SECRET, MockConfig, TimeSource,
 };
 pub use faults::{Fault, FaultKind};
+pub use followers::{BATCHGET_LIMIT, MAX_FOLLOWERS, PAGE_SIZE, follower_openid, follower_unionid};
 pub use handle::MockHandle;
 pub use state::{Counters, SentMessage};
 pub use tokens::WxError;
@@ -71,6 +78,9 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/sns/userinfo", get(login::userinfo))
         .route("/sns/jscode2session", get(login::jscode2session))
         .route("/wxa/business/getuserphonenumber", post(login::phone_number))
+        .route("/cgi-bin/user/get", get(followers::user_get))
+        .route("/cgi-bin/user/info/batchget", post(followers::batchget))
+        .route("/cgi-bin/tags/get", get(followers::tags_get))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
     let control = Router::new()
         .route("/__mock/faults", post(control::add_fault).delete(control::clear_faults))
@@ -82,7 +92,10 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/__mock/oauth/code", post(control_login::oauth_code))
         .route("/__mock/miniprogram/code", post(control_login::miniprogram_code))
         .route("/__mock/miniprogram/phone_code", post(control_login::phone_code))
-        .route("/__mock/miniprogram/encrypt", post(control_login::encrypt));
+        .route("/__mock/miniprogram/encrypt", post(control_login::encrypt))
+        .route("/__mock/followers", get(control_followers::summary))
+        .route("/__mock/followers/subscribe", post(control_followers::subscribe))
+        .route("/__mock/followers/unsubscribe", post(control_followers::unsubscribe));
     wechat.merge(control).with_state(state)
 }
 

@@ -1,4 +1,5 @@
-//! The mock's shared state: accounts, faults, call counters and recorded messages, behind one mutex.
+//! The mock's shared state: accounts, faults, call counters, recorded messages and the follower
+//! population, behind one mutex.
 //!
 //! Every listener (mock "domain") shares one `MockState`, so a token issued on `api` is valid on
 //! `api2`, as with the real WeChat domains.
@@ -68,6 +69,7 @@ pub(crate) struct Inner {
     pub messages: Vec<SentMessage>,
     pub seq: u64,
     pub users: crate::users::Users,
+    pub followers: crate::followers::Population,
 }
 
 /// State shared by all listeners and the handle.
@@ -118,7 +120,8 @@ impl MockState {
         Some(kind)
     }
 
-    /// Forgets tokens, faults, counters, messages and the time offset.
+    /// Forgets tokens, faults, counters, messages and the time offset, and regenerates the
+    /// follower population from the configuration.
     pub(crate) fn reset(&self) {
         let mut inner = self.lock();
         *inner = Inner::default();
@@ -128,5 +131,6 @@ impl MockState {
             .iter()
             .map(|(appid, secret)| (appid.clone(), AppTokens::new(secret)))
             .collect();
+        inner.followers = crate::followers::Population::generate(self.config.followers, self.config.follower_tags);
     }
 }

@@ -106,6 +106,9 @@ fn policy_var(api: Api) -> &'static str {
         Api::OauthUserinfo => "WECHAT_POLICY_OAUTH_USERINFO",
         Api::JsCodeSession => "WECHAT_POLICY_JSCODE2SESSION",
         Api::PhoneNumber => "WECHAT_POLICY_PHONE_NUMBER",
+        Api::UserList => "WECHAT_POLICY_USER_LIST",
+        Api::UserInfoBatch => "WECHAT_POLICY_USER_INFO_BATCH",
+        Api::TagsGet => "WECHAT_POLICY_TAGS_GET",
     }
 }
 

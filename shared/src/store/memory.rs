@@ -271,6 +271,33 @@ impl StateStore for MemoryStore {
             .map(|(key, attrs)| (key.sk.clone(), attrs.clone()))
             .collect())
     }
+
+    async fn query_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, Attrs)>, bool), StoreError> {
+        use std::ops::Bound;
+        check_pk(pk)?;
+        let now = self.clock.now_secs();
+        let items = self.lock();
+        let start = match after {
+            Some(after) => Bound::Excluded(Key::new(pk, after)),
+            None => Bound::Included(Key::new(pk, "")),
+        };
+        let mut page: Vec<(String, Attrs)> = items
+            .map
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| key.pk == pk)
+            .filter(|(_, attrs)| !attrs.is_expired_at(now))
+            .take(limit.saturating_add(1))
+            .map(|(key, attrs)| (key.sk.clone(), attrs.clone()))
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
 }
 
 #[cfg(test)]

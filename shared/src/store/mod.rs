@@ -62,6 +62,27 @@ pub trait StateStore: Send + Sync + Debug {
 
     /// All live (unexpired) items under one partition key, ordered by sort key.
     async fn query(&self, pk: &str) -> Result<Vec<(String, Attrs)>, StoreError>;
+
+    /// Up to `limit` live items under `pk` with a sort key after `after` (`None`: from the
+    /// start), ordered by sort key, and whether more may follow: a partition too large to read
+    /// at once (the followers) is read page by page. The default reads the whole partition;
+    /// the real stores read only the page.
+    async fn query_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, Attrs)>, bool), StoreError> {
+        let items = self.query(pk).await?;
+        let mut page: Vec<(String, Attrs)> = items
+            .into_iter()
+            .filter(|(sk, _)| after.is_none_or(|after| sk.as_str() > after))
+            .take(limit.saturating_add(1))
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
 }
 
 /// A shared store handle, as held by long-lived components.

@@ -126,6 +126,12 @@ catalog! {
         "Web profiles older than AUTH_PROFILE_MAX_AGE_SECS at /me: refreshed, stale (WeChat unavailable; the stored one served), reauthorize (the refresh token expired).";
     AUTH_USER_DATA = "wechat_auth_user_data_total", Counter, "Count", ["kind", "outcome"],
         "Mini-program user data by kind (decrypt, phone) and outcome: ok, rejected (undecryptable, bad signature, used code), foreign (another app's watermark or user), unavailable.";
+    SYNC_RUNS = "wechat_sync_runs_total", Counter, "Count", ["outcome"],
+        "Follower sync runs by outcome: idle, busy (another run holds the lease), finished (a full pass completed), yielded (the deadline came; the next run resumes), paused (45009 until the daily reset), interrupted (WeChat or the store failed; resumed at the checkpoint).";
+    SYNC_FOLLOWERS = "wechat_sync_followers_total", Counter, "Count", ["outcome"],
+        "Followers written by the sync: stored (from a page), kept_newer (an event during the pass was newer), left (marked unsubscribed at the end of a pass).";
+    SYNC_EVENTS = "wechat_sync_events_total", Counter, "Count", ["outcome"],
+        "Subscribe / unsubscribe events applied by the callback: stored, kept_newer (the item held something newer), failed (the store did not take it; the next full pass repairs it).";
     TUNER_CHANGES = "wechat_tuner_changes_total", Counter, "Count", ["breaker", "setting"],
         "Threshold changes made by the breaker tuner (setting: failure_rate_threshold, slow_call_ms).";
     ADMIN_ACTIONS = "wechat_admin_actions_total", Counter, "Count", ["action"],

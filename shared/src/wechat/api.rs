@@ -47,11 +47,17 @@ pub enum Api {
     JsCodeSession,
     /// `POST /wxa/business/getuserphonenumber`: a mini-program phone code for the number (single use).
     PhoneNumber,
+    /// `GET /cgi-bin/user/get`: a page of up to 10,000 follower openids.
+    UserList,
+    /// `POST /cgi-bin/user/info/batchget`: up to 100 followers' profiles.
+    UserInfoBatch,
+    /// `GET /cgi-bin/tags/get`: the account's tags.
+    TagsGet,
 }
 
 impl Api {
     /// Every API, in table order.
-    pub const ALL: [Api; 11] = [
+    pub const ALL: [Api; 14] = [
         Self::StableToken,
         Self::Token,
         Self::Ticket,
@@ -63,6 +69,9 @@ impl Api {
         Self::OauthUserinfo,
         Self::JsCodeSession,
         Self::PhoneNumber,
+        Self::UserList,
+        Self::UserInfoBatch,
+        Self::TagsGet,
     ];
 
     /// The stable name (logs, metrics, breaker names).
@@ -79,6 +88,9 @@ impl Api {
             Self::OauthUserinfo => "oauth_userinfo",
             Self::JsCodeSession => "jscode2session",
             Self::PhoneNumber => "phone_number",
+            Self::UserList => "user_list",
+            Self::UserInfoBatch => "user_info_batch",
+            Self::TagsGet => "tags_get",
         }
     }
 
@@ -96,6 +108,9 @@ impl Api {
             Self::OauthUserinfo => "/sns/userinfo",
             Self::JsCodeSession => "/sns/jscode2session",
             Self::PhoneNumber => "/wxa/business/getuserphonenumber",
+            Self::UserList => "/cgi-bin/user/get",
+            Self::UserInfoBatch => "/cgi-bin/user/info/batchget",
+            Self::TagsGet => "/cgi-bin/tags/get",
         }
     }
 
@@ -109,6 +124,8 @@ impl Api {
                 | Self::OauthRefresh
                 | Self::OauthUserinfo
                 | Self::JsCodeSession
+                | Self::UserList
+                | Self::TagsGet
         )
     }
 
@@ -128,6 +145,9 @@ impl Api {
             Self::OauthCode => ("wechat.oauth", false, 2_000),
             Self::OauthRefresh | Self::OauthUserinfo => ("wechat.oauth", true, 2_000),
             Self::JsCodeSession | Self::PhoneNumber => ("wechat.miniprogram", false, 2_000),
+            // Reads: safe to repeat. A page of 10,000 openids takes longer than a message.
+            Self::UserList => ("wechat.user", true, 5_000),
+            Self::UserInfoBatch | Self::TagsGet => ("wechat.user", true, 3_000),
         };
         ApiPolicy {
             timeout: Duration::from_millis(timeout_ms),

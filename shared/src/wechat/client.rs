@@ -161,15 +161,31 @@ impl WechatClient {
         body: Option<&Value>,
         deadline: Deadline,
     ) -> Result<Value, WechatError> {
+        self.call_with_token_and_query(api, &[], body, deadline).await
+    }
+
+    /// [`Self::call_with_token`] with more query parameters after the token (`next_openid`).
+    ///
+    /// # Errors
+    /// As [`Self::call_with_token`].
+    pub async fn call_with_token_and_query(
+        &self,
+        api: Api,
+        query: &[(&'static str, &str)],
+        body: Option<&Value>,
+        deadline: Deadline,
+    ) -> Result<Value, WechatError> {
         if let Some(until_ms) = self.quota.blocked_until(api, deadline).await {
             return Err(WechatError::QuotaExhausted { until_ms });
         }
         let result = self
             .tokens
             .with_access_token(deadline, |token| async move {
+                let mut params = vec![("access_token", token)];
+                params.extend(query.iter().map(|(name, value)| (*name, Secret::new(*value))));
                 let call = Call {
                     api,
-                    query: vec![("access_token", token)],
+                    query: params,
                     body,
                 };
                 self.core.call(&call, deadline).await

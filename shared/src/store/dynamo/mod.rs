@@ -177,4 +177,50 @@ impl StateStore for DynamoStore {
             }
         }
     }
+
+    async fn query_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, Attrs)>, bool), StoreError> {
+        check_pk(pk)?;
+        let now = self.clock.now_secs();
+        let mut expr = Expr::default();
+        let (alias, value) = (expr.name(PK), expr.value(AttributeValue::S(pk.to_owned())));
+        let key_condition = format!("{alias} = {value}");
+        let mut start_key = after.map(|sk| encode_key(&Key::new(pk, sk)));
+        let mut items = Vec::new();
+        // DynamoDB's Limit counts items read, expired ones included: read on until `limit`
+        // live items (or the partition's end), asking one more to know whether more follow.
+        let wanted = i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX);
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(&key_condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .consistent_read(true)
+                .limit(wanted)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| from_sdk("Query", e, now))?;
+            for item in page.items() {
+                if let Some(attrs) = decode_live(item, now)? {
+                    items.push((decode_sk(item)?, attrs));
+                }
+            }
+            if items.len() > limit {
+                items.truncate(limit);
+                return Ok((items, true));
+            }
+            match page.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start_key = Some(last.clone()),
+                _ => return Ok((items, false)),
+            }
+        }
+    }
 }
