@@ -195,8 +195,10 @@ impl Population {
         let mut counts = vec![0_u64; self.tags];
         for follower in self.followers.iter().filter(|f| f.subscribed) {
             for id in &follower.tagid_list {
-                let slot = usize::try_from(id - FIRST_TAG_ID).ok().and_then(|k| counts.get_mut(k));
-                if let Some(count) = slot {
+                let Ok(k) = usize::try_from(id - FIRST_TAG_ID) else {
+                    continue;
+                };
+                if let Some(count) = counts.get_mut(k) {
                     *count += 1;
                 }
             }

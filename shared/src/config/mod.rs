@@ -14,6 +14,7 @@ mod operations;
 mod pay;
 mod secret_ref;
 mod store;
+mod sync;
 mod wechat;
 
 pub use account::{AccountParts, AccountSource, CALLBACK_SECRET_VAR, CallbackAccount, SHORT_TOKEN};
@@ -27,6 +28,7 @@ pub use operations::{AdminConfig, HealthConfig, TunerConfig};
 pub use pay::{PayConfig, PaySecrets, PaySecretsSource, split_pems};
 pub use secret_ref::SecretRef;
 pub use store::{Queue, Store};
+pub use sync::{FollowersConfig, SyncConfig};
 pub use wechat::{WechatConfig, client_settings, miniprogram_config};
 
 /// The log filter (`RUST_LOG`, default `info`).

@@ -13,6 +13,7 @@ mod callback;
 mod operations;
 mod outbound;
 mod pay;
+mod sync;
 mod tokens;
 
 use crate::bot::RuleError;
@@ -27,6 +28,7 @@ pub use callback::CallbackDeps;
 pub use operations::{AdminDeps, HealthDeps, TunerDeps};
 pub use outbound::{SendDeps, WorkerDeps, deliveries, request_ledger};
 pub use pay::{CERTIFICATE_REFRESH_EVERY, PAY_RECORD_TTL, PayDeps};
+pub use sync::{FollowersDeps, SyncDeps};
 pub use tokens::{JssdkDeps, TokenRefreshDeps, wechat_client};
 
 /// Why an instance cannot start. Printed once at cold start; names the variable or piece at fault.

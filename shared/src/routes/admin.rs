@@ -10,6 +10,8 @@
 //! | `PUT /admin/breakers/{name}/thresholds` `{"failure_rate_threshold": 40, …}` | validated, written as the runtime override item |
 //! | `PUT` / `DELETE /admin/breakers/{name}/pin` | the tuner leaves it alone / may tune it again |
 //! | `GET /admin/audit?limit=100` | the newest actions, newest first |
+//! | `GET /admin/sync` | the follower sync's checkpoint: the pass under way, the last one, a pause |
+//! | `POST /admin/sync` | asks for a full follower pass (begun by the sync function's next tick, within a minute) |
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -49,6 +51,18 @@ pub async fn handle(deps: &AdminDeps, req: lambda_http::Request) -> Response {
             (Method::PUT, ["admin", "breakers", name, "thresholds"]) => thresholds(deps, &req, name).await?,
             (Method::PUT, ["admin", "breakers", name, "pin"]) => pin(deps, &req, name, true).await?,
             (Method::DELETE, ["admin", "breakers", name, "pin"]) => pin(deps, &req, name, false).await?,
+            (Method::GET, ["admin", "sync"]) => {
+                let (checkpoint, running) = crate::sync::state::read(&deps.store).await.map_err(store_error)?;
+                json!({"checkpoint": checkpoint, "running": running.is_some()})
+            }
+            (Method::POST, ["admin", "sync"]) => {
+                let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+                let checkpoint = crate::sync::state::request_pass(&deps.store, now)
+                    .await
+                    .map_err(store_error)?;
+                audit(deps, &req, "sync", "followers", "full pass requested").await?;
+                json!({"requested": true, "checkpoint": checkpoint})
+            }
             (Method::GET, ["admin", "audit"]) => {
                 let limit = match query_param(&req, "limit") {
                     None => 100,
@@ -60,7 +74,7 @@ pub async fn handle(deps: &AdminDeps, req: lambda_http::Request) -> Response {
                 };
                 json!({"entries": deps.audit.list(limit).await.map_err(store_error)?})
             }
-            (_, ["admin", "breakers"] | ["admin", "breakers", _] | ["admin", "audit"])
+            (_, ["admin", "breakers"] | ["admin", "breakers", _] | ["admin", "audit"] | ["admin", "sync"])
             | (_, ["admin", "breakers", _, "force" | "reset" | "thresholds" | "pin"]) => {
                 return Err(ApiError::new(
                     ErrorKind::MethodNotAllowed,

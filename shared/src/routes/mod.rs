@@ -5,11 +5,13 @@
 pub mod admin;
 pub mod auth;
 pub mod callback;
+pub mod followers;
 pub mod health;
 pub mod jssdk;
 pub mod pay_notify;
 pub mod pay_reconcile;
 pub mod send;
 pub mod send_worker;
+pub mod sync;
 pub mod token_refresh;
 pub mod tuner;
