@@ -30,6 +30,8 @@ pub struct CallbackDeps {
     pub bot: Arc<dyn MessageHandler>,
     /// Where a handler that overran WeChat's 5 s hands its work.
     pub queue: SharedQueue,
+    /// The fleet's table (follower items from subscribe / unsubscribe events).
+    pub store: SharedStore,
     /// Larger bodies get 413.
     pub max_body_bytes: usize,
     /// The business handler's deadline, counted from the request's arrival.
@@ -85,7 +87,8 @@ impl CallbackDeps {
         let window = Duration::from_secs(u64::from(config.max_skew_secs));
         Ok(Self {
             replay: ReplayGuard::new(store.clone(), clock.clone(), window, ledger_config.store_timeout()),
-            ledger: Ledger::new(store, clock.clone(), ledger_config).with_fallback(local),
+            ledger: Ledger::new(store.clone(), clock.clone(), ledger_config).with_fallback(local),
+            store,
             account,
             clock,
             bot,

@@ -43,6 +43,9 @@ use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveRepl
 use crate::replay::SignedQuery;
 use crate::telemetry::metrics;
 
+/// How long a follower event's write may take (it runs before the bot, inside its budget).
+const FOLLOWER_WRITE_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// WeChat gives up on an answer after 5 s; the callback never plans beyond this.
 pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -155,6 +158,7 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Pro
         admit(deps, &query, b"body:", request.body).await?;
         progress.at(Progress::CHECKING);
     }
+    follow_event(deps, &message, &Deadline::at(budget_ends)).await;
     let scope = message.header.to_user_name.as_str();
     let key = message.dedup_key();
     let work = || reply_within_budget(deps, &message, opened.message(), &key, budget_ends, answer_by, progress);
@@ -189,6 +193,32 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Pro
         &random,
     )?;
     Ok(sealed_response(sealed))
+}
+
+/// A subscribe / unsubscribe event updates the follower's item at once (the full sync fills the
+/// profile). Every delivery tries — the write is conditional on being newer, so a WeChat retry
+/// repeats it harmlessly — and a failure only costs freshness until the next full pass: it is
+/// counted and logged, never the message's answer.
+async fn follow_event(deps: &CallbackDeps, message: &Message, deadline: &Deadline) {
+    let subscribed = match message.event() {
+        Some(protocol::Event::Subscribe { .. }) => true,
+        Some(protocol::Event::Unsubscribe) => false,
+        _ => return,
+    };
+    let openid = &message.header.from_user_name;
+    let event_ms = i64::try_from(message.header.create_time)
+        .unwrap_or_default()
+        .saturating_mul(1000);
+    let write = crate::sync::follower::store_event(&deps.store, openid, subscribed, event_ms, deps.clock.now_ms());
+    let outcome = match crate::store::bounded(FOLLOWER_WRITE_TIMEOUT, Some(deadline), write).await {
+        Ok(crate::sync::Written::Stored) => "stored",
+        Ok(crate::sync::Written::KeptNewer) => "kept_newer",
+        Err(error) => {
+            tracing::warn!(target: "wechat_ha::sync", reason = %error, "follower event not stored; the next full pass repairs it");
+            "failed"
+        }
+    };
+    metrics::count_with(metrics::SYNC_EVENTS, "outcome", outcome);
 }
 
 /// Refuses a signed query that already carried other content (plaintext requests: the

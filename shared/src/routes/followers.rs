@@ -53,7 +53,9 @@ pub async fn handle(deps: &FollowersDeps, req: lambda_http::Request) -> Response
                     .await
                     .map_err(store_error)?;
                 let items: Vec<_> = followers.iter().map(|f| f.to_json(false)).collect();
-                Ok(ok(json!({ "followers": items, "next_cursor": next.map(|c| c.encode()) })))
+                Ok(ok(
+                    json!({ "followers": items, "next_cursor": next.map(|c| c.encode()) }),
+                ))
             }
             ["followers", "export"] => export(deps, &req).await,
             ["followers", openid] => {
@@ -100,7 +102,10 @@ async fn export(deps: &FollowersDeps, req: &lambda_http::Request) -> Result<Resp
 fn filter(req: &lambda_http::Request) -> Result<Filter, ApiError> {
     let tag = match query_param(req, "tag") {
         None => None,
-        Some(raw) => Some(raw.parse::<i64>().map_err(|_| ApiError::bad_request("tag must be a tag id"))?),
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("tag must be a tag id"))?,
+        ),
     };
     let subscribed = match query_param(req, "subscribed") {
         None => None,

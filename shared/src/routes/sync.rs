@@ -48,8 +48,10 @@ pub async fn handle(deps: &SyncDeps, trigger: Trigger, lambda_deadline: Option<D
             tracing::warn!(target: "wechat_ha::sync", reason = %error, "full pass not requested; the next start retries");
         }
     }
-    let deadline = lambda_deadline
-        .map_or_else(|| Deadline::after(DEFAULT_RUN), |d| Deadline::at(d.instant() - deps.run_margin.min(d.remaining())));
+    let deadline = lambda_deadline.map_or_else(
+        || Deadline::after(DEFAULT_RUN),
+        |d| Deadline::at(d.instant() - deps.run_margin.min(d.remaining())),
+    );
     let owner = format!("run-{:016x}", rand::random::<u64>());
     syncer.run(&owner, deadline).await
 }
@@ -63,7 +65,10 @@ mod tests {
     #[test]
     fn only_an_explicit_start_starts() {
         assert_eq!(Trigger::of(&json!({"action": "start"})), Trigger::Start);
-        assert_eq!(Trigger::of(&json!({"detail-type": "Scheduled Event", "detail": {}})), Trigger::Tick);
+        assert_eq!(
+            Trigger::of(&json!({"detail-type": "Scheduled Event", "detail": {}})),
+            Trigger::Tick
+        );
         assert_eq!(Trigger::of(&json!(null)), Trigger::Tick);
     }
 }

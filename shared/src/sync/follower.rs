@@ -39,9 +39,9 @@ impl Source {
 
 /// The shard of `openid` (FNV-1a: stable across processes and releases).
 pub fn shard_of(openid: &str) -> u32 {
-    let hash = openid
-        .bytes()
-        .fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    let hash = openid.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
     hash % SHARDS
 }
 
@@ -242,7 +242,10 @@ pub async fn store_event(
     if subscribed {
         update = update.set("subscribe_time", event_ms.div_euclid(1000));
     }
-    match store.update(&key(openid), update.when(newer_than_stored(event_ms))).await {
+    match store
+        .update(&key(openid), update.when(newer_than_stored(event_ms)))
+        .await
+    {
         Ok(_) => Ok(Written::Stored),
         Err(StoreError::ConditionFailed { .. }) => Ok(Written::KeptNewer),
         Err(error) => Err(error),
@@ -289,11 +292,7 @@ pub async fn mark_left(
 /// # Errors
 /// [`StoreError`].
 pub async fn load(store: &SharedStore, openid: &str) -> Result<Option<Follower>, StoreError> {
-    Ok(store
-        .get(&key(openid))
-        .await?
-        .as_ref()
-        .and_then(Follower::from_attrs))
+    Ok(store.get(&key(openid)).await?.as_ref().and_then(Follower::from_attrs))
 }
 
 #[cfg(test)]
@@ -339,13 +338,19 @@ mod tests {
         let store = store();
         let page = Follower::from_record(&record("o1"), "p1", 2_000, |_| None).unwrap();
         // Unsubscribed at 3 000; the page fetched at 2 000 arrives after: the event stays.
-        assert_eq!(store_event(&store, "o1", false, 3_000, 3_000).await.unwrap(), Written::Stored);
+        assert_eq!(
+            store_event(&store, "o1", false, 3_000, 3_000).await.unwrap(),
+            Written::Stored
+        );
         assert_eq!(store_from_page(&store, &page).await.unwrap(), Written::KeptNewer);
         assert!(!load(&store, "o1").await.unwrap().unwrap().subscribed);
         // A page fetched later wins; an event older than it does not.
         let later = Follower::from_record(&record("o1"), "p1", 4_000, |_| None).unwrap();
         assert_eq!(store_from_page(&store, &later).await.unwrap(), Written::Stored);
-        assert_eq!(store_event(&store, "o1", false, 3_500, 5_000).await.unwrap(), Written::KeptNewer);
+        assert_eq!(
+            store_event(&store, "o1", false, 3_500, 5_000).await.unwrap(),
+            Written::KeptNewer
+        );
         assert!(load(&store, "o1").await.unwrap().unwrap().subscribed);
     }
 

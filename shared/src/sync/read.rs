@@ -22,7 +22,9 @@ pub struct Filter {
 impl Filter {
     fn keeps(&self, follower: &Follower) -> bool {
         self.tag.is_none_or(|tag| follower.tag_ids.contains(&tag))
-            && self.subscribed.is_none_or(|subscribed| follower.subscribed == subscribed)
+            && self
+                .subscribed
+                .is_none_or(|subscribed| follower.subscribed == subscribed)
     }
 }
 
@@ -70,7 +72,9 @@ pub async fn page(
     let mut scanned = 0;
     let mut at = cursor;
     while at.shard < SHARDS {
-        let want = (SCAN_BUDGET - scanned).min(limit.saturating_sub(found.len()).max(1) * 4).max(1);
+        let want = (SCAN_BUDGET - scanned)
+            .min(limit.saturating_sub(found.len()).max(1) * 4)
+            .max(1);
         let (items, more) = store.query_page(&shard_pk(at.shard), at.after.as_deref(), want).await?;
         scanned += items.len();
         for (openid, attrs) in items {

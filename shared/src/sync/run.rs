@@ -200,7 +200,10 @@ impl Syncer {
             Ok(outcome) => (outcome, None),
             Err(Stop::Quota(until_ms)) => {
                 checkpoint.paused_until_ms = Some(until_ms);
-                (Outcome::Paused, Some("WeChat's daily quota is spent (45009)".to_owned()))
+                (
+                    Outcome::Paused,
+                    Some("WeChat's daily quota is spent (45009)".to_owned()),
+                )
             }
             Err(Stop::Wechat(error)) => (Outcome::Interrupted, Some(error.to_string())),
             Err(Stop::Store(error)) => (Outcome::Interrupted, Some(error.to_string())),
@@ -256,7 +259,13 @@ impl Syncer {
                     self.sweep_step(pass, shard, after).await?;
                 }
             }
-            if let Some(pass) = checkpoint.pass.as_ref().filter(|p| p.phase == Phase::Sweep { shard: SHARDS, after: None }) {
+            if let Some(pass) = checkpoint.pass.as_ref().filter(|p| {
+                p.phase
+                    == Phase::Sweep {
+                        shard: SHARDS,
+                        after: None,
+                    }
+            }) {
                 checkpoint.last_pass = Some(Finished {
                     id: pass.id.clone(),
                     started_ms: pass.started_ms,
@@ -280,7 +289,9 @@ impl Syncer {
         pacer: &Pacer,
         deadline: Deadline,
     ) -> Result<(), Stop> {
-        let Some(pass) = checkpoint.pass.as_mut() else { return Ok(()) };
+        let Some(pass) = checkpoint.pass.as_mut() else {
+            return Ok(());
+        };
         pacer.wait().await;
         pass.counts.list_calls += 1;
         let page = self.client.follower_page(cursor, deadline).await?;
@@ -314,7 +325,9 @@ impl Syncer {
         futures_util::pin_mut!(fetches);
         let mut done = skip;
         while let Some((records, fetched_ms)) = fetches.next().await {
-            let Some(pass) = checkpoint.pass.as_mut() else { return Ok(()) };
+            let Some(pass) = checkpoint.pass.as_mut() else {
+                return Ok(());
+            };
             pass.counts.profile_calls += 1;
             let records = records?;
             let written = self.store_batch(&records, &pass_id, fetched_ms, &tags).await?;
@@ -358,7 +371,9 @@ impl Syncer {
             .filter_map(|record| Follower::from_record(record, pass_id, fetched_ms, name))
             .collect();
         let results: Vec<Result<Written, StoreError>> = futures_util::stream::iter(
-            followers.iter().map(|follower| follower::store_from_page(&self.store, follower)),
+            followers
+                .iter()
+                .map(|follower| follower::store_from_page(&self.store, follower)),
         )
         .buffer_unordered(WRITES_IN_FLIGHT)
         .collect()

@@ -202,7 +202,10 @@ pub async fn request_pass(store: &SharedStore, now_ms: i64) -> Result<Checkpoint
             Some(previous) => Condition::equals("checkpoint", previous.to_owned()),
             None => Condition::AttrAbsent("checkpoint".into()),
         };
-        match store.update(&key(), Update::new().set("checkpoint", text).when(condition)).await {
+        match store
+            .update(&key(), Update::new().set("checkpoint", text).when(condition))
+            .await
+        {
             Ok(_) => return Ok(checkpoint),
             Err(StoreError::ConditionFailed { .. }) => continue,
             Err(error) => return Err(error),
@@ -244,10 +247,16 @@ mod tests {
         assert!(b.acquire(1_000).await.unwrap().is_none(), "held");
         checkpoint.last_stop = Some("deadline".into());
         a.save(&checkpoint, 2_000).await.unwrap();
-        assert!(b.acquire(2_000 + 89_000).await.unwrap().is_none(), "renewed by the save");
+        assert!(
+            b.acquire(2_000 + 89_000).await.unwrap().is_none(),
+            "renewed by the save"
+        );
         let taken = b.acquire(2_000 + 91_000).await.unwrap().expect("expired: taken over");
         assert_eq!(taken, checkpoint, "with the checkpoint");
-        assert!(matches!(a.save(&checkpoint, 100_000).await, Err(StoreError::ConditionFailed { .. })));
+        assert!(matches!(
+            a.save(&checkpoint, 100_000).await,
+            Err(StoreError::ConditionFailed { .. })
+        ));
         b.release(&taken).await.unwrap();
         assert!(a.acquire(100_001).await.unwrap().is_some(), "released");
     }
@@ -256,7 +265,11 @@ mod tests {
     async fn a_request_starts_nothing_twice() {
         let store: SharedStore = Arc::new(MemoryStore::new(Arc::new(ManualClock::new(0))));
         assert_eq!(request_pass(&store, 5).await.unwrap().requested_ms, Some(5));
-        assert_eq!(request_pass(&store, 9).await.unwrap().requested_ms, Some(5), "already asked");
+        assert_eq!(
+            request_pass(&store, 9).await.unwrap().requested_ms,
+            Some(5),
+            "already asked"
+        );
         let state = SyncState::new(store.clone(), "a");
         let checkpoint = state.acquire(10).await.unwrap().unwrap();
         assert_eq!(checkpoint.requested_ms, Some(5));
