@@ -55,6 +55,10 @@ pub struct ApiDeps {
     pub events: Arc<RecentEvents>,
     /// The account (the status page's token line).
     pub appid: String,
+    /// The follower sync (the template's schedule, on a timer here).
+    pub sync: shared::deps::SyncDeps,
+    /// `/followers…`.
+    pub followers: shared::deps::FollowersDeps,
 }
 
 impl LocalDeps {
@@ -163,7 +167,22 @@ impl LocalDeps {
                     store.clone(),
                     clock.clone(),
                 )?;
+                let sync = shared::deps::SyncDeps {
+                    syncer: shared::sync::Syncer {
+                        client: client.clone(),
+                        store: store.clone(),
+                        clock: clock.clone(),
+                        politeness: api.sync.politeness,
+                    },
+                    run_margin: api.sync.run_margin,
+                };
+                let followers = shared::deps::FollowersDeps {
+                    store: store.clone(),
+                    internal_api_key: api.send.internal_api_key.clone(),
+                };
                 Some(ApiDeps {
+                    sync,
+                    followers,
                     admin,
                     health,
                     events,

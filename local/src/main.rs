@@ -143,7 +143,15 @@ async fn start_mock(env: &mut shared::config::Env) -> Result<wechat_mock::MockHa
             .map_err(|e| e.to_string())?,
     )
     .unwrap_or(8090);
-    let config = wechat_mock::MockConfig::default().with_app(&appid, &secret);
+    // A follower population for the sync (`POST /admin/sync`, then `GET /followers`).
+    let followers = usize::try_from(
+        env.int_in("WECHAT_MOCK_FOLLOWERS", 2_000, 0, 1_000_000)
+            .map_err(|e| e.to_string())?,
+    )
+    .unwrap_or(2_000);
+    let config = wechat_mock::MockConfig::default()
+        .with_app(&appid, &secret)
+        .with_followers(followers, 5);
     let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let fixed = wechat_mock::MockServer::new()
         .config(config.clone())

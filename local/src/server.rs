@@ -14,6 +14,11 @@ use crate::deps::LocalDeps;
 
 /// How often the local server renews the tokens (the template's schedule rate).
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// The follower sync's tick (the template ticks every minute; locally sooner, so `POST
+/// /admin/sync` shows results quickly).
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one local sync run may work.
+const SYNC_RUN: std::time::Duration = std::time::Duration::from_secs(50);
 /// How often the local server runs the payment reconciliation (the template's schedule rate).
 const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -159,6 +164,18 @@ fn pay_notify_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<
     }
 }
 
+fn followers_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
+    match &deps.api {
+        Some(api) => Box::pin(routes::followers::handle(&api.followers, req)),
+        None => Box::pin(shared::http::respond("followers", req, |_, _| async {
+            Err(ApiError::new(
+                ErrorKind::NotFound,
+                "the follower sync needs the WeChat API: set WECHAT_APPSECRET (or run with --mock-wechat)",
+            ))
+        })),
+    }
+}
+
 fn auth_route(deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<'_> {
     match &deps.auth {
         Some(auth) => Box::pin(routes::auth::handle(auth, req)),
@@ -193,6 +210,8 @@ pub fn route_table() -> Vec<(&'static str, RouteFn)> {
         ("/status", status_page_route),
         ("/status.json", status_data_route),
         ("/pay/notify", pay_notify_route),
+        ("/followers", followers_route),
+        ("/followers/{*rest}", followers_route),
         ("/oauth/authorize", auth_route),
         ("/oauth/callback", auth_route),
         ("/miniprogram/login", auth_route),
@@ -249,7 +268,19 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
                 let _ = routes::token_refresh::handle(&api.refresh).await;
             }
         });
-        (worker, refresher)
+        // The follower sync's ticks (the template's every-minute schedule).
+        let sync_deps = deps.clone();
+        let syncer = tokio::spawn(async move {
+            let Some(api) = sync_deps.api.as_ref() else { return };
+            let mut every = tokio::time::interval(SYNC_EVERY);
+            loop {
+                every.tick().await;
+                // A Lambda invocation's five minutes, less: the margin is taken off inside.
+                let deadline = shared::deadline::Deadline::after(SYNC_RUN + api.sync.run_margin);
+                let _ = routes::sync::handle(&api.sync, routes::sync::Trigger::Tick, Some(deadline)).await;
+            }
+        });
+        (worker, refresher, syncer)
     });
     // The payment reconciliation (the template's schedule), on a timer here.
     let reconcile = deps.pay.is_some().then(|| {
@@ -266,9 +297,10 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
         })
     });
     let served = axum::serve(listener, app(deps)).await;
-    if let Some((worker, refresher)) = background {
+    if let Some((worker, refresher, syncer)) = background {
         worker.abort();
         refresher.abort();
+        syncer.abort();
     }
     if let Some(upkeep) = upkeep {
         upkeep.abort();

@@ -289,6 +289,8 @@ pub struct LocalApiConfig {
     pub worker: WorkerConfig,
     /// The JS-SDK route.
     pub jssdk: JssdkConfig,
+    /// The follower sync (on a timer here).
+    pub sync: super::sync::SyncConfig,
 }
 
 impl LocalConfig {
@@ -303,6 +305,7 @@ impl LocalConfig {
                 send: SendConfig::from_env(env)?,
                 worker: WorkerConfig::from_env(env)?,
                 jssdk: JssdkConfig::from_env(env)?,
+                sync: super::sync::SyncConfig::from_env(env)?,
             }),
         };
         Ok(Self {

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -156,17 +156,23 @@ impl Pacer {
     }
 }
 
+/// The report of a run that ended with `outcome` at `checkpoint`. (A function, not a closure:
+/// a closure over `&Checkpoint` held across an await makes the run's future "not general
+/// enough" to spawn.)
+fn report(outcome: Outcome, checkpoint: &Checkpoint, reason: Option<String>) -> RunReport {
+    RunReport {
+        outcome,
+        pass_id: checkpoint.pass.as_ref().map(|p| p.id.clone()),
+        counts: checkpoint.pass.as_ref().map(|p| p.counts.clone()).unwrap_or_default(),
+        reason,
+        paused_until_ms: checkpoint.paused_until_ms,
+    }
+}
+
 impl Syncer {
     /// One run within `deadline`, as run `owner` (random per invocation).
     pub async fn run(&self, owner: &str, deadline: Deadline) -> RunReport {
         let state = SyncState::new(self.store.clone(), owner);
-        let report = |outcome, checkpoint: &Checkpoint, reason: Option<String>| RunReport {
-            outcome,
-            pass_id: checkpoint.pass.as_ref().map(|p| p.id.clone()),
-            counts: checkpoint.pass.as_ref().map(|p| p.counts.clone()).unwrap_or_default(),
-            reason,
-            paused_until_ms: checkpoint.paused_until_ms,
-        };
         let now = self.clock.now_ms();
         let mut checkpoint = match state.acquire(now).await {
             Ok(Some(checkpoint)) => checkpoint,
@@ -316,10 +322,15 @@ impl Syncer {
             .skip(skip)
             .map(<[String]>::to_vec)
             .collect();
-        let fetches = futures_util::stream::iter(batches.into_iter().map(|batch| async move {
-            pacer.wait().await;
-            let records = self.client.follower_profiles(&batch, deadline).await;
-            (records, self.clock.now_ms())
+        // Boxed: a `Send` future the compiler can check for one lifetime (the stream of
+        // borrowing futures is otherwise "not general enough" for `tokio::spawn`).
+        let fetches = futures_util::stream::iter(batches.into_iter().map(|batch| {
+            async move {
+                pacer.wait().await;
+                let records = self.client.follower_profiles(&batch, deadline).await;
+                (records, self.clock.now_ms())
+            }
+            .boxed()
         }))
         .buffered(self.politeness.concurrency.max(1));
         futures_util::pin_mut!(fetches);
@@ -370,14 +381,16 @@ impl Syncer {
             .iter()
             .filter_map(|record| Follower::from_record(record, pass_id, fetched_ms, name))
             .collect();
-        let results: Vec<Result<Written, StoreError>> = futures_util::stream::iter(
-            followers
-                .iter()
-                .map(|follower| follower::store_from_page(&self.store, follower)),
-        )
-        .buffer_unordered(WRITES_IN_FLIGHT)
-        .collect()
-        .await;
+        // Each write owns its follower: a closure over `&Follower` would make the run's future
+        // "not general enough" to spawn.
+        let results: Vec<Result<Written, StoreError>> =
+            futures_util::stream::iter(followers.into_iter().map(|follower| {
+                let store = self.store.clone();
+                async move { follower::store_from_page(&store, &follower).await }
+            }))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .collect()
+            .await;
         let mut counts = (0, 0);
         for result in results {
             match result? {
