@@ -685,7 +685,7 @@ class ProjectTemplateTest(unittest.TestCase):
 
     path = HERE.parent / "template.yaml"
     functions = {"CallbackFunction", "SendFunction", "SendWorkerFunction", "TokenRefreshFunction", "JssdkFunction",
-                 "HealthFunction", "AdminFunction", "BreakerTunerFunction"}
+                 "HealthFunction", "AdminFunction", "BreakerTunerFunction", "SyncFunction", "FollowersFunction"}
 
     def setUp(self):
         if not self.path.exists():
@@ -730,7 +730,8 @@ class ProjectTemplateTest(unittest.TestCase):
         # Each function reads its own partitions and no other's (the callback never sees tokens).
         own = {"CallbackFunction": "msg#x", "SendFunction": "out#x", "SendWorkerFunction": "out#x",
                "TokenRefreshFunction": "token#wx", "JssdkFunction": "token#wx",
-               "HealthFunction": "breaker#x", "AdminFunction": "breaker#x", "BreakerTunerFunction": "breaker#x"}
+               "HealthFunction": "breaker#x", "AdminFunction": "breaker#x", "BreakerTunerFunction": "breaker#x",
+               "SyncFunction": "follower#x", "FollowersFunction": "follower#x"}
         for name, info in loaded.policies.items():
             with self.subTest(function=name):
                 self.assertEqual(info.problems, [])
@@ -749,6 +750,44 @@ class ProjectTemplateTest(unittest.TestCase):
         # Callback-only: without an AppSecret the API functions are not deployed at all.
         callback_only = ic.load(str(self.path), common, None)
         self.assertEqual(set(callback_only.checked), {"CallbackFunction", "HealthFunction"})
+
+    def test_the_follower_functions_keep_to_their_partitions(self):
+        arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/appsecret-AbCdEf"
+        callback_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/callback-AbCdEf"
+        params = [f"WechatCallbackSecretArn={callback_arn}", "WechatAppId=wx0123456789abcdef",
+                  f"WechatAppSecretArn={arn}"]
+        loaded = ic.load(str(self.path), params, None)
+        table = "arn:aws:dynamodb:us-east-1:123456789012:table/StateTable"
+
+        def decision(function, action, keys, resource=table):
+            return ic.evaluate(loaded.policies[function].statements, action, resource,
+                               {"dynamodb:LeadingKeys": keys}).decision
+
+        # The read API reads followers and writes nothing, not even its own partition.
+        for action in ("dynamodb:GetItem", "dynamodb:Query"):
+            self.assertEqual(decision("FollowersFunction", action, ["follower#x"]), "Allow", action)
+        for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+            self.assertEqual(decision("FollowersFunction", action, ["follower#x"]), "ImplicitDeny", action)
+        for key in ("sync#state", "token#wx", "out#x"):
+            self.assertEqual(decision("FollowersFunction", "dynamodb:GetItem", [key]), "ImplicitDeny", key)
+        self.assertEqual(decision("FollowersFunction", "secretsmanager:GetSecretValue", [], arn), "ImplicitDeny")
+        # The sync writes followers and its lease/checkpoint, uses the WeChat client's records,
+        # and nothing of the send path's.
+        for key in ("follower#x", "sync#state"):
+            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+                self.assertEqual(decision("SyncFunction", action, [key]), "Allow", (key, action))
+            self.assertEqual(decision("SyncFunction", "dynamodb:DeleteItem", [key]), "ImplicitDeny", key)
+        self.assertEqual(decision("SyncFunction", "dynamodb:UpdateItem", ["token#wx"]), "Allow")
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+            self.assertEqual(decision("SyncFunction", action, ["out#x"]), "ImplicitDeny", action)
+        self.assertEqual(decision("SyncFunction", "secretsmanager:GetSecretValue", [], arn), "Allow")
+        self.assertEqual(decision("SyncFunction", "secretsmanager:GetSecretValue", [], callback_arn), "ImplicitDeny")
+        # Subscribe/unsubscribe events: the callback updates follower items; the admin API the
+        # sync's checkpoint item, never a follower.
+        self.assertEqual(decision("CallbackFunction", "dynamodb:UpdateItem", ["follower#x"]), "Allow")
+        self.assertEqual(decision("CallbackFunction", "dynamodb:UpdateItem", ["sync#state"]), "ImplicitDeny")
+        self.assertEqual(decision("AdminFunction", "dynamodb:UpdateItem", ["sync#state"]), "Allow")
+        self.assertEqual(decision("AdminFunction", "dynamodb:GetItem", ["follower#x"]), "ImplicitDeny")
 
     def test_the_login_function_only_with_a_login_and_only_its_secrets(self):
         arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/appsecret-AbCdEf"

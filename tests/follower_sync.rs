@@ -104,9 +104,10 @@ fn print_cost(what: &str, mock: &MockHandle, followers: usize) {
     let (list, batch, tags) = (mock.calls(LIST), mock.calls(BATCH), mock.calls(TAGS));
     #[allow(clippy::cast_precision_loss)]
     let per = (list + batch + tags) as f64 / followers as f64;
-    println!(
-        "{what}: {followers} followers, user/get {list}, batchget {batch}, tags/get {tags} = {per:.5} upstream calls per follower (ideal {:.5})",
-        (followers.div_ceil(10_000) + 1 + followers.div_ceil(100) + 1) as f64 / followers as f64
+    #[allow(clippy::cast_precision_loss)]
+    let ideal = (followers.div_ceil(10_000) + 1 + followers.div_ceil(100) + 1) as f64 / followers as f64;
+    eprintln!(
+        "{what}: {followers} followers, user/get {list}, batchget {batch}, tags/get {tags} = {per:.5} upstream calls per follower (ideal {ideal:.5})"
     );
 }
 

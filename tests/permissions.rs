@@ -187,7 +187,7 @@ impl World {
                 );
             }
             // No secret, no WeChat client: the breakers by name only.
-            "AdminFunction" | "BreakerTunerFunction" => {}
+            "AdminFunction" | "BreakerTunerFunction" | "FollowersFunction" => {}
             "AuthFunction" => {
                 env.set("OAUTH_REDIRECT_URI", AUTH_REDIRECT_URI);
                 env.set("WECHAT_APPSECRET_SECRET_ID", self.appsecret_arn.as_str());
@@ -283,6 +283,40 @@ impl MessageHandler for Bot {
     }
 }
 
+/// A plaintext event from `openid`, signed now.
+fn fresh_event(openid: &str, event: &str) -> lambda_http::Request {
+    use shared::clock::Clock;
+    let now = SystemClock.now_secs().to_string();
+    let nonce = format!("n{openid}{event}");
+    let body = format!(
+        "<xml><ToUserName><![CDATA[gh_perm]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>"
+    );
+    let query = [
+        ("signature", url_signature(TOKEN, &now, &nonce)),
+        ("timestamp", now.clone()),
+        ("nonce", nonce),
+    ];
+    let uri = format!(
+        "https://api.example/wechat?{}",
+        query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
+    let params: std::collections::HashMap<String, Vec<String>> =
+        query.iter().map(|(k, v)| ((*k).to_owned(), vec![v.clone()])).collect();
+    lambda_http::RequestExt::with_query_string_parameters(
+        http::Request::builder()
+            .method("POST")
+            .uri(uri)
+            .body(lambda_http::Body::Text(body))
+            .expect("request"),
+        params,
+    )
+}
+
 /// A plaintext text message signed now (fresh timestamp), with its own MsgId.
 fn fresh_text(msg_id: u64) -> lambda_http::Request {
     use shared::clock::Clock;
@@ -350,6 +384,9 @@ async fn exercise_callback(world: &World) {
         .put_as_test(Key::new("msg#gh_perm", format!("2:oPerm:{}", now_secs())), pending)
         .await;
     assert_eq!(body_text(&callback::handle(&deps, fresh_text(2)).await), "success");
+    // A subscribe event updates the follower's item at once.
+    let subscribed = callback::handle(&deps, fresh_event("oPermFollower", "subscribe")).await;
+    assert_eq!(subscribed.status(), 200, "{}", body_text(&subscribed));
     // The same clients with bots that fail or overrun.
     let loaded = CallbackDeps::load_account(config, &aws).await.expect("account");
     let clock: SharedClock = Arc::new(SystemClock);
@@ -548,6 +585,8 @@ async fn exercise_operations(world: &World) {
         ("PUT", format!("/admin/breakers/{name}/pin"), ""),
         ("DELETE", format!("/admin/breakers/{name}/pin"), ""),
         ("GET", "/admin/audit".to_owned(), ""),
+        ("POST", "/admin/sync".to_owned(), ""),
+        ("GET", "/admin/sync".to_owned(), ""),
     ] {
         let answer = admin::handle(&admin_deps, iam_request(method, &path, body)).await;
         assert_eq!(answer.status(), 200, "{method} {path}: {}", body_text(&answer));
@@ -623,6 +662,48 @@ async fn exercise_pay(world: &World) {
     .expect("pay-reconcile deps");
     let report = pay_reconcile::handle(&reconcile).await.expect("reconcile");
     assert_eq!(report.settled, ["PERM-ORDER-2"]);
+}
+
+/// The follower sync: a full pass over the mock's followers (the lease and checkpoint, pages,
+/// follower items), then a second one after a follower left (the sweep marks them); and the
+/// read API over what it stored.
+async fn exercise_sync(world: &World) {
+    use shared::config::{FollowersConfig, SyncConfig};
+    use shared::deps::{FollowersDeps, SyncDeps};
+    use shared::routes::{followers, sync};
+    let deps = SyncDeps::from_config(
+        SyncConfig::from_env(&world.env("SyncFunction", &[("SYNC_CALLS_PER_MINUTE", "6000")])).expect("config"),
+        &world.aws("SyncFunction"),
+    )
+    .await
+    .expect("sync deps");
+    let deadline = || Some(shared::deadline::Deadline::after(Duration::from_secs(60)));
+    for round in 0..2 {
+        let report = sync::handle(&deps, sync::Trigger::Start, deadline()).await;
+        assert_eq!(
+            report.outcome,
+            shared::sync::Outcome::Finished,
+            "round {round}: {report:?}"
+        );
+        world.mock.unsubscribe_follower(&wechat_mock::follower_openid(3));
+    }
+    let report = sync::handle(&deps, sync::Trigger::Tick, deadline()).await;
+    assert_eq!(report.outcome, shared::sync::Outcome::Idle);
+
+    let read = FollowersDeps::from_config(
+        FollowersConfig::from_env(&world.env("FollowersFunction", &[])).expect("config"),
+        &world.aws("FollowersFunction"),
+    )
+    .await;
+    let one = followers::handle(
+        &read,
+        iam_request("GET", &format!("/followers/{}", wechat_mock::follower_openid(3)), ""),
+    )
+    .await;
+    assert_eq!(one.status(), 200, "{}", body_text(&one));
+    assert_eq!(body_json(&one)["data"]["subscribed"], false, "swept");
+    let page = followers::handle(&read, iam_request("GET", "/followers", "")).await;
+    assert_eq!(page.status(), 200, "{}", body_text(&page));
 }
 
 /// The login function's deployment URL (what the template's `OauthRedirectUri` names).
@@ -823,6 +904,7 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
     exercise_operations(&world).await;
     exercise_pay(&world).await;
     exercise_auth(&world).await;
+    exercise_sync(&world).await;
     recorder_call(&endpoint, "stop-recording").await;
     let recording = recorder_call(&endpoint, "download-recording").await;
     let dir = std::env::temp_dir().join(format!("wechat-ha-permissions-{}", std::process::id()));
@@ -860,8 +942,8 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
         (
             "the callback limited to msg# (its replay guard writes sig#)",
             original.replace(
-                r#"dynamodb:LeadingKeys: ["msg#*", "sig#*"]"#,
-                r#"dynamodb:LeadingKeys: ["msg#*"]"#,
+                r#"dynamodb:LeadingKeys: ["msg#*", "sig#*", "follower#*"]"#,
+                r#"dynamodb:LeadingKeys: ["msg#*", "follower#*"]"#,
             ),
             "CallbackFunction dynamodb:PutItem",
         ),

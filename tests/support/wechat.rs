@@ -14,10 +14,11 @@ use crate::APPID;
 /// The demo account's AppSecret on the mock.
 pub const SECRET: &str = "demo-app-secret";
 
-/// A mock with domains `api` and `api2`, knowing the demo account.
+/// A mock with domains `api` and `api2`, knowing the demo account (and 150 followers, for the
+/// follower sync).
 pub async fn start_mock() -> MockHandle {
     MockServer::new()
-        .config(MockConfig::default().with_app(APPID, SECRET))
+        .config(MockConfig::default().with_app(APPID, SECRET).with_followers(150, 3))
         .domain("api")
         .domain("api2")
         .start()

@@ -69,7 +69,7 @@ pub(crate) fn tags_of(i: usize, tags: usize) -> Vec<i64> {
     }
     let first = FIRST_TAG_ID + wide(i % tags);
     let mut ids = vec![first];
-    if i % 7 == 0 && tags > 1 {
+    if i.is_multiple_of(7) && tags > 1 {
         let second = FIRST_TAG_ID + wide((i / 7) % tags);
         if second != first {
             ids.push(second);

@@ -43,10 +43,10 @@ impl Trigger {
 #[tracing::instrument(name = "sync", skip_all)]
 pub async fn handle(deps: &SyncDeps, trigger: Trigger, lambda_deadline: Option<Deadline>) -> RunReport {
     let syncer = &deps.syncer;
-    if trigger == Trigger::Start {
-        if let Err(error) = request_pass(&syncer.store, syncer.clock.now_ms()).await {
-            tracing::warn!(target: "wechat_ha::sync", reason = %error, "full pass not requested; the next start retries");
-        }
+    if trigger == Trigger::Start
+        && let Err(error) = request_pass(&syncer.store, syncer.clock.now_ms()).await
+    {
+        tracing::warn!(target: "wechat_ha::sync", reason = %error, "full pass not requested; the next start retries");
     }
     let deadline = lambda_deadline.map_or_else(
         || Deadline::after(DEFAULT_RUN),
