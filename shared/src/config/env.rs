@@ -120,6 +120,14 @@ impl Env {
             .ok_or_else(|| ConfigError::new(name, "is required but not set"))
     }
 
+    /// A `true` / `false` switch, `false` when unset.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable when it is set to anything else.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        self.parsed_or(name, false, "true or false")
+    }
+
     /// The variable parsed as `T`, or `default` when unset.
     pub fn parsed_or<T: FromStr>(&self, name: &'static str, default: T, expect: &str) -> Result<T, ConfigError> {
         match self.optional(name) {

@@ -89,6 +89,17 @@ fn settings_for(env: &Env, appid: String) -> Result<ClientSettings, ConfigError>
     client.connect_timeout = env.millis_in("WECHAT_CONNECT_TIMEOUT_MS", 1_000, 50, 10_000)?;
     client.policies = api_policies(env)?;
     client.overrides = overrides(env)?;
+    if env.flag("MULTI_REGION")? {
+        // Each region's breakers are its own; one token for the world, which only stable_token
+        // gives: a classic refresh in one region would invalidate the other region's token.
+        client.breaker_region = Some(env.required("AWS_REGION")?.to_owned());
+        if client.token_mode == TokenMode::Classic {
+            return Err(ConfigError::new(
+                "WECHAT_TOKEN_MODE",
+                "classic is refused with MULTI_REGION=true: each region's refresh would invalidate the other's token; use stable",
+            ));
+        }
+    }
     Ok(client)
 }
 
@@ -203,6 +214,27 @@ fn parse_bases(raw: &str) -> Result<Vec<String>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_region_keeps_breakers_per_region_and_refuses_classic_tokens() {
+        let base = [
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("AWS_REGION", "eu-west-1"),
+        ];
+        let single = client_settings(&Env::from_pairs(base)).unwrap();
+        assert_eq!(single.breaker_region, None);
+        let mut env = Env::from_pairs(base);
+        env.set("MULTI_REGION", "true");
+        assert_eq!(
+            client_settings(&env).unwrap().breaker_region.as_deref(),
+            Some("eu-west-1")
+        );
+        env.set("WECHAT_TOKEN_MODE", "classic");
+        assert_eq!(client_settings(&env).unwrap_err().var, "WECHAT_TOKEN_MODE");
+        env.set("MULTI_REGION", "yes");
+        assert_eq!(client_settings(&env).unwrap_err().var, "MULTI_REGION");
+    }
 
     #[test]
     fn defaults_use_both_wechat_domains_and_stable_token() {

@@ -38,6 +38,7 @@ struct Inner {
     defaults: PolicyConfig,
     named: BTreeMap<String, PolicyConfig>,
     runtime: Option<Arc<RuntimeOverrides>>,
+    region: Option<String>,
     breakers: Mutex<HashMap<String, Dependency>>,
     policies: Mutex<HashMap<(String, String), Arc<Policy>>>,
 }
@@ -52,9 +53,17 @@ pub struct RegistryBuilder {
     configs: Vec<(String, PolicyConfig)>,
     overrides: OverrideSet,
     runtime_every: Option<Duration>,
+    region: Option<String>,
 }
 
 impl RegistryBuilder {
+    /// Keeps the breakers' state per `region` (a multi-region deployment; see
+    /// [`Breaker::in_region`]). `None`: one state for the whole table.
+    pub fn region(mut self, region: Option<String>) -> Self {
+        self.region = region;
+        self
+    }
+
     /// The event observer (default: none). The registry also counts every event in its own
     /// [`EventCounters`] ([`Registry::counters`]), whatever the observer.
     pub fn observer(mut self, observer: SharedObserver) -> Self {
@@ -140,6 +149,7 @@ impl RegistryBuilder {
                 defaults,
                 named,
                 runtime,
+                region: self.region,
                 breakers: Mutex::default(),
                 policies: Mutex::default(),
             }),
@@ -165,6 +175,7 @@ impl Registry {
             configs: Vec::new(),
             overrides: OverrideSet::default(),
             runtime_every: Some(Duration::from_secs(1)),
+            region: None,
         }
     }
 
@@ -194,6 +205,9 @@ impl Registry {
                 Arc::clone(&self.inner.observer),
             );
             let bulkhead = Arc::new(Bulkhead::new(config.bulkhead));
+            if let Some(region) = &self.inner.region {
+                breaker = breaker.in_region(region);
+            }
             if let Some(source) = &self.inner.runtime {
                 breaker = breaker.with_runtime(RuntimeHook::new(Arc::clone(source), config));
             }
@@ -250,5 +264,47 @@ impl Registry {
     /// admin views (relaxed atomic loads; keep the `Arc` to read them later without the registry).
     pub fn counters(&self) -> &Arc<EventCounters> {
         &self.inner.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::resilience::State;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Key, StateStore};
+
+    #[tokio::test]
+    async fn a_regional_registry_keeps_its_breakers_state_under_its_region() {
+        let clock: SharedClock = Arc::new(ManualClock::new(1_000));
+        let store: SharedStore = Arc::new(MemoryStore::new(clock.clone()));
+        let regional = Registry::builder(store.clone(), clock.clone())
+            .region(Some("eu-west-1".into()))
+            .build()
+            .unwrap();
+        regional
+            .breaker("wechat.message")
+            .force(State::ForcedOpen)
+            .await
+            .unwrap();
+        let key = |pk: &str| Key::new(pk, "state");
+        assert!(
+            store
+                .get(&key("breaker#eu-west-1#wechat.message"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.get(&key("breaker#wechat.message")).await.unwrap().is_none());
+        let other = Registry::builder(store.clone(), clock)
+            .region(Some("ap-northeast-1".into()))
+            .build()
+            .unwrap();
+        assert_eq!(
+            other.breaker("wechat.message").fleet_snapshot().await.unwrap().state,
+            State::Closed,
+            "another region's breaker is its own"
+        );
     }
 }

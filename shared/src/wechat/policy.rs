@@ -61,7 +61,8 @@ pub fn breaker_names(settings: &ClientSettings) -> Vec<String> {
 ///
 /// # Errors
 /// A resilience [`ConfigError`] naming the policy and field.
-pub fn register(settings: &ClientSettings, mut builder: RegistryBuilder) -> Result<RegistryBuilder, ConfigError> {
+pub fn register(settings: &ClientSettings, builder: RegistryBuilder) -> Result<RegistryBuilder, ConfigError> {
+    let mut builder = builder.region(settings.breaker_region.clone());
     let mut breakers = Vec::new();
     let domains = u32::try_from(settings.api_bases.len().max(1)).unwrap_or(u32::MAX);
     for api in Api::ALL {

@@ -32,6 +32,9 @@ pub struct ClientSettings {
     /// Resilience overrides applied over the defaults above, in order (later wins), e.g. a JSON
     /// file's then variables'. Runtime overrides from the store (`config#breaker`) win over all.
     pub overrides: Vec<OverrideSet>,
+    /// The region whose breaker state this client keeps (`AWS_REGION` of a multi-region
+    /// deployment, `MULTI_REGION=true`); `None`: one state for the whole table.
+    pub breaker_region: Option<String>,
 }
 
 impl ClientSettings {
@@ -47,6 +50,7 @@ impl ClientSettings {
             api_breaker: BreakerConfig::default(),
             domain_breaker: BreakerConfig::default(),
             overrides: Vec::new(),
+            breaker_region: None,
         }
     }
 }

@@ -174,6 +174,13 @@ pub struct BreakerSnapshot {
 }
 
 impl Breaker {
+    /// The same breaker, its state kept per `region` (`breaker#{region}#{name}` / `state`).
+    #[must_use]
+    pub fn in_region(mut self, region: &str) -> Self {
+        self.key = record::regional_key(region, &self.name);
+        self
+    }
+
     /// A breaker named `name` (the store item is `breaker#{name}` / `state`).
     pub fn new(
         name: &str,

@@ -35,6 +35,13 @@ pub fn key(name: &str) -> Key {
     Key::new(format!("breaker#{name}"), "state")
 }
 
+/// The store key of breaker `name` in `region`: with the table replicated across regions, each
+/// region's breakers are its own (each region sees its own path to WeChat), and keys that differ
+/// never conflict under the table's last-writer-wins replication.
+pub fn regional_key(region: &str, name: &str) -> Key {
+    Key::new(format!("breaker#{region}#{name}"), "state")
+}
+
 /// A breaker item, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerRecord {
@@ -183,5 +190,9 @@ mod tests {
     #[test]
     fn key_is_breaker_name_and_state() {
         assert_eq!(key("wechat-api").to_string(), "breaker#wechat-api/state");
+        assert_eq!(
+            regional_key("eu-west-1", "wechat.message").to_string(),
+            "breaker#eu-west-1#wechat.message/state"
+        );
     }
 }
