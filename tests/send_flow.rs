@@ -127,6 +127,26 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_first_answer_a
 }
 
 #[tokio::test]
+async fn a_dry_run_validates_and_authenticates_but_sends_and_records_nothing() {
+    let queue = Arc::new(MemoryQueue::new(5));
+    let flow = flow(queue.clone(), None, &[]).await;
+    let mut json = wechat_ha_tests::event_json("send-custom-post.json");
+    json["headers"]["x-dry-run"] = serde_json::json!("true");
+    let request = lambda_http::request::from_str(&json.to_string()).expect("request");
+    let response = send::handle(&flow.send, request).await;
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+    assert_eq!(body_json(&response)["data"]["status"], "dry_run");
+    assert!(flow.mock.messages().is_empty(), "nothing sent");
+    assert!(queue.is_empty(), "nothing queued");
+    // The real send with the same Idempotency-Key afterwards is not answered from a record.
+    let sent = send::handle(&flow.send, event("send-custom-post.json")).await;
+    assert_eq!(body_json(&sent)["data"]["status"], "sent");
+    json["headers"]["x-dry-run"] = serde_json::json!("maybe");
+    let request = lambda_http::request::from_str(&json.to_string()).expect("request");
+    assert_eq!(send::handle(&flow.send, request).await.status(), 400);
+}
+
+#[tokio::test]
 async fn unauthenticated_and_invalid_requests_are_refused_before_anything_is_sent() {
     let flow = flow(
         Arc::new(MemoryQueue::new(5)),

@@ -50,6 +50,18 @@ impl Answer {
         }
     }
 
+    /// A dry run (`X-Dry-Run: true`): the payload is valid and an access token is at hand;
+    /// nothing was sent, recorded or queued.
+    pub(super) fn dry_run(kind: &str) -> Self {
+        Self {
+            status: StatusCode::OK,
+            code: "OK".into(),
+            message: "dry run: valid, not sent".into(),
+            data: json!({"status": "dry_run", "kind": kind}),
+            replayed: false,
+        }
+    }
+
     /// Queued for the worker.
     pub(super) fn queued(id: &str, reason: &str) -> Self {
         Self {

@@ -7,6 +7,8 @@
 //! is failing or the budget would be missed — the job goes to the queue and the answer is 202
 //! `queued` with the message id. A message WeChat refuses outright is 422; one that may have
 //! reached WeChat without an answer is 202 `in_doubt` (held, not sent again: see `delivery`).
+//! `X-Dry-Run: true` validates the payload and gets an access token, and sends nothing (the
+//! pre-traffic hook's check of a new version).
 
 mod answer;
 
@@ -48,6 +50,12 @@ async fn route(deps: &SendDeps, req: lambda_http::Request) -> Result<Answer, Api
             )
         })?;
     let payload = payload(kind, body_bytes(&req, deps.max_body_bytes)?)?;
+    if is_dry_run(&req)? {
+        // What a release check needs to know without messaging anyone: the request is valid,
+        // the AppSecret works and WeChat answers the token call (from the fleet's cache if fresh).
+        deps.client.access_token(Deadline::after(deps.send_budget)).await?;
+        return Ok(Answer::dry_run(kind.as_str()));
+    }
     let Some(key) = idempotency_key(&req)? else {
         let message_id = format!("msg-{:032x}", rand::random::<u128>());
         return send_or_queue(deps, &message_id, kind, payload).await;
@@ -112,6 +120,15 @@ async fn send_or_queue(deps: &SendDeps, id: &str, kind: SendKind, payload: Value
             )
             .with_detail(format_args!("could not send ({reason}) nor queue ({error})"))
         }),
+    }
+}
+
+/// `X-Dry-Run: true` (the pre-traffic hook): validate and authenticate, send nothing.
+fn is_dry_run(req: &lambda_http::Request) -> Result<bool, ApiError> {
+    match req.headers().get("x-dry-run").map(|v| v.to_str().unwrap_or_default()) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::bad_request("X-Dry-Run must be true or false")),
     }
 }
 
