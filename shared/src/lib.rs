@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bot;
+pub mod canary;
 pub mod clock;
 pub mod config;
 pub mod deadline;

@@ -10,6 +10,7 @@ mod account;
 mod auth;
 mod env;
 mod functions;
+mod hook;
 mod operations;
 mod pay;
 mod secret_ref;
@@ -24,6 +25,7 @@ pub use functions::{
     CallbackConfig, DELIVERY_RECORD_TTL, JssdkConfig, LocalApiConfig, LocalConfig, OutboundConfig, REQUEST_RECORD_TTL,
     SendConfig, TokenRefreshConfig, WorkerConfig,
 };
+pub use hook::{HookConfig, HookVersions};
 pub use operations::{AdminConfig, HealthConfig, TunerConfig};
 pub use pay::{PayConfig, PaySecrets, PaySecretsSource, split_pems};
 pub use secret_ref::SecretRef;

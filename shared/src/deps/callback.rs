@@ -100,8 +100,12 @@ impl CallbackDeps {
     }
 }
 
-/// The account, its secrets loaded from Secrets Manager when they come from there.
-async fn load_account(source: &AccountSource, aws: &Aws) -> Result<CallbackAccount, StartupError> {
+/// The account, its secrets loaded from Secrets Manager when they come from there (the
+/// callback's cold start; the pre-traffic hook, which signs its checks with them).
+///
+/// # Errors
+/// [`StartupError`] when the secret cannot be loaded or its values are invalid.
+pub async fn load_account(source: &AccountSource, aws: &Aws) -> Result<CallbackAccount, StartupError> {
     let (id, appid, mode) = match source {
         AccountSource::Ready(account) => return Ok(account.clone()),
         AccountSource::SecretsManager { id, appid, mode } => (id, appid, *mode),

@@ -24,7 +24,7 @@ use crate::wechat::ClientBuildError;
 
 pub use auth::{AuthDeps, WebLogin};
 pub use aws::{Aws, LOCAL_MAX_RECEIVES};
-pub use callback::CallbackDeps;
+pub use callback::{CallbackDeps, load_account};
 pub use operations::{AdminDeps, HealthDeps, TunerDeps};
 pub use outbound::{SendDeps, WorkerDeps, deliveries, request_ledger};
 pub use pay::{CERTIFICATE_REFRESH_EVERY, PAY_RECORD_TTL, PayDeps};
