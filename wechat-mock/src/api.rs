@@ -129,6 +129,17 @@ pub(crate) async fn get_ticket(State(state): State<Arc<MockState>>, Query(q): Pa
         .into_response()
 }
 
+/// The addresses the mock says WeChat's callback servers send from (documentation ranges).
+pub const CALLBACK_IPS: [&str; 3] = ["203.0.113.10", "203.0.113.11", "198.51.100.0/24"];
+
+/// `GET /cgi-bin/get_callback_ip?access_token=`
+pub(crate) async fn callback_ip(State(state): State<Arc<MockState>>, Query(q): Params) -> Response {
+    if let Err(err) = authorise(&state, &q) {
+        return wx_error(err);
+    }
+    Json(json!({ "ip_list": CALLBACK_IPS })).into_response()
+}
+
 /// The three message sends differ only in kind, required fields and whether a msgid is returned.
 fn send(
     state: &MockState,

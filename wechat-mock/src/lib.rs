@@ -50,6 +50,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use api::CALLBACK_IPS;
 pub use blackhole::BlackHole;
 pub use config::{
     DEFAULT_APPID, DEFAULT_MINIPROGRAM_APPID, DEFAULT_MINIPROGRAM_SECRET, DEFAULT_SECRET, MockConfig, TimeSource,
@@ -81,6 +82,7 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/cgi-bin/user/get", get(followers::user_get))
         .route("/cgi-bin/user/info/batchget", post(followers::batchget))
         .route("/cgi-bin/tags/get", get(followers::tags_get))
+        .route("/cgi-bin/get_callback_ip", get(api::callback_ip))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
     let control = Router::new()
         .route("/__mock/faults", post(control::add_fault).delete(control::clear_faults))

@@ -16,6 +16,7 @@ mod pay;
 mod secret_ref;
 mod store;
 mod sync;
+mod waf;
 mod wechat;
 
 pub use account::{AccountParts, AccountSource, CALLBACK_SECRET_VAR, CallbackAccount, SHORT_TOKEN};
@@ -31,6 +32,7 @@ pub use pay::{PayConfig, PaySecrets, PaySecretsSource, split_pems};
 pub use secret_ref::SecretRef;
 pub use store::{Queue, Store};
 pub use sync::{FollowersConfig, SyncConfig};
+pub use waf::{CallbackIpConfig, IpSetRef};
 pub use wechat::{WechatConfig, client_settings, miniprogram_config};
 
 /// The log filter (`RUST_LOG`, default `info`).

@@ -72,6 +72,8 @@ pub struct PayConfig {
     /// `PAY_PENDING_MAX_AGE_SECS` (default 172800, 2 days): after this a still-unpaid order stops
     /// being looked up (logged).
     pub give_up_after: Duration,
+    /// The region whose `wechatpay.api` breaker this deployment keeps (multi-region).
+    pub breaker_region: Option<String>,
 }
 
 impl PayConfig {
@@ -121,6 +123,7 @@ impl PayConfig {
             return Err(ConfigError::new("PAY_API_BASE", "must be comma-separated http(s) URLs"));
         }
         Ok(Self {
+            breaker_region: super::wechat::breaker_region(env)?,
             mchid,
             secrets,
             store: Store::from_env(env)?,

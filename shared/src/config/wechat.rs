@@ -89,10 +89,10 @@ fn settings_for(env: &Env, appid: String) -> Result<ClientSettings, ConfigError>
     client.connect_timeout = env.millis_in("WECHAT_CONNECT_TIMEOUT_MS", 1_000, 50, 10_000)?;
     client.policies = api_policies(env)?;
     client.overrides = overrides(env)?;
-    if env.flag("MULTI_REGION")? {
-        // Each region's breakers are its own; one token for the world, which only stable_token
-        // gives: a classic refresh in one region would invalidate the other region's token.
-        client.breaker_region = Some(env.required("AWS_REGION")?.to_owned());
+    client.breaker_region = breaker_region(env)?;
+    if client.breaker_region.is_some() {
+        // One token for the world, which only stable_token gives: a classic refresh in one
+        // region would invalidate the other region's token.
         if client.token_mode == TokenMode::Classic {
             return Err(ConfigError::new(
                 "WECHAT_TOKEN_MODE",
@@ -101,6 +101,19 @@ fn settings_for(env: &Env, appid: String) -> Result<ClientSettings, ConfigError>
         }
     }
     Ok(client)
+}
+
+/// The region whose breakers a multi-region deployment's clients keep (`AWS_REGION` when
+/// `MULTI_REGION=true`): each region sees its own path to WeChat (and WeChat Pay).
+///
+/// # Errors
+/// [`ConfigError`] for an invalid `MULTI_REGION`, or `AWS_REGION` missing with it.
+pub fn breaker_region(env: &Env) -> Result<Option<String>, ConfigError> {
+    if env.flag("MULTI_REGION")? {
+        Ok(Some(env.required("AWS_REGION")?.to_owned()))
+    } else {
+        Ok(None)
+    }
 }
 
 /// The override variable of `api`.
@@ -120,6 +133,7 @@ fn policy_var(api: Api) -> &'static str {
         Api::UserList => "WECHAT_POLICY_USER_LIST",
         Api::UserInfoBatch => "WECHAT_POLICY_USER_INFO_BATCH",
         Api::TagsGet => "WECHAT_POLICY_TAGS_GET",
+        Api::CallbackIp => "WECHAT_POLICY_CALLBACK_IP",
     }
 }
 

@@ -129,6 +129,7 @@ impl PayDeps {
                 let signer =
                     PaySigner::from_pkcs8_pem(pem.expose()).map_err(|e| invalid("PAY_MERCHANT_PRIVATE_KEY_PEM", e))?;
                 let registry = Registry::builder(store.clone(), clock.clone())
+                    .region(config.breaker_region.clone())
                     .build()
                     .map_err(|e| invalid("RESILIENCE", e.to_string()))?;
                 let credentials = PayCredentials {

@@ -53,11 +53,13 @@ pub enum Api {
     UserInfoBatch,
     /// `GET /cgi-bin/tags/get`: the account's tags.
     TagsGet,
+    /// `GET /cgi-bin/get_callback_ip`: the addresses WeChat's callback servers send from.
+    CallbackIp,
 }
 
 impl Api {
     /// Every API, in table order.
-    pub const ALL: [Api; 14] = [
+    pub const ALL: [Api; 15] = [
         Self::StableToken,
         Self::Token,
         Self::Ticket,
@@ -72,6 +74,7 @@ impl Api {
         Self::UserList,
         Self::UserInfoBatch,
         Self::TagsGet,
+        Self::CallbackIp,
     ];
 
     /// The stable name (logs, metrics, breaker names).
@@ -91,6 +94,7 @@ impl Api {
             Self::UserList => "user_list",
             Self::UserInfoBatch => "user_info_batch",
             Self::TagsGet => "tags_get",
+            Self::CallbackIp => "callback_ip",
         }
     }
 
@@ -111,6 +115,7 @@ impl Api {
             Self::UserList => "/cgi-bin/user/get",
             Self::UserInfoBatch => "/cgi-bin/user/info/batchget",
             Self::TagsGet => "/cgi-bin/tags/get",
+            Self::CallbackIp => "/cgi-bin/get_callback_ip",
         }
     }
 
@@ -126,6 +131,7 @@ impl Api {
                 | Self::JsCodeSession
                 | Self::UserList
                 | Self::TagsGet
+                | Self::CallbackIp
         )
     }
 
@@ -148,6 +154,8 @@ impl Api {
             // Reads: safe to repeat. A page of 10,000 openids takes longer than a message.
             Self::UserList => ("wechat.user", true, 5_000),
             Self::UserInfoBatch | Self::TagsGet => ("wechat.user", true, 3_000),
+            // An hourly read: its own breaker, so it never counts against the token's.
+            Self::CallbackIp => ("wechat.ops", true, 3_000),
         };
         ApiPolicy {
             timeout: Duration::from_millis(timeout_ms),

@@ -1,5 +1,6 @@
 //! The follower APIs: `user/get` (pages of openids), `user/info/batchget` (profiles, 100 at a
-//! time) and `tags/get`, all with the fleet's access token under the `wechat.user` breaker.
+//! time) and `tags/get`, all with the fleet's access token under the `wechat.user` breaker; and
+//! `get_callback_ip`, the account-level read the WAF allow-list is built from.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -109,6 +110,20 @@ impl WechatClient {
         let body = json!({ "user_list": user_list });
         let answer = self.call_with_token(Api::UserInfoBatch, Some(&body), deadline).await?;
         Ok(decode::<Answer>(Api::UserInfoBatch, answer)?.user_info_list)
+    }
+
+    /// The addresses WeChat's callback servers send from (`ip_list`, addresses or CIDR blocks).
+    ///
+    /// # Errors
+    /// [`WechatError`].
+    pub async fn callback_ips(&self, deadline: Deadline) -> Result<Vec<String>, WechatError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            ip_list: Vec<String>,
+        }
+        let answer = self.call_with_token(Api::CallbackIp, None, deadline).await?;
+        Ok(decode::<Answer>(Api::CallbackIp, answer)?.ip_list)
     }
 
     /// The account's tags.
