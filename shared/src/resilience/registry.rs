@@ -272,8 +272,8 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::resilience::State;
+    use crate::store::Key;
     use crate::store::memory::MemoryStore;
-    use crate::store::{Key, StateStore};
 
     #[tokio::test]
     async fn a_regional_registry_keeps_its_breakers_state_under_its_region() {
