@@ -97,6 +97,9 @@ if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
   # The permission checker's own tests (inline templates and recordings, and one live run on a
   # moto server of its own).
   IAM_CHECK_LIVE=1 "$venv/bin/python" -m unittest -q scripts/test_iam_check.py || status=$?
+  # The template's deployments as the SAM translator expands them (canary and hook, one Region,
+  # global table owner and replica, custom domain with failover or latency routing, WAF).
+  [ "$status" -ne 0 ] || "$venv/bin/python" -m unittest -q scripts/test_template.py || status=$?
   # The status page's browser checker (a real headless Chromium; fails under CI=true without one).
   [ "$status" -ne 0 ] || "$venv/bin/python" -m unittest -q scripts/test_browser_check.py || status=$?
 fi

@@ -680,12 +680,119 @@ def run_main(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+HOOK_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Handler: bootstrap
+    AutoPublishAlias: live
+Resources:
+  Target:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Policies:
+        - Statement:
+            - {Sid: Poll, Effect: Allow, Action: sqs:DeleteMessage, Resource: !GetAtt Queue.Arn}
+      Events:
+        Jobs: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+  PreTrafficHookFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      FunctionName: !Sub "CodeDeployHook_${AWS::StackName}"
+      Policies:
+        - Statement:
+            - {Sid: Invoke, Effect: Allow, Action: lambda:InvokeFunction, Resource: !Ref Target.Version}
+            - Sid: Report
+              Effect: Allow
+              Action: codedeploy:PutLifecycleEventHookExecutionStatus
+              Resource: !Sub "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:app/*"
+  Other:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Policies:
+        - Statement:
+            - {Sid: Invoke, Effect: Allow, Action: lambda:InvokeFunction, Resource: !Ref Target.Version}
+  Queue:
+    Type: AWS::SQS::Queue
+"""
+
+
+class ProvenElsewhereTest(unittest.TestCase):
+    """Versions and aliases resolve to ARNs; grants no recording can show are exempt for the
+    listed (function, action) pairs only."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.template = Path(self.dir.name, "template.yaml")
+
+    def load(self, text: str) -> ic.Loaded:
+        self.template.write_text(text)
+        return ic.load(str(self.template), [], None)
+
+    def test_versions_and_aliases_are_arns_and_event_sources_name_the_alias(self):
+        loaded = self.load(HOOK_TEMPLATE)
+        fn = "arn:aws:lambda:us-east-1:123456789012:function:Target"
+        hook = loaded.policies["PreTrafficHookFunction"].statements
+        self.assertEqual(ic.evaluate(hook, "lambda:InvokeFunction", fn + ":1", {}).decision, "Allow")
+        for other in (fn, fn + ":live", fn + ":2", "arn:aws:lambda:us-east-1:123456789012:function:Other:1"):
+            self.assertEqual(ic.evaluate(hook, "lambda:InvokeFunction", other, {}).decision, "ImplicitDeny", other)
+        alias = next(lid for lid, r in loaded.cfn["Resources"].items()
+                     if r["Type"] == "AWS::Lambda::Alias" and lid.startswith("Target"))
+        self.assertEqual(loaded.resolver.ref(alias), fn + ":live")
+        self.assertEqual(loaded.resolver.ref("PreTrafficHookFunction"), "CodeDeployHook_iam-check")
+        # The SQS mapping names the alias; Lambda's own DeleteMessage is still recognised.
+        self.assertIn(("sqs:DeleteMessage", "event source mapping TargetJobs"), loaded.policies["Target"].implied)
+
+    def test_the_hooks_unrecordable_grants_are_exempt_and_no_one_elses(self):
+        loaded = self.load(HOOK_TEMPLATE)
+        report = ic.run_check(loaded.policies, loaded.checked, ic.Recording())
+        hook = report["functions"]["PreTrafficHookFunction"]
+        self.assertEqual(hook["unused"], [])
+        self.assertTrue(any(n.startswith("lambda:InvokeFunction (not in a recording: ") for n in hook["not_required"]),
+                        hook["not_required"])
+        self.assertTrue(any(n.startswith("codedeploy:PutLifecycleEventHookExecutionStatus (not in a recording: ")
+                            for n in hook["not_required"]), hook["not_required"])
+        # The same grant in another function is still reported.
+        self.assertEqual([u["action"] for u in report["functions"]["Other"]["unused"]], ["lambda:InvokeFunction"])
+        self.assertEqual(report["functions"]["Target"]["unused"], [])  # DeleteMessage: Lambda's (via the alias)
+        self.assertFalse(report["summary"]["ok"])
+        # An empty table exempts nothing.
+        report = ic.run_check(loaded.policies, loaded.checked, ic.Recording(), proven_elsewhere={})
+        self.assertEqual(sorted(u["action"] for u in report["functions"]["PreTrafficHookFunction"]["unused"]),
+                         ["codedeploy:PutLifecycleEventHookExecutionStatus", "lambda:InvokeFunction"])
+
+    def test_a_wildcard_grant_is_never_exempt(self):
+        text = HOOK_TEMPLATE.replace("Resource: !Ref Target.Version}", 'Resource: "*"}', 1)
+        self.assertNotEqual(text, HOOK_TEMPLATE)
+        loaded = self.load(text)
+        report = ic.run_check(loaded.policies, ["PreTrafficHookFunction"], ic.Recording())
+        self.assertEqual([(u["action"], u["resources"]) for u in report["functions"]["PreTrafficHookFunction"]["unused"]],
+                         [("lambda:InvokeFunction", ["*"])])
+
+    def test_the_report_says_why(self):
+        self.template.write_text(HOOK_TEMPLATE)
+        rec = Path(self.dir.name, "rec.jsonl")
+        rec.write_text("")
+        code, out, _ = run_main(["check", "-t", str(self.template), "-r", str(rec),
+                                 "--functions", "PreTrafficHookFunction"])
+        self.assertEqual(code, 0, out)
+        self.assertIn("(granted, not required to be used: codedeploy:PutLifecycleEventHookExecutionStatus "
+                      "(not in a recording: moto has no CodeDeploy lifecycle hooks;", out)
+
+
 class ProjectTemplateTest(unittest.TestCase):
     """The repository's own template expands, with and without the app secret."""
 
     path = HERE.parent / "template.yaml"
     functions = {"CallbackFunction", "SendFunction", "SendWorkerFunction", "TokenRefreshFunction", "JssdkFunction",
-                 "HealthFunction", "AdminFunction", "BreakerTunerFunction", "SyncFunction", "FollowersFunction"}
+                 "HealthFunction", "AdminFunction", "BreakerTunerFunction", "SyncFunction", "FollowersFunction",
+                 "PreTrafficHookFunction"}
 
     def setUp(self):
         if not self.path.exists():
@@ -736,8 +843,10 @@ class ProjectTemplateTest(unittest.TestCase):
             with self.subTest(function=name):
                 self.assertEqual(info.problems, [])
                 self.assertIn("AWSLambdaBasicExecutionRole", info.managed)
+                # The pre-traffic hook has no partition: it invokes the new versions, which do.
                 self.assertEqual(ic.evaluate(info.statements, "dynamodb:GetItem", table,
-                                             {"dynamodb:LeadingKeys": [own[name]]}).decision, "Allow")
+                                             {"dynamodb:LeadingKeys": [own.get(name, "msg#x")]}).decision,
+                                 "ImplicitDeny" if name == "PreTrafficHookFunction" else "Allow")
         self.assertEqual(ic.evaluate(loaded.policies["CallbackFunction"].statements, "dynamodb:GetItem", table,
                                      {"dynamodb:LeadingKeys": ["token#wx"]}).decision, "ImplicitDeny")
         self.assertEqual(ic.evaluate(loaded.policies["CallbackFunction"].statements,
@@ -749,7 +858,7 @@ class ProjectTemplateTest(unittest.TestCase):
         self.assertIn("AWSLambdaSQSQueueExecutionRole", loaded.policies["SendWorkerFunction"].managed)
         # Callback-only: without an AppSecret the API functions are not deployed at all.
         callback_only = ic.load(str(self.path), common, None)
-        self.assertEqual(set(callback_only.checked), {"CallbackFunction", "HealthFunction"})
+        self.assertEqual(set(callback_only.checked), {"CallbackFunction", "HealthFunction", "PreTrafficHookFunction"})
 
     def test_the_follower_functions_keep_to_their_partitions(self):
         arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wechat/appsecret-AbCdEf"
