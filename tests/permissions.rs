@@ -664,6 +664,21 @@ async fn exercise_pay(world: &World) {
     assert_eq!(report.settled, ["PERM-ORDER-2"]);
 }
 
+/// The pre-traffic hook's AWS call the recorder sees: the callback secret it signs its checks
+/// with. (Its Lambda invokes of the new versions and its CodeDeploy report are proven by the
+/// template tests: moto's recorder cannot attribute them.)
+async fn exercise_hook(world: &World) {
+    let source = shared::config::AccountSource::SecretsManager {
+        id: world.callback_secret_arn.clone(),
+        appid: APPID.to_owned(),
+        mode: None,
+    };
+    let account = shared::deps::load_account(&source, &world.aws("PreTrafficHookFunction"))
+        .await
+        .expect("the hook loads the callback's secret");
+    assert_eq!(account.token.expose(), TOKEN);
+}
+
 /// The follower sync: a full pass over the mock's followers (the lease and checkpoint, pages,
 /// follower items), then a second one after a follower left (the sweep marks them); and the
 /// read API over what it stored.
@@ -905,6 +920,7 @@ async fn every_function_makes_only_the_calls_its_policy_allows_and_uses_every_gr
     exercise_pay(&world).await;
     exercise_auth(&world).await;
     exercise_sync(&world).await;
+    exercise_hook(&world).await;
     recorder_call(&endpoint, "stop-recording").await;
     let recording = recorder_call(&endpoint, "download-recording").await;
     let dir = std::env::temp_dir().join(format!("wechat-ha-permissions-{}", std::process::id()));
