@@ -13,7 +13,7 @@
 //! down to 90 % of both caps, logging how many. Items without a TTL (tokens, breaker state,
 //! configuration: a handful) are never evicted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -35,6 +35,7 @@ const EVICTION_LOG_EVERY_SECS: i64 = 60;
 /// that keeps `max_bytes` honest for the local server's peak RSS (docs/benchmarks.md).
 const ITEM_OVERHEAD: usize = 160;
 const ATTR_OVERHEAD: usize = 72;
+const INDEX_OVERHEAD: usize = 64;
 
 /// What `key` holding `attrs` costs on the heap, roughly.
 fn item_bytes(key: &Key, attrs: &Attrs) -> usize {
@@ -49,12 +50,21 @@ fn item_bytes(key: &Key, attrs: &Attrs) -> usize {
                 }
         })
         .sum();
-    ITEM_OVERHEAD + key.pk.len() + key.sk.len() + attrs_bytes
+    // An item with a TTL also has an entry (a copy of its key) in the expiry index.
+    let index_bytes = if attrs.contains_key(EXPIRES_AT) {
+        INDEX_OVERHEAD + key.pk.len() + key.sk.len()
+    } else {
+        0
+    };
+    ITEM_OVERHEAD + key.pk.len() + key.sk.len() + attrs_bytes + index_bytes
 }
 
 #[derive(Debug, Default)]
 struct Items {
     map: BTreeMap<Key, Attrs>,
+    /// The items with a TTL, by expiry: sweeping and evicting take from the front instead of
+    /// scanning and sorting the whole map (which cost a third of a callback's CPU once full).
+    by_expiry: BTreeSet<(i64, Key)>,
     /// [`item_bytes`] summed over `map`.
     bytes: usize,
     writes_since_sweep: u64,
@@ -68,27 +78,49 @@ struct Items {
 impl Items {
     fn insert(&mut self, key: Key, attrs: Attrs) {
         self.bytes += item_bytes(&key, &attrs);
+        if let Some(at) = attrs.num_attr(EXPIRES_AT) {
+            self.by_expiry.insert((at, key.clone()));
+        }
         if let Some(old) = self.map.insert(key.clone(), attrs) {
-            self.bytes -= item_bytes(&key, &old);
+            self.forget(&key, &old);
         }
     }
 
     fn remove(&mut self, key: &Key) {
         if let Some(old) = self.map.remove(key) {
-            self.bytes -= item_bytes(key, &old);
+            self.forget(key, &old);
         }
     }
 
-    fn retain_live(&mut self, now: i64) {
-        let mut freed = 0;
-        self.map.retain(|key, attrs| {
-            let live = !attrs.is_expired_at(now);
-            if !live {
-                freed += item_bytes(key, attrs);
+    /// Accounts for `old`, the attributes `key` no longer has.
+    fn forget(&mut self, key: &Key, old: &Attrs) {
+        self.bytes -= item_bytes(key, old);
+        if let Some(at) = old.num_attr(EXPIRES_AT) {
+            // An update that kept the expiry left the same entry: it stays.
+            let still = self.map.get(key).and_then(|now| now.num_attr(EXPIRES_AT)) == Some(at);
+            if !still {
+                self.by_expiry.remove(&(at, key.clone()));
             }
-            live
-        });
-        self.bytes -= freed;
+        }
+    }
+
+    /// Removes the items expired at `now`: the front of the expiry index.
+    fn retain_live(&mut self, now: i64) {
+        while let Some((at, key)) = self.by_expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.remove(&key);
+        }
+    }
+
+    /// Removes the item nearest its expiry; `false` when no item has a TTL.
+    fn evict_one(&mut self) -> bool {
+        let Some((_, key)) = self.by_expiry.first().cloned() else {
+            return false;
+        };
+        self.remove(&key);
+        true
     }
 }
 
@@ -152,17 +184,7 @@ impl MemoryStore {
             return;
         }
         let (target_items, target_bytes) = (self.max_items / 10 * 9, self.max_bytes / 10 * 9);
-        let mut by_expiry: Vec<(i64, Key)> = items
-            .map
-            .iter()
-            .filter_map(|(key, attrs)| attrs.num_attr(EXPIRES_AT).map(|at| (at, key.clone())))
-            .collect();
-        by_expiry.sort_unstable();
-        for (_, key) in by_expiry {
-            if items.map.len() <= target_items && items.bytes <= target_bytes {
-                break;
-            }
-            items.remove(&key);
+        while (items.map.len() > target_items || items.bytes > target_bytes) && items.evict_one() {
             items.evicted_unlogged += 1;
         }
         if items
