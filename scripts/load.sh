@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Load test of the callback (issue 2): wrk against the local server's GET verify and POST text,
-# and — when Go and the Debian-packaged Gin are installed — against the same callback written
-# with Gin (bench/gin-callback), side by side with the same wrk scripts.
+# Load test of the callback: wrk against the local server's GET verify and POST text, side by
+# side with the same callback written with Gin (bench/gin-callback, when Go and Debian's Gin are
+# installed) and a bare hyper server doing only the GET verify (bench/bare-hyper: the floor).
 #
-#   scripts/load.sh                      # 15 s per run, 2 wrk threads, 64 connections
-#   DURATION=30s CONNECTIONS=128 scripts/load.sh
-#   SKIP_GIN=1 scripts/load.sh           # wechat-ha only
+#   scripts/load.sh                      # 10 s per run, rounds A B A B, 32 connections
+#   DURATION=15s ROUNDS=3 scripts/load.sh
+#   SKIP_GIN=1 scripts/load.sh           # wechat-ha and the floor only
+#   BENCH_DOC=docs/benchmarks.md scripts/load.sh   # also append the table there
 #
-# Everything listens on 127.0.0.1 (free ports) and is stopped on exit. wrk, the server and the
-# baseline share the machine: the figures are for comparing the two servers on the same box, not
-# absolute capacity. POST requests vary MsgId per request (each one is a new message for the
+# Pinned: every server runs on core SERVER_CPU (0) and wrk, one thread, on core WRK_CPU (1): on
+# two cores an unpinned wrk takes the CPU the server would have used. The figure that compares
+# servers is the server's own CPU time per request, read from /proc/<pid>/stat (utime + stime)
+# around each run, not requests/s (which also measures wrk). The servers take turns (Gin,
+# wechat-ha, floor; then again) so a drift of the machine hits all of them alike. Everything
+# listens on 127.0.0.1 (free ports) and is stopped on exit. POST requests vary MsgId per request (each one is a new message for the
 # dedup ledger; a repeated MsgId would be answered from the ledger) and are checked: the script
 # counts non-200 answers and 200s that do not echo the text.
 set -euo pipefail
 
-DURATION="${DURATION:-15s}"
-THREADS="${THREADS:-2}"
-CONNECTIONS="${CONNECTIONS:-64}"
+DURATION="${DURATION:-10s}"
+THREADS=1
+CONNECTIONS="${CONNECTIONS:-32}"
+ROUNDS="${ROUNDS:-2}"
+SERVER_CPU="${SERVER_CPU:-0}"
+WRK_CPU="${WRK_CPU:-1}"
+HZ="$(getconf CLK_TCK)"
 TOKEN="wechat-ha-demo-token"   # the demo account of wechat-local (local/src/demo.rs)
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="$(mktemp -d)"
@@ -46,18 +54,10 @@ TIMESTAMP="$(date +%s)"
 sign() { python3 -c 'import hashlib,sys; print(hashlib.sha1("".join(sorted(sys.argv[1:])).encode()).hexdigest())' "$TOKEN" "$TIMESTAMP" "$1"; }
 QUERY="signature=$(sign 424242)&timestamp=$TIMESTAMP&nonce=424242"
 READY_QUERY="signature=$(sign 1)&timestamp=$TIMESTAMP&nonce=1"
-# The POST pool: one signed query per message, split between wrk's threads; a run that sends more
-# than POOL messages reuses queries and its extra answers count as non-200 (raise POOL).
-POOL="${POOL:-800000}"
-python3 - "$TOKEN" "$TIMESTAMP" "$POOL" >"$WORK/queries.txt" <<'PY'
-import hashlib, sys
-token, timestamp, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-out = sys.stdout
-for n in range(count):
-    nonce = f"p{n}"
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    out.write(f"signature={signature}&timestamp={timestamp}&nonce={nonce}\n")
-PY
+# POSTs: one signed query per message (the replay guard refuses a signed query reused with
+# another body), a fresh pool for every POST run (see `pool`); a run that sends more than POOL
+# messages reuses queries and its extra answers count as errors (raise POOL).
+POOL="${POOL:-400000}"
 
 cat >"$WORK/callback.lua" <<'LUA'
 -- wrk script: `-- get` (verify, echostr) or `-- post QUERIES THREADS` (a text message with a fresh
@@ -122,43 +122,108 @@ wait_ready() { # url
     exit 1
 }
 
-run_wrk() { # name base_url
-    local name="$1" base="$2"
-    for mode in get post; do
-        echo
-        echo "### $name — $([ "$mode" = get ] && echo "GET /wechat (verify)" || echo "POST /wechat (plaintext text message)")"
-        echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-        echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s callback.lua '$base/wechat?$QUERY&echostr=echo-check' -- $mode"
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/callback.lua" \
-            "$base/wechat?$QUERY&echostr=echo-check" -- "$mode" "$WORK/queries.txt" "$THREADS"
-    done
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+RUN=0
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+# measure NAME PID BASE MODE: one pinned wrk run; appends name, mode, requests, req/s, µs/req, errors
+measure() {
+    local name="$1" pid="$2" base="$3" mode="$4" before after out requests rps errors
+    RUN=$((RUN + 1))
+    [ "$mode" = get ] || pool "$name$RUN"
+    before="$(cpu_ticks "$pid")"
+    out="$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/callback.lua" \
+        "$base/wechat?$QUERY&echostr=echo-check" -- "$mode" "$WORK/queries-$name$RUN.txt" 1)"
+    after="$(cpu_ticks "$pid")"
+    requests="$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')"
+    rps="$(echo "$out" | sed -n 's/.*requests\/s=\([0-9]*\).*/\1/p')"
+    errors="$(echo "$out" | sed -n 's/.*errors=\([0-9]*\).*/\1/p')"
+    python3 - "$name" "$mode" "$requests" "$rps" "$before" "$after" "$HZ" "$errors" >>"$RESULTS" <<'PY'
+import sys
+name, mode, requests, rps, before, after, hz, errors = sys.argv[1:]
+cpu = (int(after) - int(before)) / int(hz)
+print(f"{name}\t{mode}\t{requests}\t{rps}\t{cpu / int(requests) * 1e6:.2f}\t{errors}")
+PY
+    echo "  $name $mode: $(tail -1 "$RESULTS" | cut -f3-)   (requests, req/s, server µs/req, errors)"
 }
 
-echo "## load test $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+peak_rss() { sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$1/status"; }
 
-(cd "$ROOT" && cargo build --release -q -p wechat-local)
-PORT_RS="$(free_port)"
-RUST_LOG=warn PORT="$PORT_RS" "$ROOT/target/release/wechat-local" >"$WORK/wechat-local.log" 2>&1 &
-PIDS+=($!)
-wait_ready "http://127.0.0.1:$PORT_RS/wechat?$READY_QUERY&echostr=ready"
-echo "wechat-local (release, demo account, compatible mode, in-memory store, RUST_LOG=warn) on port $PORT_RS"
-run_wrk "wechat-ha (wechat-local)" "http://127.0.0.1:$PORT_RS"
+# A query pool of its own for every POST run (the replay guard would refuse reused queries).
+pool() { # name
+    python3 - "$TOKEN" "$TIMESTAMP" "$POOL" "$1" >"$WORK/queries-$1.txt" <<'PY'
+import hashlib, sys
+token, timestamp, count, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+for n in range(count):
+    nonce = f"{prefix}{n}"
+    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    print(f"signature={signature}&timestamp={timestamp}&nonce={nonce}")
+PY
+}
 
-if [ -n "${SKIP_GIN:-}" ]; then
-    exit 0
-fi
-if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/gin-gonic/gin ]; then
-    echo
+echo "## load test $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), server on core $SERVER_CPU, wrk on core $WRK_CPU"
+
+(cd "$ROOT" && cargo build --release -q -p wechat-local -p bare-hyper)
+declare -A PID BASE
+start() { # name command...
+    local name="$1"; shift
+    local port; port="$(free_port)"
+    PORT="$port" RUST_LOG=warn WECHAT_TOKEN="$TOKEN" taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    PID[$name]=$!
+    BASE[$name]="http://127.0.0.1:$port"
+    wait_ready "${BASE[$name]}/wechat?$READY_QUERY&echostr=ready"
+}
+SERVERS=()
+if [ -z "${SKIP_GIN:-}" ] && command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/gin-gonic/gin ]; then
+    # Offline, GOPATH mode against the Debian-packaged sources: no module proxy needed.
+    (cd "$ROOT/bench/gin-callback" && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= \
+        GOCACHE="${GOCACHE:-$ROOT/target/go-cache}" go build -o "$ROOT/target/gin-callback" .)
+    start gin "$ROOT/target/gin-callback"
+    SERVERS+=(gin)
+    echo "gin: $(go version | cut -d' ' -f3), Gin $(dpkg-query -W -f '${Version}' golang-github-gin-gonic-gin-dev 2>/dev/null || echo '?'), release mode, no logger"
+elif [ -z "${SKIP_GIN:-}" ]; then
     echo "Gin baseline skipped: needs Go and Gin (Debian: apt-get install -y golang-go golang-github-gin-gonic-gin-dev)"
-    exit 0
 fi
-# Offline, GOPATH mode against the Debian-packaged sources: no module proxy needed.
-(cd "$ROOT/bench/gin-callback" && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= \
-    GOCACHE="${GOCACHE:-$ROOT/target/go-cache}" go build -o "$ROOT/target/gin-callback" .)
-PORT_GIN="$(free_port)"
-PORT="$PORT_GIN" WECHAT_TOKEN="$TOKEN" "$ROOT/target/gin-callback" >"$WORK/gin.log" 2>&1 &
-PIDS+=($!)
-wait_ready "http://127.0.0.1:$PORT_GIN/wechat?$READY_QUERY&echostr=ready"
+# The demo account of wechat-local is the token above (plain WECHAT_TOKEN: compatible mode, no key).
+start wechat-ha "$ROOT/target/release/wechat-local"
+SERVERS+=(wechat-ha)
+echo "wechat-ha: wechat-local (release, demo account, in-memory store, RUST_LOG=warn)"
+start floor "$ROOT/target/release/bare-hyper"
+SERVERS+=(floor)
+echo "floor: bench/bare-hyper (GET verify only, current-thread runtime)"
+
+for round in $(seq 1 "$ROUNDS"); do
+    echo "### round $round"
+    for name in "${SERVERS[@]}"; do
+        measure "$name" "${PID[$name]}" "${BASE[$name]}" get
+        [ "$name" = floor ] || measure "$name" "${PID[$name]}" "${BASE[$name]}" post
+    done
+done
+
+TABLE="$WORK/table.md"
+python3 - "$RESULTS" "$(peak_rss "${PID[wechat-ha]}")" "$( [ -n "${PID[gin]:-}" ] && peak_rss "${PID[gin]}" || echo -)" >"$TABLE" <<'PY'
+import sys, statistics
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+def med(name, mode, col):
+    vals = [float(r[col]) for r in rows if r[0] == name and r[1] == mode]
+    return statistics.median(vals) if vals else None
+errors = sum(int(r[5] or 0) for r in rows)
+out = ["| request | Gin µs/req (req/s) | wechat-ha µs/req (req/s) | Gin / wechat-ha | floor µs/req (req/s) |",
+       "|---|---|---|---|---|"]
+for mode, label in (("get", "GET verify"), ("post", "POST text (unique MsgIds)")):
+    g, w, f = med("gin", mode, 4), med("wechat-ha", mode, 4), med("floor", mode, 4)
+    gr, wr, fr = med("gin", mode, 3), med("wechat-ha", mode, 3), med("floor", mode, 3)
+    cell = lambda v, r: f"{v:.2f} ({r:,.0f})" if v is not None else "—"
+    ratio = f"{g / w:.2f}×" if g and w else "—"
+    out.append(f"| {label} | {cell(g, gr)} | {cell(w, wr)} | **{ratio}** | {cell(f, fr)} |")
+out.append(f"| peak RSS after the runs | {sys.argv[3]} | {sys.argv[2]} | | |")
+out.append(f"\nMedians of the rounds; {errors} non-2xx or wrong answers in all runs.")
+print("\n".join(out))
+PY
 echo
-echo "gin-callback ($(go version | cut -d' ' -f3), Gin $(dpkg-query -W -f '${Version}' golang-github-gin-gonic-gin-dev 2>/dev/null || echo '?'), release mode, no logger) on port $PORT_GIN"
-run_wrk "Gin baseline (bench/gin-callback)" "http://127.0.0.1:$PORT_GIN"
+cat "$TABLE"
+if [ -n "${BENCH_DOC:-}" ]; then
+    { echo; echo "Run $(date -u +%Y-%m-%dT%H:%MZ), \`scripts/load.sh\` (DURATION=$DURATION, ROUNDS=$ROUNDS, $CONNECTIONS connections):"; echo; cat "$TABLE"; } >>"$ROOT/$BENCH_DOC"
+fi
