@@ -19,6 +19,11 @@ use shared::config::{LocalConfig, log_filter};
 
 use crate::deps::LocalDeps;
 
+/// mimalloc: glibc's allocator spent a fifth of a callback's CPU in `malloc` and its
+/// consolidation of freed chunks (docs/benchmarks.md §11).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
