@@ -57,7 +57,9 @@ fn main() -> std::io::Result<()> {
                             *response.status_mut() = status;
                             Ok::<_, Infallible>(response)
                         });
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     });
                 }
             })
