@@ -320,7 +320,13 @@ fn fresh_event(openid: &str, event: &str) -> lambda_http::Request {
 /// A plaintext text message signed now (fresh timestamp), with its own MsgId.
 fn fresh_text(msg_id: u64) -> lambda_http::Request {
     use shared::clock::Clock;
-    let now = SystemClock.now_secs().to_string();
+    text_at(msg_id, SystemClock.now_secs())
+}
+
+/// A plaintext text message created and signed at `now_secs`, with its own MsgId.
+fn text_at(msg_id: u64, now_secs: i64) -> lambda_http::Request {
+    use shared::clock::Clock;
+    let now = now_secs.to_string();
     let nonce = format!("n{msg_id}");
     let body = format!(
         "<xml><ToUserName><![CDATA[gh_perm]]></ToUserName><FromUserName><![CDATA[oPerm]]></FromUserName>\
@@ -380,10 +386,13 @@ async fn exercise_callback(world: &World) {
     pending.insert("status".into(), AttrValue::from("pending"));
     pending.insert("owner".into(), AttrValue::from("another-instance"));
     pending.insert("lease_until".into(), AttrValue::N(i64::MAX / 2));
+    // One timestamp for the record and the message (a second boundary between them would make
+    // them different messages).
+    let at = now_secs();
     world
-        .put_as_test(Key::new("msg#gh_perm", format!("2:oPerm:{}", now_secs())), pending)
+        .put_as_test(Key::new("msg#gh_perm", format!("2:oPerm:{at}")), pending)
         .await;
-    assert_eq!(body_text(&callback::handle(&deps, fresh_text(2)).await), "success");
+    assert_eq!(body_text(&callback::handle(&deps, text_at(2, at)).await), "success");
     // A subscribe event updates the follower's item at once.
     let subscribed = callback::handle(&deps, fresh_event("oPermFollower", "subscribe")).await;
     assert_eq!(subscribed.status(), 200, "{}", body_text(&subscribed));
