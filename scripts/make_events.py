@@ -130,6 +130,36 @@ def auth_events():
     write("auth-miniprogram-login-post.json", login)
 
 
+IAM_CALLER = {"iam": {"accessKey": "AKIAIOSFODNN7EXAMPLE", "accountId": "123456789012",
+                      "callerId": "AIDACKCEVSQ6C2EXAMPLE", "cognitoIdentity": None, "principalOrgId": None,
+                      "userArn": "arn:aws:iam::123456789012:user/operator", "userId": "AIDACKCEVSQ6C2EXAMPLE"}}
+
+
+def scheduled(rule, detail=None):
+    return {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eab", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2023-11-14T22:15:00Z",
+            "region": "us-east-1", "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"],
+            "detail": detail or {}}
+
+
+def operations_events():
+    """One sample per operations function (HTTP ones signed by IAM at API Gateway)."""
+    write("admin-breakers-get.json", event("GET", "/admin/breakers", {}, request_id="req-admin",
+                                           authorizer=IAM_CALLER))
+    write("followers-list-get.json", event("GET", "/followers", {"subscribed": "true", "limit": "10"},
+                                           request_id="req-followers", authorizer=IAM_CALLER))
+    write("health-ready-get.json", event("GET", "/health/ready", {}, request_id="req-health"))
+    write("breaker-tuner-scheduled.json", scheduled("wechat-ha-breaker-tuner"))
+    write("callback-ip-refresh-scheduled.json", scheduled("wechat-ha-callback-ip-refresh"))
+    write("sync-tick-scheduled.json", scheduled("wechat-ha-sync-tick"))
+    # The nightly rule's target input replaces the event: the function receives exactly this.
+    write("sync-start-scheduled.json", {"action": "start"})
+    write("pre-traffic-hook-lifecycle.json", {
+        "DeploymentId": "d-EXAMPLE123",
+        "LifecycleEventHookExecutionId": "eyJkZXBsb3ltZW50SWQiOiJkLUVYQU1QTEUxMjMifQ==",
+    })
+
+
 def main():
     ts, nonce = str(BASE), "12345"
     plain_q = {"signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "openid": "oUser123"}
@@ -177,6 +207,7 @@ def main():
                                             authorizer=IAM_AUTHORIZER))
 
     auth_events()
+    operations_events()
     write("jssdk-config-get.json", event("GET", "/jssdk/config",
                                                {"url": "https://shop.example.com/orders/1001?from=menu"},
                                                request_id="req-jssdk"))
