@@ -146,6 +146,18 @@ pub struct NewSession {
     pub expires_ms: i64,
 }
 
+impl NewSession {
+    /// What a login made, as answered and recorded for its duplicates.
+    fn of(id: &SessionId, session: Session) -> Self {
+        Self {
+            id: id.expose().to_owned(),
+            openid: session.openid,
+            unionid: session.unionid,
+            expires_ms: session.expires_ms,
+        }
+    }
+}
+
 /// Whether the request got its own answer or shared a concurrent one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exchange {
@@ -258,12 +270,7 @@ pub async fn web_session(
         }
     }
     let (id, session) = sessions.create(session, &deadline).await?;
-    Ok(NewSession {
-        id: id.expose().to_owned(),
-        openid: session.openid,
-        unionid: session.unionid,
-        expires_ms: session.expires_ms,
-    })
+    Ok(NewSession::of(&id, session))
 }
 
 /// A mini-program code's openid and session_key in a new session.
@@ -296,12 +303,7 @@ pub async fn miniprogram_session(
         },
     };
     let (id, session) = sessions.create(session, &deadline).await?;
-    Ok(NewSession {
-        id: id.expose().to_owned(),
-        openid: session.openid,
-        unionid: session.unionid,
-        expires_ms: session.expires_ms,
-    })
+    Ok(NewSession::of(&id, session))
 }
 
 /// The phone number behind a phone `code`, checked to be issued for this mini-program.
