@@ -7,6 +7,7 @@
 #   DURATION=15s ROUNDS=3 scripts/load.sh
 #   SKIP_GIN=1 scripts/load.sh           # wechat-ha and the floor only
 #   BENCH_DOC=docs/benchmarks.md scripts/load.sh   # also append the table there
+#   PROFILE=profiling scripts/load.sh    # the binaries of another cargo profile (same code, symbols)
 #
 # Pinned: every server runs on core SERVER_CPU (0) and wrk, one thread, on core WRK_CPU (1): on
 # two cores an unpinned wrk takes the CPU the server would have used. The figure that compares
@@ -164,7 +165,8 @@ PY
 
 echo "## load test $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), server on core $SERVER_CPU, wrk on core $WRK_CPU"
 
-(cd "$ROOT" && cargo build --release -q -p wechat-local -p bare-hyper)
+PROFILE="${PROFILE:-release}"
+(cd "$ROOT" && cargo build --profile "$PROFILE" -q -p wechat-local -p bare-hyper)
 declare -A PID BASE
 start() { # name command...
     local name="$1"; shift
@@ -187,10 +189,10 @@ elif [ -z "${SKIP_GIN:-}" ]; then
     echo "Gin baseline skipped: needs Go and Gin (Debian: apt-get install -y golang-go golang-github-gin-gonic-gin-dev)"
 fi
 # The demo account of wechat-local is the token above (plain WECHAT_TOKEN: compatible mode, no key).
-start wechat-ha "$ROOT/target/release/wechat-local"
+start wechat-ha "$ROOT/target/$PROFILE/wechat-local"
 SERVERS+=(wechat-ha)
-echo "wechat-ha: wechat-local (release, demo account, in-memory store, RUST_LOG=warn)"
-start floor "$ROOT/target/release/bare-hyper"
+echo "wechat-ha: wechat-local ($PROFILE, demo account, in-memory store, RUST_LOG=warn)"
+start floor "$ROOT/target/$PROFILE/bare-hyper"
 SERVERS+=(floor)
 echo "floor: bench/bare-hyper (GET verify only, current-thread runtime)"
 

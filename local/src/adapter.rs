@@ -1,14 +1,13 @@
-//! Serves `shared::routes` handlers from axum: the same functions Lambda runs, no runtime needed.
+//! Serves `shared::routes` handlers over hyper: the same functions Lambda runs, no runtime needed.
 //!
-//! An axum request becomes the `lambda_http::Request` API Gateway would have produced (body as
-//! text or binary, query string parameters extracted), and the handler's response goes back as is.
+//! A hyper request becomes the `lambda_http::Request` API Gateway would have produced (body as
+//! text or binary, the query in the URI), and the handler's response goes back as is.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::body::Body as AxumBody;
-use axum::response::IntoResponse;
+use bytes::Bytes;
 use http::StatusCode;
+use http_body_util::{BodyExt, Full, Limited};
 use lambda_http::{Body, RequestExt};
 use shared::http::Response as RouteResponse;
 
@@ -18,49 +17,79 @@ use crate::deps::LocalDeps;
 /// smaller limits (and answer 413); this only bounds memory.
 const BUFFER_LIMIT: usize = 8 * 1024 * 1024;
 
-/// An axum request → the request the Lambda handler sees.
-pub async fn to_lambda_request(req: axum::extract::Request) -> Result<lambda_http::Request, axum::response::Response> {
+/// What the local server answers: hyper's response over a buffered body.
+pub type HttpResponse = http::Response<Full<Bytes>>;
+
+/// A hyper request → the request the Lambda handler sees; `Err` is the answer when the body
+/// cannot be read (too large, or the connection broke).
+pub async fn to_lambda_request<B>(req: http::Request<B>) -> Result<lambda_http::Request, HttpResponse>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, BUFFER_LIMIT)
+    let bytes = Limited::new(body, BUFFER_LIMIT)
+        .collect()
         .await
-        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response())?;
+        .map_err(|_| plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large or unreadable"))?
+        .to_bytes();
     let body = if bytes.is_empty() {
         Body::Empty
     } else {
-        match String::from_utf8(bytes.to_vec()) {
+        match String::from_utf8(Vec::from(bytes)) {
             Ok(text) => Body::Text(text),
             Err(not_utf8) => Body::Binary(not_utf8.into_bytes()),
         }
     };
-    let mut query: HashMap<String, Vec<String>> = HashMap::new();
-    for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
-        query.entry(name.into_owned()).or_default().push(value.into_owned());
-    }
-    Ok(http::Request::from_parts(parts, body).with_query_string_parameters(query))
+    // The routes read the URI's query themselves (`shared::http::query_param`, the callback's
+    // borrowed parameters); API Gateway's parsed map is built only for an encoded query, which
+    // the callback takes from there, as on Lambda.
+    let query = parts.uri.query().filter(|raw| raw.contains(['%', '+']));
+    let parsed: Option<HashMap<String, Vec<String>>> = query.map(|raw| {
+        let mut parsed: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            parsed.entry(name.into_owned()).or_default().push(value.into_owned());
+        }
+        parsed
+    });
+    let request = http::Request::from_parts(parts, body);
+    Ok(match parsed {
+        Some(parsed) => request.with_query_string_parameters(parsed),
+        None => request,
+    })
 }
 
-/// The handler's response → an axum response.
-fn from_route_response(response: RouteResponse) -> axum::response::Response {
+/// The handler's response → a hyper response (the body moves, it is not copied).
+pub fn from_route_response(response: RouteResponse) -> HttpResponse {
     let (parts, body) = response.into_parts();
     let body = match body {
-        Body::Empty => AxumBody::empty(),
-        Body::Text(text) => AxumBody::from(text),
-        Body::Binary(bytes) => AxumBody::from(bytes),
-        _ => AxumBody::empty(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
     };
-    axum::response::Response::from_parts(parts, body)
+    http::Response::from_parts(parts, Full::new(body))
 }
 
-/// A route entry point over the local deps, boxed for the router.
+fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    let mut response = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+/// A route entry point over the local deps, boxed for the route table.
 pub type RouteFn = for<'a> fn(
     &'a LocalDeps,
     lambda_http::Request,
 ) -> std::pin::Pin<Box<dyn Future<Output = RouteResponse> + Send + 'a>>;
 
 /// Serves one route: convert, call, convert back.
-pub async fn serve(deps: Arc<LocalDeps>, route: RouteFn, req: axum::extract::Request) -> axum::response::Response {
+pub async fn serve<B>(deps: &LocalDeps, route: RouteFn, req: http::Request<B>) -> HttpResponse
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     match to_lambda_request(req).await {
-        Ok(request) => from_route_response(route(&deps, request).await),
+        Ok(request) => from_route_response(route(deps, request).await),
         Err(rejection) => rejection,
     }
 }

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use shared::config::{LocalConfig, log_filter};
+use shared::config::{LocalConfig, local_worker_threads, log_filter};
 
 use crate::deps::LocalDeps;
 
@@ -24,16 +24,18 @@ use crate::deps::LocalDeps;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("simulate") => simulate::run(&args[1..]).await,
+        Some("simulate") => runtime(1).and_then(|runtime| runtime.block_on(simulate::run(&args[1..]))),
         Some("-h" | "--help" | "help") => {
             eprintln!("{}", USAGE);
             Ok(())
         }
-        _ => serve(&args).await,
+        _ => local_worker_threads(&demo::environment().0)
+            .map_err(|e| e.to_string())
+            .and_then(runtime)
+            .and_then(|runtime| runtime.block_on(serve(&args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +44,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A runtime of `threads` threads: current-thread for one (no hand-offs between threads).
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 const USAGE: &str = "usage:

@@ -3,13 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::any;
 use shared::http::{ApiError, ErrorKind};
 use shared::queue::poller::{PollerConfig, run_poller};
 use shared::routes;
 
-use crate::adapter::{RouteFn, serve};
+use crate::adapter::{HttpResponse, RouteFn, serve};
 use crate::deps::LocalDeps;
 
 /// How often the local server renews the tokens (the template's schedule rate).
@@ -195,44 +193,101 @@ fn not_found_route(_deps: &LocalDeps, req: lambda_http::Request) -> RouteFuture<
     }))
 }
 
-/// The routes, as API Gateway maps them to functions.
-pub fn route_table() -> Vec<(&'static str, RouteFn)> {
-    vec![
-        ("/wechat", callback_route),
-        ("/messages/custom", send_route),
-        ("/messages/template", send_route),
-        ("/messages/subscribe", send_route),
-        ("/jssdk/config", jssdk_route),
-        ("/admin/{*rest}", admin_route),
-        ("/health", health_route),
-        ("/health/ready", health_route),
-        ("/metrics", metrics_route),
-        ("/status", status_page_route),
-        ("/status.json", status_data_route),
-        ("/pay/notify", pay_notify_route),
-        ("/followers", followers_route),
-        ("/followers/{*rest}", followers_route),
-        ("/oauth/authorize", auth_route),
-        ("/oauth/callback", auth_route),
-        ("/miniprogram/login", auth_route),
-        ("/miniprogram/decrypt", auth_route),
-        ("/miniprogram/phone", auth_route),
-        ("/me", auth_route),
-        ("/logout", auth_route),
-    ]
+/// Which request paths a route serves.
+#[derive(Debug, Clone, Copy)]
+enum RoutePath {
+    /// This path only.
+    Exact(&'static str),
+    /// Every path below this prefix (which ends with `/`), as API Gateway's `{proxy+}`.
+    Below(&'static str),
 }
 
-/// The axum app over `deps`.
-pub fn app(deps: Arc<LocalDeps>) -> Router {
-    let mut router = Router::new();
-    for (path, route) in route_table() {
-        let deps = deps.clone();
-        router = router.route(
-            path,
-            any(move |req: axum::extract::Request| serve(deps.clone(), route, req)),
-        );
+impl RoutePath {
+    fn matches(self, path: &str) -> bool {
+        match self {
+            Self::Exact(exact) => path == exact,
+            Self::Below(prefix) => path.len() > prefix.len() && path.starts_with(prefix),
+        }
     }
-    router.fallback(move |req: axum::extract::Request| serve(deps.clone(), not_found_route, req))
+}
+
+/// The routes, as API Gateway maps them to functions.
+const ROUTES: &[(RoutePath, RouteFn)] = &[
+    (RoutePath::Exact("/wechat"), callback_route),
+    (RoutePath::Exact("/messages/custom"), send_route),
+    (RoutePath::Exact("/messages/template"), send_route),
+    (RoutePath::Exact("/messages/subscribe"), send_route),
+    (RoutePath::Exact("/jssdk/config"), jssdk_route),
+    (RoutePath::Below("/admin/"), admin_route),
+    (RoutePath::Exact("/health"), health_route),
+    (RoutePath::Exact("/health/ready"), health_route),
+    (RoutePath::Exact("/metrics"), metrics_route),
+    (RoutePath::Exact("/status"), status_page_route),
+    (RoutePath::Exact("/status.json"), status_data_route),
+    (RoutePath::Exact("/pay/notify"), pay_notify_route),
+    (RoutePath::Exact("/followers"), followers_route),
+    (RoutePath::Below("/followers/"), followers_route),
+    (RoutePath::Exact("/oauth/authorize"), auth_route),
+    (RoutePath::Exact("/oauth/callback"), auth_route),
+    (RoutePath::Exact("/miniprogram/login"), auth_route),
+    (RoutePath::Exact("/miniprogram/decrypt"), auth_route),
+    (RoutePath::Exact("/miniprogram/phone"), auth_route),
+    (RoutePath::Exact("/me"), auth_route),
+    (RoutePath::Exact("/logout"), auth_route),
+];
+
+/// The route serving `path` (the unified 404 when none does).
+fn route_for(path: &str) -> RouteFn {
+    ROUTES
+        .iter()
+        .find(|(route_path, _)| route_path.matches(path))
+        .map_or(not_found_route as RouteFn, |(_, route)| *route)
+}
+
+/// Answers one request of a connection.
+async fn answer(deps: &LocalDeps, req: http::Request<hyper::body::Incoming>) -> HttpResponse {
+    let route = route_for(req.uri().path());
+    serve(deps, route, req).await
+}
+
+/// Serves one accepted connection (HTTP/1.1, keep-alive) until the client closes it.
+async fn serve_connection(deps: Arc<LocalDeps>, stream: tokio::net::TcpStream) {
+    let service = hyper::service::service_fn(move |req| {
+        let deps = deps.clone();
+        async move { Ok::<_, std::convert::Infallible>(answer(&deps, req).await) }
+    });
+    if let Err(error) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// Accepts connections on `listener` until it fails.
+async fn accept_loop(deps: Arc<LocalDeps>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: this connection is lost, the server is not.
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(%error, "accept failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        tokio::spawn(serve_connection(deps.clone(), stream));
+    }
+}
+
+/// Accept errors that concern one connection or a passing shortage, not the listener.
+fn is_transient(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted | ErrorKind::WouldBlock
+    ) || error.raw_os_error().is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
 }
 
 /// Binds `addr` and serves until the process ends, with the send worker polling the queue
@@ -296,7 +351,7 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
             }
         })
     });
-    let served = axum::serve(listener, app(deps)).await;
+    let served = accept_loop(deps, listener).await;
     if let Some((worker, refresher, syncer)) = background {
         worker.abort();
         refresher.abort();

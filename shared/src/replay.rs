@@ -11,8 +11,9 @@
 //! A store outage falls back to an instance-memory copy (counted): replays that reach this
 //! instance are still caught, and WeChat's messages keep flowing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -39,8 +40,12 @@ pub struct SignedQuery<'a> {
 #[error("signed query replayed with a different body")]
 pub struct Replayed;
 
+/// How many confirmed repeats an instance remembers (a GET verify probe or WeChat's retries
+/// repeat a handful of queries; the cap bounds what a flood of distinct repeats can take).
+const CONFIRMED_CAPACITY: usize = 1024;
+
 /// The replay guard of one account's callback. Scope: per fleet (records), per instance (the
-/// fallback copy and the counter).
+/// fallback copy, the confirmed repeats and the counter).
 #[derive(Debug)]
 pub struct ReplayGuard {
     store: SharedStore,
@@ -49,6 +54,7 @@ pub struct ReplayGuard {
     window: Duration,
     store_timeout: Duration,
     fallbacks: AtomicU64,
+    confirmed: ConfirmedRepeats,
 }
 
 impl ReplayGuard {
@@ -61,6 +67,7 @@ impl ReplayGuard {
             window,
             store_timeout,
             fallbacks: AtomicU64::new(0),
+            confirmed: ConfirmedRepeats::default(),
         }
     }
 
@@ -69,48 +76,120 @@ impl ReplayGuard {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Admits `query` carrying `content` (the body, or the echostr): the first use, or a repeat
-    /// with the same content.
+    /// Admits `query` carrying `tag` + `content` (`tag` keeps a GET's echostr and a POST's body
+    /// apart): the first use, or a repeat with the same content.
+    ///
+    /// A repeat the fleet store confirmed (its record holds this content's digest) is
+    /// remembered on the instance until the record expires: records never change, so the next
+    /// repeat is admitted without a store write — a verify probe or WeChat's retries cost one
+    /// conditional put per instance, not one per request. Other content under the same query
+    /// misses that memory and meets the store's record.
     ///
     /// # Errors
     /// [`Replayed`] when the query was used with other content.
-    pub async fn admit(&self, scope: &str, query: &SignedQuery<'_>, content: &[u8]) -> Result<(), Replayed> {
+    pub async fn admit(
+        &self,
+        scope: &str,
+        query: &SignedQuery<'_>,
+        tag: &[u8],
+        content: &[u8],
+    ) -> Result<(), Replayed> {
         let key = Key::new(
-            format!("sig#{scope}"),
-            format!("{}:{}:{}", query.timestamp, query.nonce, query.signature),
+            ["sig#", scope].concat(),
+            [query.timestamp, ":", query.nonce, ":", query.signature].concat(),
         );
-        let digest = hex::encode(Sha256::digest(content));
-        let mut record = Attrs::new();
-        record.insert(DIGEST.to_owned(), digest.as_str().into());
+        let digest = hex::encode(Sha256::new().chain_update(tag).chain_update(content).finalize());
+        let now = self.clock.now_secs();
+        if self.confirmed.holds(&key, &digest, now) {
+            return Ok(());
+        }
         let lifetime = i64::try_from(self.window.as_secs()).unwrap_or(i64::MAX);
-        record.insert(
-            EXPIRES_AT.to_owned(),
-            self.clock.now_secs().saturating_add(lifetime.saturating_mul(2)).into(),
-        );
-        match self.put(&self.store, &key, record.clone()).await {
-            Ok(verdict) => verdict,
+        let expires_at = now.saturating_add(lifetime.saturating_mul(2));
+        let outcome = match self.put(&self.store, &key, &digest, expires_at).await {
+            Ok(outcome) => outcome,
             Err(error) => {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target: "wechat_ha::replay", reason = %error, "state store unreachable; replay check on instance memory");
-                self.put(&self.local, &key, record).await.unwrap_or(Ok(()))
+                self.put(&self.local, &key, &digest, expires_at)
+                    .await
+                    .unwrap_or(Outcome::First)
+            }
+        };
+        match outcome {
+            Outcome::First => Ok(()),
+            Outcome::Repeat { expires_at } => {
+                self.confirmed.remember(key, digest, expires_at, now);
+                Ok(())
+            }
+            Outcome::Replayed => {
+                tracing::warn!(target: "wechat_ha::replay", timestamp = query.timestamp, nonce = query.nonce, "signed query replayed with another body: refused");
+                Err(Replayed)
             }
         }
-        .inspect_err(|_| {
-            tracing::warn!(target: "wechat_ha::replay", timestamp = query.timestamp, nonce = query.nonce, "signed query replayed with another body: refused");
-        })
     }
 
     /// The conditional put; `Err` only when the store did not answer.
-    async fn put(&self, store: &SharedStore, key: &Key, record: Attrs) -> Result<Result<(), Replayed>, Unanswered> {
-        let digest = record.str_attr(DIGEST).unwrap_or_default().to_owned();
+    async fn put(&self, store: &SharedStore, key: &Key, digest: &str, expires_at: i64) -> Result<Outcome, Unanswered> {
+        let mut record = Attrs::new();
+        record.insert(DIGEST.to_owned(), digest.into());
+        record.insert(EXPIRES_AT.to_owned(), expires_at.into());
         match bounded(self.store_timeout, None, store.put(key, record, Condition::ItemAbsent)).await {
-            Ok(()) => Ok(Ok(())),
+            Ok(()) => Ok(Outcome::First),
             Err(Unanswered::Store(StoreError::ConditionFailed { current })) => {
-                let same = current.as_ref().and_then(|c| c.str_attr(DIGEST)) == Some(digest.as_str());
-                Ok(if same { Ok(()) } else { Err(Replayed) })
+                let current = current.unwrap_or_default();
+                Ok(if current.str_attr(DIGEST) == Some(digest) {
+                    Outcome::Repeat {
+                        expires_at: current.num_attr(EXPIRES_AT).unwrap_or(expires_at),
+                    }
+                } else {
+                    Outcome::Replayed
+                })
             }
             Err(error) => Err(error),
         }
+    }
+}
+
+/// What the store said of a signed query.
+enum Outcome {
+    /// First use: recorded.
+    First,
+    /// Used before with the same content; the record lives until `expires_at`.
+    Repeat { expires_at: i64 },
+    /// Used before with other content.
+    Replayed,
+}
+
+/// Repeats the fleet store confirmed, until their records expire; at most
+/// [`CONFIRMED_CAPACITY`] (expired ones go first, then all: a forgotten repeat only costs one
+/// more store write).
+#[derive(Debug, Default)]
+struct ConfirmedRepeats {
+    entries: Mutex<HashMap<Key, (String, i64)>>,
+}
+
+impl ConfirmedRepeats {
+    fn holds(&self, key: &Key, digest: &str, now: i64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(key)
+            .is_some_and(|(known, expires_at)| known == digest && *expires_at > now)
+    }
+
+    fn remember(&self, key: Key, digest: String, expires_at: i64, now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= CONFIRMED_CAPACITY {
+            entries.retain(|_, (_, at)| *at > now);
+            if entries.len() >= CONFIRMED_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (digest, expires_at));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|entries| entries.len()).unwrap_or_default()
     }
 }
 
@@ -134,23 +213,72 @@ mod tests {
     #[tokio::test]
     async fn a_signed_query_carries_one_body_and_its_retries_only() {
         let guard = guard();
-        assert_eq!(guard.admit("wx", &QUERY, b"<xml>1</xml>").await, Ok(()));
+        assert_eq!(guard.admit("wx", &QUERY, b"body:", b"<xml>1</xml>").await, Ok(()));
         assert_eq!(
-            guard.admit("wx", &QUERY, b"<xml>1</xml>").await,
+            guard.admit("wx", &QUERY, b"body:", b"<xml>1</xml>").await,
             Ok(()),
             "WeChat's retry"
         );
-        assert_eq!(guard.admit("wx", &QUERY, b"<xml>forged</xml>").await, Err(Replayed));
+        assert_eq!(
+            guard.admit("wx", &QUERY, b"body:", b"<xml>forged</xml>").await,
+            Err(Replayed)
+        );
         let other = SignedQuery { nonce: "43", ..QUERY };
         assert_eq!(
-            guard.admit("wx", &other, b"<xml>forged</xml>").await,
+            guard.admit("wx", &other, b"body:", b"<xml>forged</xml>").await,
             Ok(()),
             "another query"
         );
         assert_eq!(
-            guard.admit("wx2", &QUERY, b"<xml>forged</xml>").await,
+            guard.admit("wx2", &QUERY, b"body:", b"<xml>forged</xml>").await,
             Ok(()),
             "another account"
         );
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_repeat_is_admitted_from_instance_memory_until_its_record_expires() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let shared_clock: SharedClock = Arc::new(clock.clone());
+        let store: SharedStore = Arc::new(MemoryStore::new(shared_clock.clone()));
+        let guard = ReplayGuard::new(
+            store.clone(),
+            shared_clock,
+            Duration::from_secs(300),
+            Duration::from_secs(1),
+        );
+        let key = Key::new("sig#wx", "1700000000:42:abc");
+        assert_eq!(guard.admit("wx", &QUERY, b"echostr:", b"e1").await, Ok(()));
+        assert_eq!(guard.confirmed.len(), 0, "a first use is not a confirmed repeat");
+        assert_eq!(guard.admit("wx", &QUERY, b"echostr:", b"e1").await, Ok(()));
+        assert_eq!(guard.confirmed.len(), 1, "the store confirmed the repeat");
+        // Other content under the same query is not in memory: it meets the store's record.
+        assert_eq!(guard.admit("wx", &QUERY, b"echostr:", b"e2").await, Err(Replayed));
+        // Without the fleet record, only instance memory can admit the next repeat: it does,
+        // and writes nothing.
+        store.delete(&key, Condition::Always).await.unwrap();
+        assert_eq!(guard.admit("wx", &QUERY, b"echostr:", b"e1").await, Ok(()));
+        assert!(
+            store.get(&key).await.unwrap().is_none(),
+            "no store write for a known repeat"
+        );
+        // Past the record's life the memory admits nothing more by itself.
+        let digest = hex::encode(Sha256::digest(b"echostr:e1"));
+        assert!(guard.confirmed.holds(&key, &digest, 1_700_000_000));
+        assert!(!guard.confirmed.holds(&key, &digest, 1_700_000_601));
+    }
+
+    #[test]
+    fn confirmed_repeats_stay_within_their_capacity() {
+        let repeats = ConfirmedRepeats::default();
+        for n in 0..(CONFIRMED_CAPACITY * 3) {
+            repeats.remember(Key::new("sig#wx", format!("q{n}")), "d".into(), 2_000, 1_000);
+            assert!(repeats.len() <= CONFIRMED_CAPACITY);
+        }
+        assert!(repeats.holds(
+            &Key::new("sig#wx", format!("q{}", CONFIRMED_CAPACITY * 3 - 1)),
+            "d",
+            1_000
+        ));
     }
 }

@@ -280,6 +280,18 @@ pub struct LocalConfig {
     pub auth: Option<super::auth::AuthConfig>,
 }
 
+/// `LOCAL_WORKER_THREADS`: the threads serving `wechat-local` (default: the cores this process
+/// may run on). One means a current-thread runtime — on one core a multi-thread runtime's
+/// hand-offs between its threads cost CPU and buy nothing.
+///
+/// # Errors
+/// [`ConfigError`] when the variable is not a number from 1 to 256.
+pub fn local_worker_threads(env: &Env) -> Result<usize, ConfigError> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let threads = env.int_in("LOCAL_WORKER_THREADS", cores.min(256) as u64, 1, 256)?;
+    Ok(usize::try_from(threads).unwrap_or(1))
+}
+
 /// The API-calling routes of `wechat-local`.
 #[derive(Debug, Clone)]
 pub struct LocalApiConfig {

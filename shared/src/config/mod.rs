@@ -24,7 +24,7 @@ pub use auth::{AuthConfig, DEFAULT_AUTHORIZE_URL, WebLoginConfig};
 pub use env::{ConfigError, Env};
 pub use functions::{
     CallbackConfig, DELIVERY_RECORD_TTL, JssdkConfig, LocalApiConfig, LocalConfig, OutboundConfig, REQUEST_RECORD_TTL,
-    SendConfig, TokenRefreshConfig, WorkerConfig,
+    SendConfig, TokenRefreshConfig, WorkerConfig, local_worker_threads,
 };
 pub use hook::{HookConfig, HookVersions};
 pub use operations::{AdminConfig, HealthConfig, TunerConfig};

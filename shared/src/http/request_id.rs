@@ -23,7 +23,7 @@ pub fn request_id_of(req: &lambda_http::Request) -> RequestId {
     {
         return RequestId(id.to_owned());
     }
-    RequestId(format!("local-{:016x}", rand::random::<u64>()))
+    RequestId(["local-", &hex::encode(rand::random::<[u8; 8]>())].concat())
 }
 
 /// A caller-supplied id is echoed into logs, so keep it short and printable.

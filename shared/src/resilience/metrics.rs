@@ -22,9 +22,11 @@ impl Observer for MetricsObserver {
                 );
                 state_gauges(breaker, to);
             }
-            Event::Rejected { breaker, .. } => count_with(metrics::BREAKER_REJECTIONS, "breaker", breaker),
-            Event::Retry { policy, .. } => count_with(metrics::RETRIES, "policy", policy),
-            Event::BudgetExhausted { policy, .. } => count_with(metrics::RETRY_BUDGET_EXHAUSTED, "policy", policy),
+            Event::Rejected { breaker, .. } => count_with(metrics::BREAKER_REJECTIONS, "breaker", breaker.to_owned()),
+            Event::Retry { policy, .. } => count_with(metrics::RETRIES, "policy", policy.to_owned()),
+            Event::BudgetExhausted { policy, .. } => {
+                count_with(metrics::RETRY_BUDGET_EXHAUSTED, "policy", policy.to_owned())
+            }
             // Counted where they happen (label-less, for the alarms): `breaker::apply`.
             Event::StoreFallback { .. } | Event::StoreResynced { .. } | Event::OverrideRejected { .. } => {}
         }

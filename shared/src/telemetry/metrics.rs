@@ -149,7 +149,8 @@ pub fn count(name: &'static str) {
 }
 
 /// Counts one `name` event with one label.
-pub fn count_with(name: &'static str, label: &'static str, value: impl Into<String>) {
+/// (`value` is usually a `&'static str`: a `SharedString` borrows it, no allocation per event.)
+pub fn count_with(name: &'static str, label: &'static str, value: impl Into<::metrics::SharedString>) {
     ::metrics::counter!(name, label => value.into()).increment(1);
 }
 

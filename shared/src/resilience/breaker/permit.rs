@@ -97,7 +97,7 @@ impl Breaker {
                     crate::telemetry::metrics::count_with(
                         crate::telemetry::metrics::BREAKER_PROBES,
                         "breaker",
-                        &*self.name,
+                        self.name.to_string(),
                     );
                 }
                 self.refresh_runtime(op.deadline).await; // for the next call; permitted calls only
