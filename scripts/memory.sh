@@ -5,6 +5,7 @@
 #
 #   scripts/memory.sh                        # 1,000,000 messages, 32 in flight
 #   MESSAGES=200000 CONCURRENCY=64 scripts/memory.sh
+#   PROFILE=profiling scripts/memory.sh      # another cargo profile's binaries
 #
 # The server runs on core 0 and the load generator (tests/examples/callback_flood.rs) on core 1
 # when `taskset` is available. Exits 1 when any answer was wrong or the peak exceeds LIMIT_MIB
@@ -18,8 +19,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 echo "memory run: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, commit $(git rev-parse --short HEAD), $MESSAGES messages, $CONCURRENCY in flight"
-cargo build --release -q -p wechat-local -p wechat-ha-tests --bin wechat-local --example callback_flood
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+PROFILE="${PROFILE:-release}"
+cargo build --profile "$PROFILE" -q -p wechat-local -p wechat-ha-tests --bin wechat-local --example callback_flood
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
 
 # `pin CORE cmd…` execs (no wrapper process), so `$!` is the command's own pid.
 pin() { if command -v taskset >/dev/null; then echo taskset -c "$1"; fi; }
