@@ -1,7 +1,7 @@
 //! Serves `shared::routes` handlers over hyper: the same functions Lambda runs, no runtime needed.
 //!
 //! A hyper request becomes the `lambda_http::Request` API Gateway would have produced (body as
-//! text or binary, the query in the URI), and the handler's response goes back as is.
+//! text or binary, query string parameters extracted), and the handler's response goes back as is.
 
 use std::collections::HashMap;
 
@@ -41,22 +41,11 @@ where
             Err(not_utf8) => Body::Binary(not_utf8.into_bytes()),
         }
     };
-    // The routes read the URI's query themselves (`shared::http::query_param`, the callback's
-    // borrowed parameters); API Gateway's parsed map is built only for an encoded query, which
-    // the callback takes from there, as on Lambda.
-    let query = parts.uri.query().filter(|raw| raw.contains(['%', '+']));
-    let parsed: Option<HashMap<String, Vec<String>>> = query.map(|raw| {
-        let mut parsed: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
-            parsed.entry(name.into_owned()).or_default().push(value.into_owned());
-        }
-        parsed
-    });
-    let request = http::Request::from_parts(parts, body);
-    Ok(match parsed {
-        Some(parsed) => request.with_query_string_parameters(parsed),
-        None => request,
-    })
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+        query.entry(name.into_owned()).or_default().push(value.into_owned());
+    }
+    Ok(http::Request::from_parts(parts, body).with_query_string_parameters(query))
 }
 
 /// The handler's response → a hyper response (the body moves, it is not copied).

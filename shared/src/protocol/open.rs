@@ -47,26 +47,6 @@ impl<'a> CallbackQuery<'a> {
         }
     }
 
-    /// Reads the parameters from a raw query string in one pass, values as they stand (the
-    /// caller checks they need no decoding); the first of repeated names counts.
-    pub fn from_raw(raw: &'a str) -> Self {
-        let mut query = Self::default();
-        for pair in raw.split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let slot = match name {
-                "signature" => &mut query.signature,
-                "timestamp" => &mut query.timestamp,
-                "nonce" => &mut query.nonce,
-                "echostr" => &mut query.echostr,
-                "encrypt_type" => &mut query.encrypt_type,
-                "msg_signature" => &mut query.msg_signature,
-                _ => continue,
-            };
-            slot.get_or_insert(value);
-        }
-        query
-    }
-
     /// Whether the request says its body is encrypted (`encrypt_type=aes`).
     pub fn is_encrypted(&self) -> bool {
         self.encrypt_type.is_some_and(|t| t.eq_ignore_ascii_case("aes"))

@@ -117,17 +117,9 @@ impl Progress {
     }
 }
 
-/// The signed parameters, borrowed from the URI's query: WeChat's values (hex, digits, `aes`,
-/// openids) never need decoding, and API Gateway keeps the raw query in the URI too — no map of
-/// owned strings per request. An encoded query takes API Gateway's parsed parameters.
 fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
-    match req.uri().query() {
-        Some(raw) if !raw.contains(['%', '+']) => CallbackQuery::from_raw(raw),
-        _ => {
-            let params = req.query_string_parameters_ref();
-            CallbackQuery::from_lookup(|name| params.and_then(|p| p.first(name)))
-        }
-    }
+    let params = req.query_string_parameters_ref();
+    CallbackQuery::from_lookup(|name| params.and_then(|p| p.first(name)))
 }
 
 /// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed

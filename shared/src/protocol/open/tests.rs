@@ -269,22 +269,3 @@ fn query_is_read_through_a_lookup_and_debug_hides_the_token() {
     let debug = format!("{secret:?}");
     assert!(!debug.contains("s3cr3t-value") && debug.contains("<redacted>"));
 }
-
-#[test]
-fn a_raw_query_is_read_in_one_pass_first_value_winning() {
-    let query = CallbackQuery::from_raw(
-        "signature=ab&timestamp=100&nonce=7&openid=o1&encrypt_type=aes&msg_signature=cd&nonce=8&echostr&x=1",
-    );
-    assert_eq!(
-        query,
-        CallbackQuery {
-            signature: Some("ab"),
-            timestamp: Some("100"),
-            nonce: Some("7"),
-            echostr: Some(""),
-            encrypt_type: Some("aes"),
-            msg_signature: Some("cd"),
-        }
-    );
-    assert_eq!(CallbackQuery::from_raw(""), CallbackQuery::default());
-}
