@@ -26,14 +26,7 @@ trap cleanup EXIT
 sign() { python3 -c 'import hashlib,sys; print(hashlib.sha1("".join(sorted(sys.argv[1:])).encode()).hexdigest())' "$TOKEN" "$TIMESTAMP" "$1"; }
 QUERY="signature=$(sign 424242)&timestamp=$TIMESTAMP&nonce=424242"
 pool() { # prefix: 100,000 signed queries of their own (the replay guard refuses reused ones)
-    python3 - "$TOKEN" "$TIMESTAMP" 100000 "$1" >"$WORK/queries.txt" <<'PY'
-import hashlib, sys
-token, timestamp, count, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-for n in range(count):
-    nonce = f"{prefix}{n}"
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    print(f"signature={signature}&timestamp={timestamp}&nonce={nonce}")
-PY
+    python3 "$ROOT/scripts/signed_queries.py" "$TOKEN" "$TIMESTAMP" 100000 "$1" >"$WORK/queries.txt"
 }
 # The wrk script of scripts/load.sh (same requests, same answer checks).
 sed -n '/^cat >"\$WORK\/callback.lua"/,/^LUA/p' "$ROOT/scripts/load.sh" | sed '1d;$d' >"$WORK/callback.lua"

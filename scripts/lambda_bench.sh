@@ -50,21 +50,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-venv=.venv-test
-moto_spec='moto[server]==5.2.*'
-python="${PYTHON:-python3}"
-have_moto() {
-    "$venv/bin/python" - <<'PY' 2>/dev/null
-import sys
-import boto3, flask, flask_cors, moto  # moto[server] = moto + flask + flask-cors; boto3 comes with moto
-sys.exit(0 if moto.__version__.startswith("5.2.") else 1)
-PY
-}
-if ! have_moto; then
-    echo "lambda_bench.sh: installing $moto_spec into $venv"
-    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec"
-fi
+# shellcheck source=scripts/test_venv.sh
+. scripts/test_venv.sh
+ensure_test_venv lambda_bench.sh
+venv="$TEST_VENV"
 PY="$ROOT/$venv/bin/python"
 
 # `pin CORE`: the taskset prefix (it execs, so `$!` is the command's own pid), empty without taskset.

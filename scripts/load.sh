@@ -153,14 +153,7 @@ peak_rss() { sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$1/status"; }
 
 # A query pool of its own for every POST run (the replay guard would refuse reused queries).
 pool() { # name
-    python3 - "$TOKEN" "$TIMESTAMP" "$POOL" "$1" >"$WORK/queries-$1.txt" <<'PY'
-import hashlib, sys
-token, timestamp, count, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-for n in range(count):
-    nonce = f"{prefix}{n}"
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    print(f"signature={signature}&timestamp={timestamp}&nonce={nonce}")
-PY
+    python3 "$ROOT/scripts/signed_queries.py" "$TOKEN" "$TIMESTAMP" "$POOL" "$1" >"$WORK/queries-$1.txt"
 }
 
 echo "## load test $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), server on core $SERVER_CPU, wrk on core $WRK_CPU"

@@ -12,25 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=.venv-test
-moto_spec='moto[server]==5.2.*'
-sam_spec='aws-sam-translator==1.*'
-python=${PYTHON:-python3}
-
-have_tools() {
-  "$venv/bin/python" - <<'PY' 2>/dev/null
-import sys
-import flask, flask_cors, moto  # moto[server] = moto + flask + flask-cors
-import samtranslator, yaml      # the permission test expands template.yaml with the SAM translator
-sys.exit(0 if moto.__version__.startswith("5.2.") else 1)
-PY
-}
-
-if ! have_tools; then
-  echo "test.sh: installing $moto_spec and $sam_spec into $venv"
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec" "$sam_spec" PyYAML
-fi
+# shellcheck source=scripts/test_venv.sh
+. scripts/test_venv.sh
+ensure_test_venv test.sh
+venv="$TEST_VENV"
 
 free_port() {
   "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -32,10 +32,13 @@ fn main() -> ExitCode {
             eprintln!("{}", USAGE);
             Ok(())
         }
-        _ => local_worker_threads(&demo::environment().0)
-            .map_err(|e| e.to_string())
-            .and_then(runtime)
-            .and_then(|runtime| runtime.block_on(serve(&args))),
+        _ => {
+            let (env, demo) = demo::environment();
+            local_worker_threads(&env)
+                .map_err(|e| e.to_string())
+                .and_then(runtime)
+                .and_then(|runtime| runtime.block_on(serve(&args, env, demo)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,13 +72,12 @@ const USAGE: &str = "usage:
   wechat-local simulate --pay ORDER [--public-key] [--url URL]
                                    send a signed WeChat Pay notice (the mock's keys) to /pay/notify";
 
-async fn serve(args: &[String]) -> Result<(), String> {
+async fn serve(args: &[String], mut env: shared::config::Env, demo: bool) -> Result<(), String> {
     let mock_wechat = args.iter().any(|a| a == "--mock-wechat");
     let mock_pay = args.iter().any(|a| a == "--mock-wechat-pay");
     if let Some(unknown) = args.iter().find(|a| *a != "--mock-wechat" && *a != "--mock-wechat-pay") {
         return Err(format!("unknown argument {unknown:?}\n{USAGE}"));
     }
-    let (mut env, demo) = demo::environment();
     shared::telemetry::init_logging(&log_filter(&env));
     let _mock = if mock_wechat {
         Some(start_mock(&mut env).await?)

@@ -365,3 +365,41 @@ pub async fn run(deps: Arc<LocalDeps>, addr: SocketAddr) -> std::io::Result<()> 
     }
     served
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_paths_match_as_api_gateway_routes_them() {
+        assert!(RoutePath::Exact("/wechat").matches("/wechat"));
+        assert!(!RoutePath::Exact("/wechat").matches("/wechat/"));
+        assert!(!RoutePath::Exact("/wechat").matches("/wechatx"));
+        let below = RoutePath::Below("/admin/");
+        assert!(below.matches("/admin/breakers"));
+        assert!(below.matches("/admin/breakers/token-endpoint/force"));
+        assert!(!below.matches("/admin/"), "{{proxy+}} needs a segment");
+        assert!(!below.matches("/admin"));
+        assert!(!below.matches("/administrator"));
+    }
+
+    #[test]
+    fn known_paths_have_a_route_and_others_fall_to_the_404() {
+        for path in [
+            "/wechat",
+            "/messages/custom",
+            "/admin/breakers",
+            "/followers",
+            "/followers/o1",
+            "/me",
+        ] {
+            assert!(ROUTES.iter().any(|(route_path, _)| route_path.matches(path)), "{path}");
+        }
+        for path in ["/", "/nope", "/admin", "/wechat/extra"] {
+            assert!(
+                !ROUTES.iter().any(|(route_path, _)| route_path.matches(path)),
+                "{path} falls to the 404 route"
+            );
+        }
+    }
+}

@@ -545,4 +545,18 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn local_worker_threads_default_to_the_usable_cores_and_refuse_nonsense_by_name() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(local_worker_threads(&Env::from_pairs([])).unwrap(), cores.min(256));
+        assert_eq!(
+            local_worker_threads(&Env::from_pairs([("LOCAL_WORKER_THREADS", "1")])).unwrap(),
+            1
+        );
+        for bad in ["0", "many", "257"] {
+            let error = local_worker_threads(&Env::from_pairs([("LOCAL_WORKER_THREADS", bad)])).unwrap_err();
+            assert!(error.to_string().contains("LOCAL_WORKER_THREADS"), "{bad}: {error}");
+        }
+    }
 }

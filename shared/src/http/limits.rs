@@ -1,7 +1,5 @@
 //! Request input helpers with limits: body bytes (413 over the limit) and query parameters.
 
-use std::borrow::Cow;
-
 use lambda_http::{Body, RequestExt};
 
 use super::error::{ApiError, ErrorKind};
@@ -25,11 +23,9 @@ pub fn body_bytes(req: &lambda_http::Request, max_bytes: usize) -> Result<&[u8],
     Ok(bytes)
 }
 
-/// The first value of query parameter `name` (API Gateway's parsed parameters).
-pub fn query_param<'a>(req: &'a lambda_http::Request, name: &str) -> Option<Cow<'a, str>> {
-    req.query_string_parameters_ref()
-        .and_then(|params| params.first(name))
-        .map(Cow::Borrowed)
+/// The first value of query parameter `name`.
+pub fn query_param<'a>(req: &'a lambda_http::Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref().and_then(|params| params.first(name))
 }
 
 /// All query parameters as `(name, first value)` pairs.
@@ -67,7 +63,7 @@ mod tests {
             .body(Body::Empty)
             .unwrap()
             .with_query_string_parameters(HashMap::from([("nonce".to_owned(), "42".to_owned())]));
-        assert_eq!(query_param(&req, "nonce").as_deref(), Some("42"));
+        assert_eq!(query_param(&req, "nonce"), Some("42"));
         assert_eq!(query_param(&req, "missing"), None);
     }
 }

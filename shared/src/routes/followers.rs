@@ -107,7 +107,7 @@ fn filter(req: &lambda_http::Request) -> Result<Filter, ApiError> {
                 .map_err(|_| ApiError::bad_request("tag must be a tag id"))?,
         ),
     };
-    let subscribed = match query_param(req, "subscribed").as_deref() {
+    let subscribed = match query_param(req, "subscribed") {
         None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
@@ -128,7 +128,7 @@ fn limit(req: &lambda_http::Request) -> Result<usize, ApiError> {
 }
 
 fn cursor(req: &lambda_http::Request) -> Result<Cursor, ApiError> {
-    match query_param(req, "cursor").as_deref() {
+    match query_param(req, "cursor") {
         None | Some("") => Ok(Cursor::start()),
         Some(raw) => Cursor::parse(raw).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave")),
     }

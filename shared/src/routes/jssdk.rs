@@ -24,7 +24,7 @@ pub async fn handle(deps: &JssdkDeps, req: lambda_http::Request) -> Response {
             return Err(ApiError::new(ErrorKind::MethodNotAllowed, "use GET"));
         }
         let url = query_param(&req, "url").ok_or_else(|| ApiError::bad_request("query parameter url is required"))?;
-        let page = page_url(&url, &deps.allowed_hosts)?;
+        let page = page_url(url, &deps.allowed_hosts)?;
         let client = &deps.client;
         let ticket = client.jsapi_ticket(Deadline::after(TICKET_BUDGET)).await?;
         let timestamp = deps.clock.now_secs().to_string();

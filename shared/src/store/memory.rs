@@ -141,20 +141,9 @@ impl Items {
         }
     }
 
-    /// Removes `key`'s item (and its index entry unless the caller already took it).
+    /// Removes `key`'s item and its expiry index entry.
     fn remove(&mut self, key: &Key) {
-        let Some(partition) = self.partitions.get_mut(&key.pk) else {
-            return;
-        };
-        let Some(entry) = partition.remove(&key.sk) else {
-            return;
-        };
-        if partition.is_empty() {
-            self.partitions.remove(&key.pk);
-        }
-        self.len -= 1;
-        self.bytes -= item_bytes(key, &entry.attrs);
-        if let Some(slot) = entry.expiry {
+        if let Some(slot) = self.detach(key).and_then(|entry| entry.expiry) {
             self.by_expiry.remove(&slot);
         }
     }
@@ -166,7 +155,7 @@ impl Items {
                 break;
             }
             let key = entry.remove();
-            self.remove_unindexed(&key);
+            self.detach(&key);
         }
     }
 
@@ -175,16 +164,21 @@ impl Items {
         let Some((_, key)) = self.by_expiry.pop_first() else {
             return false;
         };
-        self.remove_unindexed(&key);
+        self.detach(&key);
         true
     }
 
-    /// [`Self::remove`] for an item whose index entry is already gone.
-    fn remove_unindexed(&mut self, key: &Key) {
-        if let Some(entry) = self.partitions.get_mut(&key.pk).and_then(|p| p.get_mut(&key.sk)) {
-            entry.expiry = None;
+    /// Takes `key`'s item out of its partition (and the counts); its index entry is the
+    /// caller's to drop.
+    fn detach(&mut self, key: &Key) -> Option<Entry> {
+        let partition = self.partitions.get_mut(&key.pk)?;
+        let entry = partition.remove(&key.sk)?;
+        if partition.is_empty() {
+            self.partitions.remove(&key.pk);
         }
-        self.remove(key);
+        self.len -= 1;
+        self.bytes -= item_bytes(key, &entry.attrs);
+        Some(entry)
     }
 
     /// The live items of partition `pk` with a sort key after `after`, in sort-key order, at

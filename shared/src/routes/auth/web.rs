@@ -46,13 +46,10 @@ pub(super) async fn authorize(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let web = web_login(deps)?;
-    let return_to = web.return_hosts.check(
-        query_param(req, "return_to")
-            .as_deref()
-            .unwrap_or(&web.default_return_to),
-    )?;
-    let scope = query_param(req, "scope");
-    let scope = scope.as_deref().unwrap_or(&web.default_scope);
+    let return_to = web
+        .return_hosts
+        .check(query_param(req, "return_to").unwrap_or(&web.default_return_to))?;
+    let scope = query_param(req, "scope").unwrap_or(&web.default_scope);
     if !SCOPES.contains(&scope) {
         return Err(ApiError::bad_request("scope must be snsapi_base or snsapi_userinfo"));
     }
@@ -93,11 +90,9 @@ pub(super) async fn callback(
         counted("rejected_state");
         ApiError::bad_request("state is required")
     })?;
-    let state = state.as_ref();
     let binding = cookie(req.headers(), LOGIN_COOKIE);
     let deadline = Deadline::after(deps.login_budget);
-    let code = query_param(req, "code");
-    let Some(code) = code.as_deref().filter(|c| !c.is_empty()) else {
+    let Some(code) = query_param(req, "code").filter(|c| !c.is_empty()) else {
         let started = deps
             .states
             .abandon(state, binding, &deadline)
