@@ -1,7 +1,8 @@
 //! Serves `shared::routes` handlers over hyper: the same functions Lambda runs, no runtime needed.
 //!
 //! A hyper request becomes the `lambda_http::Request` API Gateway would have produced (body as
-//! text or binary, query string parameters extracted), and the handler's response goes back as is.
+//! text or binary; a query that needs decoding parsed into the map, a plain one left in the URI
+//! for the routes to read in place), and the handler's response goes back as is.
 
 use std::collections::HashMap;
 
@@ -41,11 +42,18 @@ where
             Err(not_utf8) => Body::Binary(not_utf8.into_bytes()),
         }
     };
+    let request = http::Request::from_parts(parts, body);
+    // A plain query is read from the URI in place (`shared::http::query_param`); only one that
+    // needs decoding gets the parsed map API Gateway would have built.
+    let raw_query = request.uri().query().unwrap_or_default();
+    if !shared::http::needs_decoding(raw_query) {
+        return Ok(request);
+    }
     let mut query: HashMap<String, Vec<String>> = HashMap::new();
-    for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+    for (name, value) in form_urlencoded::parse(raw_query.as_bytes()) {
         query.entry(name.into_owned()).or_default().push(value.into_owned());
     }
-    Ok(http::Request::from_parts(parts, body).with_query_string_parameters(query))
+    Ok(request.with_query_string_parameters(query))
 }
 
 /// The handler's response → a hyper response (the body moves, it is not copied).

@@ -47,6 +47,24 @@ impl<'a> CallbackQuery<'a> {
         }
     }
 
+    /// Reads the parameters from `name=value` pairs in one pass; the first value of a name wins.
+    pub fn from_pairs(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut query = Self::default();
+        for (name, value) in pairs {
+            let slot = match name {
+                "signature" => &mut query.signature,
+                "timestamp" => &mut query.timestamp,
+                "nonce" => &mut query.nonce,
+                "echostr" => &mut query.echostr,
+                "encrypt_type" => &mut query.encrypt_type,
+                "msg_signature" => &mut query.msg_signature,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        query
+    }
+
     /// Whether the request says its body is encrypted (`encrypt_type=aes`).
     pub fn is_encrypted(&self) -> bool {
         self.encrypt_type.is_some_and(|t| t.eq_ignore_ascii_case("aes"))

@@ -37,7 +37,9 @@ use crate::bot::HandlerError;
 use crate::deadline::Deadline;
 use crate::delivery::Job;
 use crate::deps::CallbackDeps;
-use crate::http::{ApiError, ErrorKind, Response, arrival_ms, body_bytes, respond, sealed_response, text_response};
+use crate::http::{
+    ApiError, ErrorKind, Response, arrival_ms, body_bytes, plain_query_pairs, respond, sealed_response, text_response,
+};
 use crate::ledger::{RunOnce, Wait};
 use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveReply, RANDOM_LEN};
 use crate::replay::SignedQuery;
@@ -117,9 +119,13 @@ impl Progress {
     }
 }
 
+/// The callback's query: API Gateway's parsed map on Lambda, the URI's plain query read in one
+/// pass when there is no map (the local server builds one only for a query that needs decoding).
 fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
-    let params = req.query_string_parameters_ref();
-    CallbackQuery::from_lookup(|name| params.and_then(|p| p.first(name)))
+    match req.query_string_parameters_ref() {
+        Some(params) => CallbackQuery::from_lookup(|name| params.first(name)),
+        None => CallbackQuery::from_pairs(plain_query_pairs(req)),
+    }
 }
 
 /// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed

@@ -269,3 +269,31 @@ fn query_is_read_through_a_lookup_and_debug_hides_the_token() {
     let debug = format!("{secret:?}");
     assert!(!debug.contains("s3cr3t-value") && debug.contains("<redacted>"));
 }
+
+#[test]
+fn from_pairs_reads_the_callback_parameters_and_keeps_the_first_value() {
+    let pairs = [
+        ("signature", "s1"),
+        ("openid", "o"),
+        ("timestamp", "1700000000"),
+        ("signature", "s2"),
+        ("nonce", "7"),
+        ("encrypt_type", "aes"),
+        ("msg_signature", "m"),
+        ("echostr", "e"),
+    ];
+    let query = CallbackQuery::from_pairs(pairs.into_iter());
+    assert_eq!(
+        query,
+        CallbackQuery {
+            signature: Some("s1"),
+            timestamp: Some("1700000000"),
+            nonce: Some("7"),
+            echostr: Some("e"),
+            encrypt_type: Some("aes"),
+            msg_signature: Some("m"),
+        }
+    );
+    assert!(query.is_encrypted());
+    assert_eq!(CallbackQuery::from_pairs(std::iter::empty()), CallbackQuery::default());
+}

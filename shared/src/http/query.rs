@@ -1,0 +1,96 @@
+//! Query parameters: the parsed map when the request carries one, else the URI's query read in place.
+//!
+//! On Lambda, lambda_http builds the map from the event and the URI from the same parameters, so
+//! the map is there whenever the request has a query. The local server builds it only for a query
+//! that needs percent-decoding (`%` or `+`): a plain query — WeChat's callback query is hex digits,
+//! digits and `aes` — is its own decoding and is read from the URI without a map per request.
+
+use lambda_http::RequestExt;
+
+/// The first value of query parameter `name`.
+pub fn query_param<'a>(req: &'a lambda_http::Request, name: &str) -> Option<&'a str> {
+    match req.query_string_parameters_ref() {
+        Some(params) => params.first(name),
+        None => plain_query_pairs(req)
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value),
+    }
+}
+
+/// All query parameters as `(name, first value)` pairs.
+pub fn query_params(req: &lambda_http::Request) -> Vec<(String, String)> {
+    match req.query_string_parameters_ref() {
+        Some(params) => params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        None => {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            for (key, value) in plain_query_pairs(req) {
+                if !pairs.iter().any(|(seen, _)| seen == key) {
+                    pairs.push((key.to_owned(), value.to_owned()));
+                }
+            }
+            pairs
+        }
+    }
+}
+
+/// The URI query's `name=value` pairs that need no decoding, borrowed, in order. A request without
+/// a parsed map has no pair that needs decoding (see the module note); one that did would be
+/// skipped here rather than read undecoded.
+pub fn plain_query_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &str)> {
+    req.uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !needs_decoding(pair))
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
+/// Whether a query (or part of one) holds anything form-decoding would change.
+pub fn needs_decoding(query: &str) -> bool {
+    query.bytes().any(|b| b == b'%' || b == b'+')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Body;
+    use std::collections::HashMap;
+
+    fn with_uri(uri: &str) -> lambda_http::Request {
+        http::Request::builder().uri(uri).body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn the_parsed_map_is_read_first() {
+        let req = with_uri("/wechat?nonce=1")
+            .with_query_string_parameters(HashMap::from([("nonce".to_owned(), "42".to_owned())]));
+        assert_eq!(query_param(&req, "nonce"), Some("42"));
+        assert_eq!(query_param(&req, "missing"), None);
+        assert_eq!(query_params(&req), vec![("nonce".to_owned(), "42".to_owned())]);
+    }
+
+    #[test]
+    fn without_a_map_the_uri_query_is_read_in_place() {
+        let req = with_uri("/wechat?signature=ab12&timestamp=1700000000&nonce=7&nonce=8&flag&empty=");
+        assert_eq!(query_param(&req, "signature"), Some("ab12"));
+        assert_eq!(
+            query_param(&req, "nonce"),
+            Some("7"),
+            "the first value wins, as with the map"
+        );
+        assert_eq!(query_param(&req, "flag"), Some(""));
+        assert_eq!(query_param(&req, "empty"), Some(""));
+        assert_eq!(query_param(&req, "missing"), None);
+        let names: Vec<String> = query_params(&req).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["signature", "timestamp", "nonce", "flag", "empty"]);
+    }
+
+    #[test]
+    fn an_encoded_pair_is_never_read_undecoded() {
+        let req = with_uri("/wechat?echostr=a%2Bb&nonce=1+2&timestamp=5");
+        assert_eq!(query_param(&req, "echostr"), None);
+        assert_eq!(query_param(&req, "nonce"), None);
+        assert_eq!(query_param(&req, "timestamp"), Some("5"));
+        assert!(needs_decoding("a%2Bb") && needs_decoding("1+2") && !needs_decoding("abc=1&d=2"));
+    }
+}
