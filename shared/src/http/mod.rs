@@ -19,7 +19,7 @@ pub use auth::{caller, require_internal};
 pub use error::{ApiError, ErrorKind};
 pub use gateway::to_http_api_response;
 pub use limits::{arrival_ms, body_bytes};
-pub use query::{needs_decoding, plain_query_pairs, query_param, query_params};
+pub use query::{needs_decoding, query_pairs, query_param};
 pub use request_id::{RequestId, request_id_of};
 pub use respond::respond;
 pub use response::{ApiBody, Response, json_response, json_response_raw, sealed_response, text_response, xml_response};

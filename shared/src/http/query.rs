@@ -11,32 +11,27 @@ use lambda_http::RequestExt;
 pub fn query_param<'a>(req: &'a lambda_http::Request, name: &str) -> Option<&'a str> {
     match req.query_string_parameters_ref() {
         Some(params) => params.first(name),
-        None => plain_query_pairs(req)
+        None => plain_uri_pairs(req)
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value),
     }
 }
 
-/// All query parameters as `(name, first value)` pairs.
-pub fn query_params(req: &lambda_http::Request) -> Vec<(String, String)> {
-    match req.query_string_parameters_ref() {
-        Some(params) => params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-        None => {
-            let mut pairs: Vec<(String, String)> = Vec::new();
-            for (key, value) in plain_query_pairs(req) {
-                if !pairs.iter().any(|(seen, _)| seen == key) {
-                    pairs.push((key.to_owned(), value.to_owned()));
-                }
-            }
-            pairs
-        }
-    }
+/// Every `(name, value)` pair of the query, borrowed: the parsed map's when the request has one
+/// (a name's values in order), else the URI's plain pairs in order. For reading several
+/// parameters in one pass (the callback's [`crate::protocol::CallbackQuery::from_pairs`]).
+pub fn query_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &str)> {
+    let map = req.query_string_parameters_ref();
+    let from_uri = map.is_none().then(|| plain_uri_pairs(req));
+    map.into_iter()
+        .flat_map(|params| params.iter())
+        .chain(from_uri.into_iter().flatten())
 }
 
 /// The URI query's `name=value` pairs that need no decoding, borrowed, in order. A request without
 /// a parsed map has no pair that needs decoding (see the module note); one that did would be
 /// skipped here rather than read undecoded.
-pub fn plain_query_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &str)> {
+fn plain_uri_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &str)> {
     req.uri()
         .query()
         .unwrap_or_default()
@@ -66,7 +61,7 @@ mod tests {
             .with_query_string_parameters(HashMap::from([("nonce".to_owned(), "42".to_owned())]));
         assert_eq!(query_param(&req, "nonce"), Some("42"));
         assert_eq!(query_param(&req, "missing"), None);
-        assert_eq!(query_params(&req), vec![("nonce".to_owned(), "42".to_owned())]);
+        assert_eq!(query_pairs(&req).collect::<Vec<_>>(), [("nonce", "42")]);
     }
 
     #[test]
@@ -81,8 +76,8 @@ mod tests {
         assert_eq!(query_param(&req, "flag"), Some(""));
         assert_eq!(query_param(&req, "empty"), Some(""));
         assert_eq!(query_param(&req, "missing"), None);
-        let names: Vec<String> = query_params(&req).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(names, ["signature", "timestamp", "nonce", "flag", "empty"]);
+        let names: Vec<&str> = query_pairs(&req).map(|(name, _)| name).collect();
+        assert_eq!(names, ["signature", "timestamp", "nonce", "nonce", "flag", "empty"]);
     }
 
     #[test]
@@ -91,6 +86,7 @@ mod tests {
         assert_eq!(query_param(&req, "echostr"), None);
         assert_eq!(query_param(&req, "nonce"), None);
         assert_eq!(query_param(&req, "timestamp"), Some("5"));
+        assert_eq!(query_pairs(&req).collect::<Vec<_>>(), [("timestamp", "5")]);
         assert!(needs_decoding("a%2Bb") && needs_decoding("1+2") && !needs_decoding("abc=1&d=2"));
     }
 }

@@ -38,7 +38,7 @@ use crate::deadline::Deadline;
 use crate::delivery::Job;
 use crate::deps::CallbackDeps;
 use crate::http::{
-    ApiError, ErrorKind, Response, arrival_ms, body_bytes, plain_query_pairs, respond, sealed_response, text_response,
+    ApiError, ErrorKind, Response, arrival_ms, body_bytes, query_pairs, respond, sealed_response, text_response,
 };
 use crate::ledger::{RunOnce, Wait};
 use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveReply, RANDOM_LEN};
@@ -119,13 +119,9 @@ impl Progress {
     }
 }
 
-/// The callback's query: API Gateway's parsed map on Lambda, the URI's plain query read in one
-/// pass when there is no map (the local server builds one only for a query that needs decoding).
+/// The callback's query, read in one pass over the request's pairs (`crate::http::query`).
 fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
-    match req.query_string_parameters_ref() {
-        Some(params) => CallbackQuery::from_lookup(|name| params.first(name)),
-        None => CallbackQuery::from_pairs(plain_query_pairs(req)),
-    }
+    CallbackQuery::from_pairs(query_pairs(req))
 }
 
 /// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed
