@@ -1,19 +1,14 @@
-//! Strict decoding of callback bodies (XML, or JSON for mini-program JSON pushes) into serde types.
+//! Strict decoding of callback bodies (XML, or JSON for mini-program JSON pushes) into flat text fields.
 //!
 //! Why strict: the body is attacker-controlled until its signature is checked, so the decoder refuses anything
 //! a WeChat push never contains — non-UTF-8 bytes, `<!DOCTYPE>` / `<!ENTITY>` declarations (XXE and entity
-//! expansion), content after the root element — instead of silently ignoring it. quick-xml never expands
-//! custom entities anyway; rejecting the declaration makes the refusal explicit. Nesting is capped by the
-//! deserializer (depth 128), so deep input cannot exhaust the stack.
+//! expansion) anywhere, content before or after the root element, a field given twice or holding an element —
+//! instead of silently ignoring it. Only the five predefined entities and character references are resolved.
 
-use std::cell::Cell;
-
-use quick_xml::de::{DeError, Deserializer, EntityResolver};
-use quick_xml::errors::SyntaxError;
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::BytesText;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+#[cfg(test)]
+mod agreement_tests;
+mod json;
+mod xml;
 
 /// Why a callback body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,84 +50,46 @@ impl BodyFormat {
     }
 }
 
+/// A flat body shape: named text fields, each decoded at most once; names it has no slot for are ignored.
+pub(crate) trait FlatFields: Default {
+    /// The slot of field `name`, or `None` for a field this shape does not keep.
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>>;
+}
+
 /// Decodes `body` as XML or JSON (see [`BodyFormat::detect`]) into `T`, strictly.
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<(T, BodyFormat), MessageError> {
+pub(crate) fn decode<T: FlatFields>(body: &[u8]) -> Result<(T, BodyFormat), MessageError> {
     decode_str(std::str::from_utf8(body).map_err(|_| MessageError::NotUtf8)?)
 }
 
 /// [`decode`] of text already known to be UTF-8.
-pub(crate) fn decode_str<T: DeserializeOwned>(text: &str) -> Result<(T, BodyFormat), MessageError> {
+pub(crate) fn decode_str<T: FlatFields>(text: &str) -> Result<(T, BodyFormat), MessageError> {
     match BodyFormat::detect(text.as_bytes()) {
-        BodyFormat::Json => decode_json(text).map(|value| (value, BodyFormat::Json)),
-        BodyFormat::Xml => decode_xml(text).map(|value| (value, BodyFormat::Xml)),
+        BodyFormat::Json => json::decode_json(text).map(|value| (value, BodyFormat::Json)),
+        BodyFormat::Xml => xml::decode_xml(text).map(|value| (value, BodyFormat::Xml)),
     }
 }
 
-/// Decodes a JSON object into `T`, with top-level scalars as strings (`"CreateTime":1714037059` becomes
-/// `"1714037059"`), so one serde shape of all-text fields serves XML and JSON bodies alike.
-fn decode_json<T: DeserializeOwned>(text: &str) -> Result<T, MessageError> {
-    let malformed = |err: serde_json::Error| MessageError::Malformed(err.to_string());
-    let mut object: serde_json::Map<String, Value> = serde_json::from_str(text).map_err(malformed)?;
-    object.retain(|_, value| !value.is_null());
-    for value in object.values_mut() {
-        match value {
-            Value::Number(n) => *value = Value::String(n.to_string()),
-            Value::Bool(b) => *value = Value::String(b.to_string()),
-            _ => {}
-        }
-    }
-    T::deserialize(Value::Object(object)).map_err(malformed)
+fn malformed(why: &str) -> MessageError {
+    MessageError::Malformed(why.to_owned())
 }
 
-/// Decodes an XML document into `T`, rejecting DTDs and trailing content.
-pub(crate) fn decode_xml<T: DeserializeOwned>(text: &str) -> Result<T, MessageError> {
-    let saw_dtd = Cell::new(false);
-    // Trailing whitespace after the root is legal; anything else after it is not.
-    let mut de = Deserializer::from_str_with_resolver(text.trim_end(), RejectDtd(&saw_dtd));
-    let result = T::deserialize(&mut de);
-    if saw_dtd.get() {
-        return Err(MessageError::Dtd);
-    }
-    match result {
-        Ok(_) if !de.is_empty() => Err(MessageError::Malformed("content after the root element".to_owned())),
-        Ok(value) => Ok(value),
-        // A bare `<!ENTITY …>` / `<!ELEMENT …>` outside a DOCTYPE is invalid `<!` markup.
-        Err(DeError::InvalidXml(quick_xml::Error::Syntax(SyntaxError::InvalidBangMarkup))) => Err(MessageError::Dtd),
-        Err(err) => Err(MessageError::Malformed(err.to_string())),
-    }
-}
-
-/// Entity resolver that refuses any DOCTYPE and resolves only the five predefined entities.
-struct RejectDtd<'a>(&'a Cell<bool>);
-
-/// Returned to quick-xml when a DOCTYPE is seen (mapped to [`MessageError::Dtd`] by the caller).
-#[derive(Debug, thiserror::Error)]
-#[error("DOCTYPE is not allowed")]
-struct DtdRejected;
-
-impl EntityResolver for RejectDtd<'_> {
-    type Error = DtdRejected;
-
-    fn capture(&mut self, _doctype: BytesText<'_>) -> Result<(), Self::Error> {
-        self.0.set(true);
-        Err(DtdRejected)
-    }
-
-    fn resolve(&self, entity: &str) -> Option<&str> {
-        // Only `lt gt amp apos quot`; character references (`&#x41;`) are handled by quick-xml itself.
-        resolve_predefined_entity(entity)
-    }
+fn duplicate(name: &str) -> MessageError {
+    MessageError::Malformed(format!("duplicate field `{name}`"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Default, PartialEq)]
     struct Probe {
-        #[serde(rename = "Content")]
         content: Option<String>,
+    }
+
+    impl FlatFields for Probe {
+        fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+            (name == "Content").then_some(&mut self.content)
+        }
     }
 
     fn probe(xml: &str) -> Result<Probe, MessageError> {

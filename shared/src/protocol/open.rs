@@ -9,10 +9,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Deserialize;
-
 use super::crypto::{DecryptError, Decrypted};
-use super::decode::{BodyFormat, MessageError, decode};
+use super::decode::{BodyFormat, FlatFields, MessageError, decode};
 use super::keyring::{KeyRing, KeySlot};
 use super::mode::EncryptMode;
 use super::signature::{verify_msg_signature, verify_url_signature};
@@ -231,10 +229,15 @@ impl<'a> OpenedMessage<'a> {
 }
 
 /// The `Encrypt` field of an encrypted body; other fields (compatible mode) are ignored.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct EncryptedBody {
-    #[serde(rename = "Encrypt")]
     encrypt: Option<String>,
+}
+
+impl FlatFields for EncryptedBody {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        (name == "Encrypt").then_some(&mut self.encrypt)
+    }
 }
 
 fn check_url_signature(token: &str, query: &CallbackQuery<'_>) -> Result<(), OpenError> {

@@ -141,6 +141,24 @@ impl Items {
         }
     }
 
+    /// Applies `change` to `key`'s item in place (to a new, empty one when there is none) and
+    /// answers the result: no copy of the item to change and store back.
+    fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Attrs)) -> Option<&Attrs> {
+        if self.get(key).is_none() {
+            let mut attrs = Attrs::new();
+            change(&mut attrs);
+            self.insert(key, attrs);
+            return self.get(key);
+        }
+        let entry = self.partitions.get_mut(&key.pk)?.get_mut(&key.sk)?;
+        self.bytes -= item_bytes(key, &entry.attrs);
+        change(&mut entry.attrs);
+        self.bytes += item_bytes(key, &entry.attrs);
+        let expires_at = entry.attrs.num_attr(EXPIRES_AT);
+        entry.expiry = reindex(&mut self.by_expiry, &mut self.next_slot, key, entry.expiry, expires_at);
+        Some(&entry.attrs)
+    }
+
     /// Removes `key`'s item and its expiry index entry.
     fn remove(&mut self, key: &Key) {
         if let Some(slot) = self.detach(key).and_then(|entry| entry.expiry) {
@@ -359,9 +377,10 @@ impl StateStore for MemoryStore {
         update.validate()?;
         let mut items = self.lock();
         self.check(items.get(key), &update.condition)?;
-        let mut item = items.get(key).cloned().unwrap_or_default();
-        update.apply_to(&mut item);
-        items.insert(key, item.clone());
+        let item = items
+            .modify(key, |item| update.apply_to(item))
+            .cloned()
+            .unwrap_or_default();
         self.keep_bounded(&mut items);
         Ok(item)
     }
@@ -446,9 +465,18 @@ mod tests {
             attrs.insert("result".into(), AttrValue::from(reply.as_str()));
             let key = Key::new("msg#wx", format!("m{n:04}"));
             store.put(&key, attrs.clone(), Condition::Always).await.unwrap();
-            // Overwrites and deletes keep the running estimate equal to a recount.
+            // Overwrites, in-place updates (growing the item, moving its expiry) and deletes keep
+            // the running estimate equal to a recount.
             store.put(&key, attrs, Condition::Always).await.unwrap();
+            let grown = Update::new().set("state", "done").set(EXPIRES_AT, 1_000 + n);
+            let answered = store.update(&key, grown).await.unwrap();
+            assert_eq!(answered.str_attr("state"), Some("done"));
         }
+        let created = store
+            .update(&Key::new("msg#wx", "fresh"), Update::new().add("n", 1))
+            .await
+            .unwrap();
+        assert_eq!(created.num_attr("n"), Some(1));
         store
             .delete(&Key::new("msg#wx", "m0999"), Condition::Always)
             .await
