@@ -11,6 +11,7 @@
 #   SCENARIOS=callback-plain:memory,send:dynamodb scripts/lambda_bench.sh
 #   FUNCTION_ENV="RUST_LOG=warn SSL_CERT_DIR=/nonexistent" scripts/lambda_bench.sh   # experiments
 #   BENCH_DOC=docs/benchmarks.md scripts/lambda_bench.sh   # also append the table there
+#   FUNCTIONS_DIR=target/bench-a scripts/lambda_bench.sh   # bench binaries kept from another build (A/B)
 #
 # Scenarios are WORKLOAD:STORE, WORKLOAD one of callback-plain, callback-safe, send, send-worker,
 # token-refresh, STORE memory or dynamodb (the template's), or `echo` (lambda-bench-echo: what the
@@ -32,6 +33,7 @@ INVOCATIONS="${INVOCATIONS:-2000}"
 WARMUP="${WARMUP:-20}"
 COLD_STARTS="${COLD_STARTS:-5}"
 SCENARIOS="${SCENARIOS:-}"
+FUNCTIONS_DIR="${FUNCTIONS_DIR:-}"
 FUNCTION_CPU="${FUNCTION_CPU:-0}"
 HARNESS_CPU="${HARNESS_CPU:-1}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -87,9 +89,16 @@ sys.exit(f"lambda_bench.sh: {name} not ready after 30 s, see its log")
 PY
 }
 
-echo "## Lambda-level benchmark $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores ($(uname -m)), $INVOCATIONS invocations per scenario ($WARMUP warm-up), $COLD_STARTS cold starts${FUNCTION_ENV:+, FUNCTION_ENV=\"$FUNCTION_ENV\"}"
+echo "## Lambda-level benchmark $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')${FUNCTIONS_DIR:+ (functions from $FUNCTIONS_DIR)}, $(nproc) cores ($(uname -m)), $INVOCATIONS invocations per scenario ($WARMUP warm-up), $COLD_STARTS cold starts${FUNCTION_ENV:+, FUNCTION_ENV=\"$FUNCTION_ENV\"}"
 
-cargo build --release -q -p callback -p send -p send-worker -p token-refresh -p wechat-mock -p lambda-bench
+if [ -n "$FUNCTIONS_DIR" ]; then
+    # The functions come from elsewhere (e.g. a copy of target/release made at another commit).
+    FUNCTIONS_DIR="$(cd "$FUNCTIONS_DIR" && pwd)"
+    cargo build --release -q -p wechat-mock -p lambda-bench
+else
+    FUNCTIONS_DIR="$TARGET/release"
+    cargo build --release -q -p callback -p send -p send-worker -p token-refresh -p wechat-mock -p lambda-bench
+fi
 rm -rf "$OUT/logs"
 mkdir -p "$OUT/logs"
 
@@ -145,7 +154,7 @@ PY
 eval "$SETUP"
 
 ARGS=(--invocations "$INVOCATIONS" --warmup "$WARMUP" --cold-starts "$COLD_STARTS" --function-cpu "$FUNCTION_CPU"
-      --bin-dir "$TARGET/release" --log-dir "$OUT/logs"
+      --bin-dir "$FUNCTIONS_DIR" --log-dir "$OUT/logs"
       --aws-endpoint "http://127.0.0.1:$MOTO_PORT" --table "$TABLE" --queue-url "$QUEUE_URL"
       --callback-secret "$CALLBACK_SECRET" --appsecret-secret "$APPSECRET_SECRET"
       --wechat-api "http://127.0.0.1:$API_PORT,http://127.0.0.1:$API2_PORT")

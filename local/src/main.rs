@@ -120,6 +120,8 @@ async fn serve(args: &[String], mut env: shared::config::Env, demo: bool) -> Res
     };
     // Every metric as Prometheus text at GET /metrics (the Lambda functions write EMF instead).
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&shared::telemetry::metrics::LATENCY_BUCKETS_MS)
+        .map_err(|e| format!("cannot configure the metrics recorder: {e}"))?
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     shared::telemetry::metrics::describe_all();

@@ -96,6 +96,23 @@ async fn a_good_build_passes_every_check_in_plain_and_safe_mode() {
     let results = passed(&plain, &account(&[])).await;
     assert_eq!(results.len(), 4, "{results:?}");
     assert!(results.iter().all(|(_, ok, _)| *ok), "{results:?}");
+    // The callbacks the checks sent are in /metrics as a Prometheus histogram (buckets add up
+    // across instances; a summary's quantiles do not).
+    let metrics = reqwest::get(format!("{}/metrics", plain.base))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("# TYPE wechat_callback_latency_ms histogram"),
+        "{metrics}"
+    );
+    let under_5s = metrics
+        .lines()
+        .find(|line| line.starts_with(r#"wechat_callback_latency_ms_bucket{le="5000"}"#))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok());
+    assert!(under_5s.is_some_and(|n| n >= 1), "{metrics}");
 
     let safe_env = [("WECHAT_ENCODING_AES_KEY", AES_KEY), ("WECHAT_ENCRYPT_MODE", "safe")];
     let safe = start(&[("WECHAT_TOKEN", TOKEN), safe_env[0], safe_env[1]]);

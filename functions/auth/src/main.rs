@@ -7,7 +7,8 @@ use shared::config::{AuthConfig, Env, log_filter, metrics_namespace};
 use shared::deps::{AuthDeps, Aws};
 use shared::routes::auth;
 
-#[tokio::main]
+// One invocation at a time per instance: tokio on this thread alone (docs/benchmarks.md §17).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     shared::telemetry::init_logging(&log_filter(&env));

@@ -5,7 +5,8 @@ use shared::config::{CallbackConfig, Env, log_filter, metrics_namespace};
 use shared::deps::{Aws, CallbackDeps};
 use shared::routes::callback;
 
-#[tokio::main]
+// One invocation at a time per instance: tokio on this thread alone (docs/benchmarks.md §17).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     shared::telemetry::init_logging(&log_filter(&env));

@@ -19,7 +19,8 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::{CallbackAccount, Env, HookConfig, log_filter};
 use shared::deps::{Aws, load_account};
 
-#[tokio::main]
+// One invocation at a time per instance: tokio on this thread alone (docs/benchmarks.md §17).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = Env::from_process();

@@ -6,7 +6,8 @@ use shared::config::{Env, WorkerConfig, log_filter, metrics_namespace};
 use shared::deps::{Aws, WorkerDeps};
 use shared::routes::send_worker;
 
-#[tokio::main]
+// One invocation at a time per instance: tokio on this thread alone (docs/benchmarks.md §17).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     shared::telemetry::init_logging(&log_filter(&env));

@@ -9,7 +9,8 @@ use shared::deadline::Deadline;
 use shared::deps::{Aws, SyncDeps};
 use shared::routes::sync::{self, Trigger};
 
-#[tokio::main]
+// One invocation at a time per instance: tokio on this thread alone (docs/benchmarks.md §17).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     shared::telemetry::init_logging(&log_filter(&env));
