@@ -166,12 +166,12 @@ impl Ledger {
 
     /// Where the record for `key` in `scope` is stored.
     pub fn record_key(&self, scope: &str, key: &str) -> Key {
-        Key::new(format!("{}#{scope}", self.config.namespace()), key)
+        Key::new([self.config.namespace(), "#", scope].concat(), key)
     }
 
     fn new_owner(&self) -> String {
         let mut rng = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        format!("{:032x}", rng.random::<u128>())
+        hex::encode(rng.random::<u128>().to_be_bytes())
     }
 
     fn expires_at(&self, now_ms: i64) -> i64 {
