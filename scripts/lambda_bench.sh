@@ -11,7 +11,9 @@
 #   SCENARIOS=callback-plain:memory,send:dynamodb scripts/lambda_bench.sh
 #   FUNCTION_ENV="RUST_LOG=warn SSL_CERT_DIR=/nonexistent" scripts/lambda_bench.sh   # experiments
 #   BENCH_DOC=docs/benchmarks.md scripts/lambda_bench.sh   # also append the table there
-#   FUNCTIONS_DIR=target/bench-a scripts/lambda_bench.sh   # bench binaries kept from another build (A/B)
+#   FUNCTIONS_DIR=target/bench-a scripts/lambda_bench.sh   # bench binaries kept from another build (A/B):
+#       the directory (relative to the repository root) holds callback, send, send-worker,
+#       token-refresh and lambda-bench-echo, e.g. copied from target/release at another commit
 #
 # Scenarios are WORKLOAD:STORE, WORKLOAD one of callback-plain, callback-safe, send, send-worker,
 # token-refresh, STORE memory or dynamodb (the template's), or `echo` (lambda-bench-echo: what the
@@ -172,7 +174,7 @@ wait "$!" || status=$?
 echo
 cat "$TABLE_MD"
 if [ -s "$TABLE_MD" ] && [ -n "${BENCH_DOC:-}" ]; then
-    { echo; echo "Run $(date -u +%Y-%m-%dT%H:%MZ), \`scripts/lambda_bench.sh\` (INVOCATIONS=$INVOCATIONS, WARMUP=$WARMUP, COLD_STARTS=$COLD_STARTS${FUNCTION_ENV:+, FUNCTION_ENV=\"$FUNCTION_ENV\"}; function on core $FUNCTION_CPU, harness, moto and wechat-mock on core $HARNESS_CPU):"; echo; cat "$TABLE_MD"; } >>"$ROOT/$BENCH_DOC"
+    { echo; echo "Run $(date -u +%Y-%m-%dT%H:%MZ), \`scripts/lambda_bench.sh\` (INVOCATIONS=$INVOCATIONS, WARMUP=$WARMUP, COLD_STARTS=$COLD_STARTS${FUNCTION_ENV:+, FUNCTION_ENV=\"$FUNCTION_ENV\"}; functions from ${FUNCTIONS_DIR#"$ROOT"/}; function on core $FUNCTION_CPU, harness, moto and wechat-mock on core $HARNESS_CPU):"; echo; cat "$TABLE_MD"; } >>"$ROOT/$BENCH_DOC"
 fi
 case "$status" in
     0) echo "lambda_bench.sh: every invocation answered as expected; function logs in $OUT/logs" ;;

@@ -2,7 +2,8 @@
 //!
 //! Why strict: the body is attacker-controlled until its signature is checked, so the decoder refuses anything
 //! a WeChat push never contains — non-UTF-8 bytes, `<!DOCTYPE>` / `<!ENTITY>` declarations (XXE and entity
-//! expansion) anywhere, content before or after the root element, a field given twice or holding an element —
+//! expansion) anywhere, content before or after the root element, a field given twice (in JSON: under both
+//! spellings of an alias — `serde_json` keeps the last of two equal keys) or holding an element —
 //! instead of silently ignoring it. Only the five predefined entities and character references are resolved.
 
 #[cfg(test)]

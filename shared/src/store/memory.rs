@@ -335,7 +335,8 @@ impl MemoryStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Items> {
         // A panic while holding the lock cannot leave a half-applied item (every mutation is a
-        // single insert/remove), so a poisoned lock is safe to keep using.
+        // single insert/remove, or an in-place update that only inserts and removes attributes),
+        // so a poisoned lock is safe to keep using.
         self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

@@ -171,8 +171,8 @@ pub fn gauge_with(name: &'static str, label: &'static str, value_of_label: impl 
 /// Bucket bounds (milliseconds) of every histogram where the exporter needs them (Prometheus):
 /// the catalog's histograms are all latencies in ms (its test checks the `_ms` suffix), and the
 /// bounds bracket what matters for them — sub-millisecond local answers, the store timeouts (100 ms
-/// to 1 s), the callback's 4 s alarm and WeChat's 5 s limit. Buckets, not summaries: they add up
-/// across instances, and recording one is a bound search instead of a sketch update.
+/// to 1 s), the callback's 4 s alarm and WeChat's 5 s limit. Buckets, not summaries: a scraper
+/// can add them up across instances, which quantiles do not allow.
 pub const LATENCY_BUCKETS_MS: [f64; 16] = [
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 5000.0, 10000.0,
 ];

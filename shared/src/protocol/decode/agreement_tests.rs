@@ -108,7 +108,13 @@ fn child() -> impl Strategy<Value = String> {
         12 => (known, value(true)).prop_map(|(n, v)| format!("<{n}>{v}</{n}>")),
         1 => value(false).prop_map(|v| format!("<Other>{v}</Other>")),
         1 => name.clone().prop_map(|n| format!("<{n}/>")),
-        1 => name.prop_map(|n| format!("<{n} a=\"1\">v</{n}>")),
+        1 => name.clone().prop_map(|n| format!("<{n} a=\"1\">v</{n}>")),
+        // Malformed attributes, namespace prefixes.
+        1 => name.clone().prop_map(|n| format!("<{n} a>v</{n}>")),
+        1 => name.clone().prop_map(|n| format!("<{n} a=\"1\" a=\"2\"/>")),
+        1 => name.prop_map(|n| format!("<wx:{n}>p</wx:{n}>")),
+        // References between fields.
+        1 => prop_oneof![Just("&lt;"), Just("&custom;"), Just("&#0;"), Just("&#x41;")].prop_map(str::to_owned),
         // An unknown element with nested content (no DTD in it: refusing one there is this decoder's own).
         1 => "[a-z ]{0,4}".prop_map(|t| format!("<Other><x><y>{t}</y></x><z/></Other>")),
         1 => "[ \r\n]{1,2}",
@@ -131,6 +137,9 @@ fn document() -> impl Strategy<Value = String> {
         1 => Just("  ".to_owned()),
         1 => Just("junk".to_owned()),
         1 => Just("<!DOCTYPE xml>".to_owned()),
+        1 => Just("\u{feff}".to_owned()),
+        1 => Just("\u{feff}<?xml version=\"1.0\" encoding=\"GBK\"?>".to_owned()),
+        1 => Just("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n".to_owned()),
     ];
     let epilogue = prop_oneof![
         8 => Just(String::new()),
@@ -143,6 +152,8 @@ fn document() -> impl Strategy<Value = String> {
     let body = prop_oneof![
         8 => prop::collection::vec(child(), 0..6).prop_map(|c| format!("<xml>{}</xml>", c.concat())),
         1 => Just("<xml/>".to_owned()),
+        1 => prop_oneof![Just("<xml a=\"1\">"), Just("<xml a>"), Just("<xml a=\"1\" a=\"2\">")]
+            .prop_map(|root| format!("{root}<Content>r</Content></xml>")),
         1 => prop::collection::vec(child(), 0..3).prop_map(|c| format!("<xml>{}", c.concat())),
     ];
     (prolog, body, epilogue).prop_map(|(p, b, e)| format!("{p}{b}{e}"))

@@ -1,10 +1,12 @@
 //! The XML reading of a flat callback body on quick-xml's event reader.
 //!
 //! A WeChat push is one root element whose children are text fields. Reading it event by event
-//! (instead of through quick-xml's serde deserializer) costs a quarter of the work per message and
-//! keeps every refusal explicit: DTDs anywhere, an element nested in a known field, a field given
-//! twice, content before or after the root. Unknown fields are skipped with a depth counter, never
-//! by recursion, so deep input cannot exhaust the stack.
+//! instead of through quick-xml's serde deserializer saves that deserializer's lookahead and
+//! buffering (a tenth of a POST's instructions, docs/benchmarks.md §17) and keeps every refusal
+//! explicit: DTDs anywhere, an element nested in a known field, a field given twice, malformed
+//! root attributes, unknown entities, content before or after the root. Fields match by local name
+//! (`<wx:Content>` is `Content`), as the serde decoder did. Unknown fields are skipped with a
+//! depth counter, never by recursion, so deep input cannot exhaust the stack.
 
 use std::borrow::Cow;
 
@@ -37,6 +39,8 @@ pub(super) fn decode_xml<T: FlatFields>(text: &str) -> Result<T, MessageError> {
                 // The root's end tag (the reader has checked its name).
                 Event::End(_) => break,
                 Event::Eof => return Err(malformed("the root element is not closed")),
+                // A reference between fields is text nobody reads, but an unknown one is refused.
+                Event::GeneralRef(reference) => drop(resolve(&reference)?),
                 // Text between fields (indentation), comments, processing instructions.
                 _ => {}
             }
@@ -81,8 +85,8 @@ impl<'a> Events<'a> {
     fn root(&mut self) -> Result<bool, MessageError> {
         loop {
             match self.next()? {
-                Event::Start(_) => return Ok(true),
-                Event::Empty(_) => return Ok(false),
+                Event::Start(root) => return check_attributes(&root).map(|()| true),
+                Event::Empty(root) => return check_attributes(&root).map(|()| false),
                 Event::Text(text) if is_blank(&text) => {}
                 Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
                 Event::Eof => return Err(malformed("no root element")),
@@ -136,7 +140,16 @@ impl<'a> Events<'a> {
 }
 
 fn element_name<'e>(start: &'e BytesStart<'_>) -> &'e str {
-    start.name().0
+    start.local_name().into_inner()
+}
+
+/// The root's attributes are read by nobody, but a malformed one (`<xml a>`, a repeated name) is
+/// refused, as the serde decoder did (it never looked at a field's).
+fn check_attributes(start: &BytesStart<'_>) -> Result<(), MessageError> {
+    for attribute in start.attributes() {
+        attribute.map_err(|err| MessageError::Malformed(err.to_string()))?;
+    }
+    Ok(())
 }
 
 fn is_blank(text: &BytesText<'_>) -> bool {
