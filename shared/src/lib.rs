@@ -18,6 +18,7 @@ pub mod config;
 pub mod deadline;
 pub mod delivery;
 pub mod deps;
+pub mod hex_text;
 pub mod http;
 pub mod ledger;
 pub mod pay;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::clock::SharedClock;
+use crate::hex_text::lower_hex;
 use crate::store::memory::MemoryStore;
 use crate::store::{Attrs, AttrsExt, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, bounded};
 
@@ -98,7 +99,7 @@ impl ReplayGuard {
             ["sig#", scope].concat(),
             [query.timestamp, ":", query.nonce, ":", query.signature].concat(),
         );
-        let digest = hex::encode(Sha256::new().chain_update(tag).chain_update(content).finalize());
+        let digest = lower_hex(&Sha256::new().chain_update(tag).chain_update(content).finalize());
         let now = self.clock.now_secs();
         if self.confirmed.holds(&key, &digest, now) {
             return Ok(());

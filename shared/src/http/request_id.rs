@@ -3,6 +3,8 @@
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
+use crate::hex_text::lower_hex;
+
 /// A request id, carried on the tracing span and in every error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
@@ -23,7 +25,7 @@ pub fn request_id_of(req: &lambda_http::Request) -> RequestId {
     {
         return RequestId(id.to_owned());
     }
-    RequestId(["local-", &hex::encode(rand::random::<[u8; 8]>())].concat())
+    RequestId(["local-", &lower_hex(&rand::random::<[u8; 8]>())].concat())
 }
 
 /// A caller-supplied id is echoed into logs, so keep it short and printable.

@@ -18,6 +18,7 @@ use super::config::LedgerConfig;
 use super::error::LedgerError;
 use super::record::{DONE, LEASE_UNTIL, OWNER, PENDING, RESULT, Record, STATUS, encode};
 use crate::clock::{SharedClock, millis};
+use crate::hex_text::lower_hex;
 use crate::store::{
     Attrs, AttrsExt, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded,
 };
@@ -171,7 +172,7 @@ impl Ledger {
 
     fn new_owner(&self) -> String {
         let mut rng = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        hex::encode(rng.random::<u128>().to_be_bytes())
+        lower_hex(&rng.random::<u128>().to_be_bytes())
     }
 
     fn expires_at(&self, now_ms: i64) -> i64 {

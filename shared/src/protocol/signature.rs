@@ -79,7 +79,7 @@ fn ct_eq_hex(expected: &[u8; HEX_LEN], given: &str) -> bool {
 
 fn hex_string(hex: [u8; HEX_LEN]) -> String {
     // Hex digits are ASCII, hence valid UTF-8.
-    hex.iter().map(|&b| char::from(b)).collect()
+    String::from_utf8(hex.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]
