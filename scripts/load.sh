@@ -51,10 +51,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # freshness window) and, for POSTs, a query of its own per message (the callback's replay guard
 # refuses a signed query reused with another body). GETs repeat one verification query with the
 # same echostr, which the guard allows (it is the same request); the readiness probe uses its own.
-TIMESTAMP="$(date +%s)"
 sign() { python3 -c 'import hashlib,sys; print(hashlib.sha1("".join(sorted(sys.argv[1:])).encode()).hexdigest())' "$TOKEN" "$TIMESTAMP" "$1"; }
-QUERY="signature=$(sign 424242)&timestamp=$TIMESTAMP&nonce=424242"
-READY_QUERY="signature=$(sign 1)&timestamp=$TIMESTAMP&nonce=1"
+# Signed afresh before every server start and every run: a run can begin minutes after the
+# script did (the build, many rounds), and a timestamp older than the callback's 300 s window
+# makes every answer a 403.
+sign_now() {
+    TIMESTAMP="$(date +%s)"
+    QUERY="signature=$(sign 424242)&timestamp=$TIMESTAMP&nonce=424242"
+    READY_QUERY="signature=$(sign 1)&timestamp=$TIMESTAMP&nonce=1"
+}
+sign_now
 # POSTs: one signed query per message (the replay guard refuses a signed query reused with
 # another body), a fresh pool for every POST run (see `pool`); a run that sends more than POOL
 # messages reuses queries and its extra answers count as errors (raise POOL).
@@ -132,6 +138,7 @@ RESULTS="$WORK/results.tsv"
 measure() {
     local name="$1" pid="$2" base="$3" mode="$4" before after out requests rps errors
     RUN=$((RUN + 1))
+    sign_now
     [ "$mode" = get ] || pool "$name$RUN"
     before="$(cpu_ticks "$pid")"
     out="$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/callback.lua" \
@@ -168,6 +175,7 @@ start() { # name command...
     PIDS+=($!)
     PID[$name]=$!
     BASE[$name]="http://127.0.0.1:$port"
+    sign_now
     wait_ready "${BASE[$name]}/wechat?$READY_QUERY&echostr=ready"
 }
 SERVERS=()
