@@ -60,7 +60,6 @@ sign_now() {
     QUERY="signature=$(sign 424242)&timestamp=$TIMESTAMP&nonce=424242"
     READY_QUERY="signature=$(sign 1)&timestamp=$TIMESTAMP&nonce=1"
 }
-sign_now
 # POSTs: one signed query per message (the replay guard refuses a signed query reused with
 # another body), a fresh pool for every POST run (see `pool`); a run that sends more than POOL
 # messages reuses queries and its extra answers count as errors (raise POOL).

@@ -40,7 +40,9 @@ pub(super) fn decode_xml<T: FlatFields>(text: &str) -> Result<T, MessageError> {
                 Event::End(_) => break,
                 Event::Eof => return Err(malformed("the root element is not closed")),
                 // A reference between fields is text nobody reads, but an unknown one is refused.
-                Event::GeneralRef(reference) => drop(resolve(&reference)?),
+                Event::GeneralRef(reference) => {
+                    resolve(&reference)?;
+                }
                 // Text between fields (indentation), comments, processing instructions.
                 _ => {}
             }
