@@ -13,7 +13,11 @@
 //! down to 90 % of both caps, logging how many. Items without a TTL (tokens, breaker state,
 //! configuration: a handful) are never evicted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// foldhash, not SipHash: the keys are short strings of signed requests, and SipHash was 5 % of a
+// POST's CPU (docs/benchmarks.md §18); its per-process random seed keeps keys unpredictable.
+use foldhash::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -125,7 +129,7 @@ impl Items {
         self.bytes += item_bytes(key, &attrs);
         let expires_at = attrs.num_attr(EXPIRES_AT);
         if !self.partitions.contains_key(&key.pk) {
-            self.partitions.insert(key.pk.clone(), HashMap::new());
+            self.partitions.insert(key.pk.clone(), HashMap::default());
         }
         let Some(partition) = self.partitions.get_mut(&key.pk) else {
             return;
