@@ -14,13 +14,13 @@
 //! configuration: a handful) are never evicted.
 
 use std::collections::BTreeMap;
-
-// foldhash, not SipHash: the keys are short strings of signed requests, and SipHash was 5 % of a
-// POST's CPU (docs/benchmarks.md §18); its per-process random seed keeps keys unpredictable.
-use foldhash::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+// foldhash, not SipHash: hashing the short keys of every write was 5 % of a POST's CPU
+// (docs/benchmarks.md §18). Its seed is random per process, so a sender cannot aim keys at one
+// bucket without knowing it — and callback keys only come from requests that passed the signature.
+use foldhash::HashMap;
 
 use super::item::EXPIRES_AT;
 use super::update::{check_attrs, check_key, check_pk};
