@@ -132,8 +132,8 @@ impl ReplayGuard {
     /// The conditional put; `Err` only when the store did not answer.
     async fn put(&self, store: &SharedStore, key: &Key, digest: &str, expires_at: i64) -> Result<Outcome, Unanswered> {
         let mut record = Attrs::new();
-        record.insert(DIGEST.to_owned(), digest.into());
-        record.insert(EXPIRES_AT.to_owned(), expires_at.into());
+        record.insert(DIGEST.into(), digest.into());
+        record.insert(EXPIRES_AT.into(), expires_at.into());
         match bounded(self.store_timeout, None, store.put(key, record, Condition::ItemAbsent)).await {
             Ok(()) => Ok(Outcome::First),
             Err(Unanswered::Store(StoreError::ConditionFailed { current })) => {

@@ -98,7 +98,7 @@ contract_suite!(
 fn attrs(pairs: &[(&str, AttrValue)]) -> Attrs {
     pairs
         .iter()
-        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .map(|(name, value)| ((*name).to_owned().into(), value.clone()))
         .collect()
 }
 
@@ -391,7 +391,7 @@ async fn query_orders_by_sort_key_and_skips_expired(store: &SharedStore, clock: 
     ] {
         let mut item = attrs(&[("sk_copy", s(sk))]);
         if let Some(ttl) = ttl {
-            item.insert(EXPIRES_AT.to_owned(), n(ttl));
+            item.insert(EXPIRES_AT.into(), n(ttl));
         }
         store
             .put(&Key::new(pk, sk), item, Condition::Always)

@@ -71,7 +71,7 @@ pub async fn apply_thresholds(
             }
         };
         merged.set(setting, raw)?;
-        update = update.set(setting, stored);
+        update = update.set(setting.to_owned(), stored);
     }
     // Validated as the instances will read it: deploy-time base, then every runtime setting.
     merged.apply(base, true)?;

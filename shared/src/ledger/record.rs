@@ -73,7 +73,7 @@ mod tests {
     use crate::store::AttrValue;
 
     fn attrs(pairs: &[(&str, AttrValue)]) -> Attrs {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned().into(), v.clone())).collect()
     }
 
     #[test]

@@ -197,10 +197,10 @@ impl Ledger {
             let owner = self.new_owner();
             let lease_until_ms = now.saturating_add(millis(self.config.lease()));
             let mut record = Attrs::new();
-            record.insert(STATUS.to_owned(), PENDING.into());
-            record.insert(OWNER.to_owned(), owner.clone().into());
-            record.insert(LEASE_UNTIL.to_owned(), lease_until_ms.into());
-            record.insert(EXPIRES_AT.to_owned(), self.expires_at(now).into());
+            record.insert(STATUS.into(), PENDING.into());
+            record.insert(OWNER.into(), owner.clone().into());
+            record.insert(LEASE_UNTIL.into(), lease_until_ms.into());
+            record.insert(EXPIRES_AT.into(), self.expires_at(now).into());
             let abandoned = Condition::equals(STATUS, PENDING).and(Condition::compare(LEASE_UNTIL, CmpOp::Le, now));
             match self
                 .call(self.store.put(&record_key, record, Condition::ItemAbsent.or(abandoned)))
@@ -250,8 +250,8 @@ impl Ledger {
             .set(EXPIRES_AT, self.expires_at(self.clock.now_ms()))
             .remove(LEASE_UNTIL)
             .when(Condition::equals(OWNER, claim.owner.as_str()));
-        match self.call(self.store.update(&claim.key, update)).await {
-            Ok(_) => Ok(()),
+        match self.call(self.store.apply(&claim.key, update)).await {
+            Ok(()) => Ok(()),
             Err(StoreError::ConditionFailed { .. }) => Err(LedgerError::ClaimLost),
             Err(other) => Err(other.into()),
         }

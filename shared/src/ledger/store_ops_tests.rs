@@ -222,7 +222,7 @@ async fn corrupt_records_and_empty_keys_are_errors() {
     let f = fixture();
     let key = f.ledger.record_key("wx1", "bad");
     let mut junk = Attrs::new();
-    junk.insert(STATUS.to_owned(), "weird".into());
+    junk.insert(STATUS.into(), "weird".into());
     f.store.put(&key, junk, Condition::Always).await.expect("put");
     assert!(matches!(
         f.ledger.begin::<String>("wx1", "bad").await,

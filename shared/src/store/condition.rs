@@ -1,6 +1,6 @@
 //! Conditions for conditional writes: a small expression tree both stores can evaluate.
 
-use super::item::{AttrValue, Attrs, AttrsExt};
+use super::item::{AttrName, AttrValue, Attrs, AttrsExt};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +32,9 @@ pub enum Condition {
     /// The item exists and has not expired.
     ItemPresent,
     /// The attribute does not exist.
-    AttrAbsent(String),
+    AttrAbsent(AttrName),
     /// The attribute exists and compares to the value as given (type mismatch = false).
-    Compare(String, CmpOp, AttrValue),
+    Compare(AttrName, CmpOp, AttrValue),
     /// All of the conditions hold.
     And(Vec<Condition>),
     /// Any of the conditions holds.
@@ -43,13 +43,13 @@ pub enum Condition {
 
 impl Condition {
     /// `attr = value`.
-    pub fn equals(attr: &str, value: impl Into<AttrValue>) -> Self {
-        Self::Compare(attr.to_owned(), CmpOp::Eq, value.into())
+    pub fn equals(attr: impl Into<AttrName>, value: impl Into<AttrValue>) -> Self {
+        Self::Compare(attr.into(), CmpOp::Eq, value.into())
     }
 
     /// `attr <op> value`.
-    pub fn compare(attr: &str, op: CmpOp, value: impl Into<AttrValue>) -> Self {
-        Self::Compare(attr.to_owned(), op, value.into())
+    pub fn compare(attr: impl Into<AttrName>, op: CmpOp, value: impl Into<AttrValue>) -> Self {
+        Self::Compare(attr.into(), op, value.into())
     }
 
     /// `self AND other`.
@@ -82,9 +82,9 @@ impl Condition {
             Self::Always => true,
             Self::ItemAbsent => !live,
             Self::ItemPresent => live,
-            Self::AttrAbsent(name) => item.is_none_or(|attrs| !attrs.contains_key(name)),
+            Self::AttrAbsent(name) => item.is_none_or(|attrs| !attrs.contains_key(name.as_ref())),
             Self::Compare(name, op, expected) => {
-                let Some(actual) = item.and_then(|attrs| attrs.get(name)) else {
+                let Some(actual) = item.and_then(|attrs| attrs.get(name.as_ref())) else {
                     return false;
                 };
                 let same_type = matches!(

@@ -1,5 +1,6 @@
 //! Item addressing and attribute values, shared by every store implementation.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -56,8 +57,14 @@ impl From<i64> for AttrValue {
     }
 }
 
+/// An attribute's name. The names code writes are constants, borrowed for the program's life:
+/// an item built or updated in memory allocates nothing for its names (they were a sixth of a
+/// callback message's heap allocations, and cold memory to free at each eviction —
+/// docs/benchmarks.md §19). Names read from DynamoDB are owned.
+pub type AttrName = Cow<'static, str>;
+
 /// An item's attributes (without `pk` / `sk`).
-pub type Attrs = BTreeMap<String, AttrValue>;
+pub type Attrs = BTreeMap<AttrName, AttrValue>;
 
 /// Typed reads from an attribute map.
 pub trait AttrsExt {

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 pub use bounded::{Unanswered, bounded};
 pub use condition::{CmpOp, Condition};
 pub use error::StoreError;
-pub use item::{AttrValue, Attrs, AttrsExt, EXPIRES_AT, Key};
+pub use item::{AttrName, AttrValue, Attrs, AttrsExt, EXPIRES_AT, Key};
 pub use update::Update;
 
 /// The fleet-wide state store.
@@ -53,6 +53,16 @@ pub trait StateStore: Send + Sync + Debug {
     /// # Errors
     /// [`StoreError::ConditionFailed`] with the current item when the update's condition fails.
     async fn update(&self, key: &Key, update: Update) -> Result<Attrs, StoreError>;
+
+    /// [`Self::update`] for a caller that does not need the item back. The default asks for it
+    /// all the same (DynamoDB's answer is one round trip either way); the memory store skips the
+    /// copy of the item it would hand back.
+    ///
+    /// # Errors
+    /// As [`Self::update`].
+    async fn apply(&self, key: &Key, update: Update) -> Result<(), StoreError> {
+        self.update(key, update).await.map(drop)
+    }
 
     /// Deletes an item if `condition` holds (deleting an absent item with [`Condition::Always`] is Ok).
     ///

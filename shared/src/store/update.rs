@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::condition::Condition;
 use super::error::StoreError;
-use super::item::{AttrValue, Attrs, Key};
+use super::item::{AttrName, AttrValue, Attrs, Key};
 
 /// An attribute name no item may use. An empty update is sent to DynamoDB as `REMOVE` of this
 /// name: a no-op that still evaluates the condition, creates a missing item and returns it
@@ -64,13 +64,13 @@ pub(crate) fn check_attrs(attrs: &Attrs) -> Result<(), StoreError> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
     /// Attributes to overwrite.
-    pub set: Vec<(String, AttrValue)>,
+    pub set: Vec<(AttrName, AttrValue)>,
     /// Attributes to set only when they do not exist yet (`if_not_exists`).
-    pub set_if_absent: Vec<(String, AttrValue)>,
+    pub set_if_absent: Vec<(AttrName, AttrValue)>,
     /// Integer attributes to increment (created at 0 first). Negative values decrement.
-    pub add: Vec<(String, i64)>,
+    pub add: Vec<(AttrName, i64)>,
     /// Attributes to delete.
-    pub remove: Vec<String>,
+    pub remove: Vec<AttrName>,
     /// The condition on the item before the update.
     pub condition: Condition,
 }
@@ -94,26 +94,26 @@ impl Update {
     }
 
     /// Overwrites `attr`.
-    pub fn set(mut self, attr: &str, value: impl Into<AttrValue>) -> Self {
-        self.set.push((attr.to_owned(), value.into()));
+    pub fn set(mut self, attr: impl Into<AttrName>, value: impl Into<AttrValue>) -> Self {
+        self.set.push((attr.into(), value.into()));
         self
     }
 
     /// Sets `attr` only if it does not exist.
-    pub fn set_if_absent(mut self, attr: &str, value: impl Into<AttrValue>) -> Self {
-        self.set_if_absent.push((attr.to_owned(), value.into()));
+    pub fn set_if_absent(mut self, attr: impl Into<AttrName>, value: impl Into<AttrValue>) -> Self {
+        self.set_if_absent.push((attr.into(), value.into()));
         self
     }
 
     /// Adds `delta` to the integer `attr`.
-    pub fn add(mut self, attr: &str, delta: i64) -> Self {
-        self.add.push((attr.to_owned(), delta));
+    pub fn add(mut self, attr: impl Into<AttrName>, delta: i64) -> Self {
+        self.add.push((attr.into(), delta));
         self
     }
 
     /// Removes `attr`.
-    pub fn remove(mut self, attr: &str) -> Self {
-        self.remove.push(attr.to_owned());
+    pub fn remove(mut self, attr: impl Into<AttrName>) -> Self {
+        self.remove.push(attr.into());
         self
     }
 
@@ -138,10 +138,10 @@ impl Update {
             .set
             .iter()
             .chain(&self.set_if_absent)
-            .map(|(name, _)| name.as_str());
+            .map(|(name, _)| name.as_ref());
         let names = names
-            .chain(self.add.iter().map(|(name, _)| name.as_str()))
-            .chain(self.remove.iter().map(String::as_str));
+            .chain(self.add.iter().map(|(name, _)| name.as_ref()))
+            .chain(self.remove.iter().map(AsRef::as_ref));
         let mut seen = BTreeSet::new();
         for name in names {
             check_attr_name(name)?;
@@ -154,23 +154,25 @@ impl Update {
         Ok(())
     }
 
-    /// Applies the update to an attribute map in memory (the reference semantics for all stores).
-    pub fn apply_to(&self, attrs: &mut Attrs) {
-        for (name, value) in &self.set {
-            attrs.insert(name.clone(), value.clone());
+    /// Applies the update to an attribute map in memory (the reference semantics for all
+    /// stores), moving its names and values into the item: a callback's stored reply is not
+    /// copied again.
+    pub fn apply(self, attrs: &mut Attrs) {
+        for (name, value) in self.set {
+            attrs.insert(name, value);
         }
-        for (name, value) in &self.set_if_absent {
-            attrs.entry(name.clone()).or_insert_with(|| value.clone());
+        for (name, value) in self.set_if_absent {
+            attrs.entry(name).or_insert(value);
         }
-        for (name, delta) in &self.add {
-            let current = match attrs.get(name) {
+        for (name, delta) in self.add {
+            let current = match attrs.get(name.as_ref()) {
                 Some(AttrValue::N(n)) => *n,
                 _ => 0,
             };
-            attrs.insert(name.clone(), AttrValue::N(current.saturating_add(*delta)));
+            attrs.insert(name, AttrValue::N(current.saturating_add(delta)));
         }
         for name in &self.remove {
-            attrs.remove(name);
+            attrs.remove(name.as_ref());
         }
     }
 }
@@ -206,7 +208,7 @@ mod tests {
             .set_if_absent("kept", 9)
             .add("n", 3)
             .remove("old")
-            .apply_to(&mut attrs);
+            .apply(&mut attrs);
         assert_eq!(attrs.get("a"), Some(&AttrValue::S("v".into())));
         assert_eq!(attrs.get("kept"), Some(&AttrValue::N(1)));
         assert_eq!(attrs.get("n"), Some(&AttrValue::N(3)));

@@ -317,7 +317,7 @@ impl Breaker {
         if degraded {
             let name = super::window::attr_name("r_", bucket);
             // Cannot fail on the in-memory copy; a lost refund only makes the budget stricter.
-            let _ = self.local.update(&self.key, Update::new().add(&name, -1)).await;
+            let _ = self.local.update(&self.key, Update::new().add(name, -1)).await;
         }
     }
 }

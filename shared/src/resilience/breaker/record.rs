@@ -136,7 +136,7 @@ impl BreakerRecord {
         for (start, counts) in self.window.buckets() {
             for (prefix, n) in counts.by_prefix() {
                 if n != 0 {
-                    attrs.insert(attr_name(prefix, *start), AttrValue::N(n));
+                    attrs.insert(attr_name(prefix, *start).into(), AttrValue::N(n));
                 }
             }
         }

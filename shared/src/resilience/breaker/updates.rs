@@ -63,10 +63,10 @@ pub fn record_update(counts: &Pending, stale: &[String], config: &BreakerConfig,
     );
     let mut update = Update::new();
     for (name, n) in adds.into_iter().filter(|(_, n)| *n != 0) {
-        update = update.add(&name, n);
+        update = update.add(name, n);
     }
     for name in removes {
-        update = update.remove(&name);
+        update = update.remove(name);
     }
     with_ttl(update, now_ms)
 }
@@ -114,7 +114,7 @@ pub fn transition_update(transition: &Transition, known: &[String], config: &Bre
         let mut names: BTreeSet<String> = Counts::default().by_prefix().map(|(p, _)| attr_name(p, current)).into();
         names.extend(known.iter().cloned());
         for name in names.into_iter().take(MAX_REMOVES) {
-            update = update.remove(&name);
+            update = update.remove(name);
         }
     }
     with_ttl(update.when(version_is(t.expected_version)), t.at_ms)
@@ -175,10 +175,10 @@ mod tests {
         let mut cached = Window::default();
         cached.add(3_000, Counts::call(true, true));
         let update = record_update(&counts, &cached.stale_names(20_500, &config()), &config(), 20_500);
-        assert_eq!(update.add, [("c_20000".to_owned(), 1), ("f_20000".to_owned(), 1)]);
+        assert_eq!(update.add, [("c_20000".into(), 1), ("f_20000".into(), 1)]);
         for stale in ["c_3000", "f_3000", "s_3000", "c_10000", "r_10000"] {
             assert!(
-                update.remove.contains(&stale.to_owned()),
+                update.remove.contains(&stale.into()),
                 "{stale} in {:?}",
                 update.remove
             );

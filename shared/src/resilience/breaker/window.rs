@@ -398,7 +398,7 @@ mod tests {
         for (start, counts) in window.buckets() {
             for (prefix, n) in counts.by_prefix() {
                 if n != 0 {
-                    attrs.insert(attr_name(prefix, *start), AttrValue::N(n));
+                    attrs.insert(attr_name(prefix, *start).into(), AttrValue::N(n));
                 }
             }
         }

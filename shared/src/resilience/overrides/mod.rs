@@ -67,7 +67,7 @@ impl Overrides {
         let mut overrides = Self::default();
         for (name, value) in attrs
             .iter()
-            .filter(|(name, _)| !matches!(name.as_str(), "pk" | "sk" | EXPIRES_AT))
+            .filter(|(name, _)| !matches!(name.as_ref(), "pk" | "sk" | EXPIRES_AT))
         {
             let raw = match value {
                 AttrValue::N(n) => RawValue::Int(*n),

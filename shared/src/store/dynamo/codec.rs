@@ -54,7 +54,7 @@ pub(crate) fn encode_key(key: &Key) -> RawItem {
 /// the validation in `store/update.rs`).
 pub(crate) fn encode_item(key: &Key, attrs: &Attrs) -> RawItem {
     let mut item = encode_key(key);
-    item.extend(attrs.iter().map(|(name, value)| (name.clone(), encode_value(value))));
+    item.extend(attrs.iter().map(|(name, value)| (name.to_string(), encode_value(value))));
     item
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn encode_item(key: &Key, attrs: &Attrs) -> RawItem {
 pub(crate) fn decode_attrs(item: &RawItem) -> Result<Attrs, StoreError> {
     item.iter()
         .filter(|(name, _)| name.as_str() != PK && name.as_str() != SK)
-        .map(|(name, value)| Ok((name.clone(), decode_value(name, value)?)))
+        .map(|(name, value)| Ok((name.clone().into(), decode_value(name, value)?)))
         .collect()
 }
 
@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     fn attrs(pairs: &[(&str, AttrValue)]) -> Attrs {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned().into(), v.clone())).collect()
     }
 
     #[test]
