@@ -25,6 +25,9 @@ use crate::store::{Attrs, AttrsExt, Condition, EXPIRES_AT, Key, SharedStore, Sto
 
 const DIGEST: &str = "digest";
 
+/// A SHA-256 digest of what a signed query carried.
+type Digest32 = [u8; 32];
+
 /// The signed parameters of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedQuery<'a> {
@@ -99,7 +102,8 @@ impl ReplayGuard {
             ["sig#", scope].concat(),
             [query.timestamp, ":", query.nonce, ":", query.signature].concat(),
         );
-        let digest = lower_hex(&Sha256::new().chain_update(tag).chain_update(content).finalize());
+        // Raw bytes for the instance's comparisons; hex only for a store record.
+        let digest: Digest32 = Sha256::new().chain_update(tag).chain_update(content).finalize().into();
         let now = self.clock.now_secs();
         if self.confirmed.holds(&key, &digest, now) {
             return Ok(());
@@ -130,15 +134,22 @@ impl ReplayGuard {
     }
 
     /// The conditional put; `Err` only when the store did not answer.
-    async fn put(&self, store: &SharedStore, key: &Key, digest: &str, expires_at: i64) -> Result<Outcome, Unanswered> {
+    async fn put(
+        &self,
+        store: &SharedStore,
+        key: &Key,
+        digest: &Digest32,
+        expires_at: i64,
+    ) -> Result<Outcome, Unanswered> {
+        let digest = lower_hex(digest);
         let mut record = Attrs::new();
-        record.insert(DIGEST.into(), digest.into());
+        record.insert(DIGEST.into(), digest.as_str().into());
         record.insert(EXPIRES_AT.into(), expires_at.into());
         match bounded(self.store_timeout, None, store.put(key, record, Condition::ItemAbsent)).await {
             Ok(()) => Ok(Outcome::First),
             Err(Unanswered::Store(StoreError::ConditionFailed { current })) => {
                 let current = current.unwrap_or_default();
-                Ok(if current.str_attr(DIGEST) == Some(digest) {
+                Ok(if current.str_attr(DIGEST) == Some(digest.as_str()) {
                     Outcome::Repeat {
                         expires_at: current.num_attr(EXPIRES_AT).unwrap_or(expires_at),
                     }
@@ -166,18 +177,18 @@ enum Outcome {
 /// more store write).
 #[derive(Debug, Default)]
 struct ConfirmedRepeats {
-    entries: Mutex<HashMap<Key, (String, i64)>>,
+    entries: Mutex<HashMap<Key, (Digest32, i64)>>,
 }
 
 impl ConfirmedRepeats {
-    fn holds(&self, key: &Key, digest: &str, now: i64) -> bool {
+    fn holds(&self, key: &Key, digest: &Digest32, now: i64) -> bool {
         let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         entries
             .get(key)
             .is_some_and(|(known, expires_at)| known == digest && *expires_at > now)
     }
 
-    fn remember(&self, key: Key, digest: String, expires_at: i64, now: i64) {
+    fn remember(&self, key: Key, digest: Digest32, expires_at: i64, now: i64) {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= CONFIRMED_CAPACITY {
             entries.retain(|_, (_, at)| *at > now);
@@ -264,7 +275,7 @@ mod tests {
             "no store write for a known repeat"
         );
         // Past the record's life the memory admits nothing more by itself.
-        let digest = hex::encode(Sha256::digest(b"echostr:e1"));
+        let digest: Digest32 = Sha256::digest(b"echostr:e1").into();
         assert!(guard.confirmed.holds(&key, &digest, 1_700_000_000));
         assert!(!guard.confirmed.holds(&key, &digest, 1_700_000_601));
     }
@@ -273,12 +284,12 @@ mod tests {
     fn confirmed_repeats_stay_within_their_capacity() {
         let repeats = ConfirmedRepeats::default();
         for n in 0..(CONFIRMED_CAPACITY * 3) {
-            repeats.remember(Key::new("sig#wx", format!("q{n}")), "d".into(), 2_000, 1_000);
+            repeats.remember(Key::new("sig#wx", format!("q{n}")), [7; 32], 2_000, 1_000);
             assert!(repeats.len() <= CONFIRMED_CAPACITY);
         }
         assert!(repeats.holds(
             &Key::new("sig#wx", format!("q{}", CONFIRMED_CAPACITY * 3 - 1)),
-            "d",
+            &[7; 32],
             1_000
         ));
     }

@@ -13,6 +13,7 @@ use crate::queue::SharedQueue;
 use crate::replay::ReplayGuard;
 use crate::store::SharedStore;
 use crate::store::memory::MemoryStore;
+use crate::telemetry::handles::CallbackMetrics;
 
 /// Everything `routes::callback` needs, built once per instance.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub struct CallbackDeps {
     pub budget: Duration,
     /// The freshness window of `timestamp`, either way.
     pub max_skew_secs: u32,
+    /// Every request's outcome and latency, through handles kept from the first request.
+    pub metrics: CallbackMetrics,
 }
 
 impl CallbackDeps {
@@ -96,6 +99,7 @@ impl CallbackDeps {
             max_body_bytes: config.max_body_bytes,
             budget: config.budget,
             max_skew_secs: config.max_skew_secs,
+            metrics: CallbackMetrics::default(),
         })
     }
 }

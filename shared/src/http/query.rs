@@ -31,13 +31,49 @@ pub fn query_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &s
 /// The URI query's `name=value` pairs that need no decoding, borrowed, in order. A request without
 /// a parsed map has no pair that needs decoding (see the module note); one that did would be
 /// skipped here rather than read undecoded.
-fn plain_uri_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &str)> {
-    req.uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !needs_decoding(pair))
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+fn plain_uri_pairs(req: &lambda_http::Request) -> PlainPairs<'_> {
+    PlainPairs {
+        rest: req.uri().query().unwrap_or_default(),
+    }
+}
+
+/// The pairs of a query read in one pass over its bytes: each pair's end, its first `=` and
+/// whether it holds `%` or `+` are found together (a chain of `split` / `split_once` / `any`
+/// walked every pair three times, a tenth of a GET verify's instructions).
+struct PlainPairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for PlainPairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.rest.is_empty() {
+            let (mut end, mut equals, mut encoded) = (self.rest.len(), None, false);
+            for (at, byte) in self.rest.bytes().enumerate() {
+                match byte {
+                    b'&' => {
+                        end = at;
+                        break;
+                    }
+                    b'=' if equals.is_none() => equals = Some(at),
+                    b'%' | b'+' => encoded = true,
+                    _ => {}
+                }
+            }
+            // `&`, `=` are ASCII: every index found is a char boundary.
+            let pair = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or_default();
+            if pair.is_empty() || encoded {
+                continue;
+            }
+            return Some(match equals {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, ""),
+            });
+        }
+        None
+    }
 }
 
 /// Whether a query (or part of one) holds anything form-decoding would change.
@@ -88,5 +124,18 @@ mod tests {
         assert_eq!(query_param(&req, "timestamp"), Some("5"));
         assert_eq!(query_pairs(&req).collect::<Vec<_>>(), [("timestamp", "5")]);
         assert!(needs_decoding("a%2Bb") && needs_decoding("1+2") && !needs_decoding("abc=1&d=2"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_reader_reads_what_split_reads(query in "[a-z0-9é=&%+]{0,40}") {
+            let reference: Vec<(&str, &str)> = query
+                .split('&')
+                .filter(|pair| !pair.is_empty() && !needs_decoding(pair))
+                .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+                .collect();
+            let read: Vec<(&str, &str)> = PlainPairs { rest: &query }.collect();
+            proptest::prop_assert_eq!(read, reference);
+        }
     }
 }

@@ -3,7 +3,8 @@
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
-use crate::hex_text::lower_hex;
+/// The prefix of an id made here (none came with the request).
+const LOCAL_PREFIX: &str = "local-";
 
 /// A request id, carried on the tracing span and in every error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +26,13 @@ pub fn request_id_of(req: &lambda_http::Request) -> RequestId {
     {
         return RequestId(id.to_owned());
     }
-    RequestId(["local-", &lower_hex(&rand::random::<[u8; 8]>())].concat())
+    let mut hex = [0u8; 16];
+    // 16 hex digits fit the buffer exactly, so encoding cannot fail.
+    let _ = hex::encode_to_slice(rand::random::<[u8; 8]>(), &mut hex);
+    let mut id = String::with_capacity(LOCAL_PREFIX.len() + hex.len());
+    id.push_str(LOCAL_PREFIX);
+    id.extend(hex.iter().map(|&digit| char::from(digit)));
+    RequestId(id)
 }
 
 /// A caller-supplied id is echoed into logs, so keep it short and printable.

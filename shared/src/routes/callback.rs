@@ -43,7 +43,7 @@ use crate::http::{
 use crate::ledger::{RunOnce, Wait};
 use crate::protocol::{self, CallbackQuery, CallbackRequest, Message, PassiveReply, RANDOM_LEN};
 use crate::replay::SignedQuery;
-use crate::telemetry::metrics;
+use crate::telemetry::metrics::{self, CallbackOutcome};
 
 /// How long a follower event's write may take (it runs before the bot, inside its budget).
 const FOLLOWER_WRITE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -68,9 +68,9 @@ pub async fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> Response 
                 "use GET to verify or POST to deliver",
             )),
         };
-        metrics::count_with(metrics::CALLBACK_REQUESTS, "outcome", progress.outcome(&result));
         let answered_in = u64::try_from(deps.clock.now_ms() - arrived_ms).unwrap_or(0);
-        metrics::record_ms(metrics::CALLBACK_LATENCY_MS, Duration::from_millis(answered_in));
+        deps.metrics
+            .answered(progress.outcome(&result), Duration::from_millis(answered_in));
         result
     })
     .await
@@ -96,24 +96,24 @@ impl Progress {
         self.stage.store(stage, Ordering::Relaxed);
     }
 
-    fn outcome(&self, result: &Result<Response, ApiError>) -> &'static str {
+    fn outcome(&self, result: &Result<Response, ApiError>) -> CallbackOutcome {
         let stage = self.stage.load(Ordering::Relaxed);
         match result {
             Ok(_) => match stage {
-                Self::VERIFIED => "verified",
-                Self::REPLAYED => "replayed",
-                Self::BUSY => "busy",
-                Self::HANDED_OVER => "handed_over",
-                _ => "replied",
+                Self::VERIFIED => CallbackOutcome::Verified,
+                Self::REPLAYED => CallbackOutcome::Replayed,
+                Self::BUSY => CallbackOutcome::Busy,
+                Self::HANDED_OVER => CallbackOutcome::HandedOver,
+                _ => CallbackOutcome::Replied,
             },
             Err(error) => match (error.kind, stage) {
-                (ErrorKind::InvalidSignature, Self::FRESHNESS) => "rejected_freshness",
-                (ErrorKind::InvalidSignature, Self::REPLAY) => "rejected_replay",
-                (ErrorKind::InvalidSignature, _) => "rejected_signature",
-                (ErrorKind::PayloadTooLarge, _) => "rejected_size",
-                (ErrorKind::BadRequest | ErrorKind::MethodNotAllowed, _) => "bad_request",
-                (ErrorKind::Unavailable, _) => "unavailable",
-                _ => "error",
+                (ErrorKind::InvalidSignature, Self::FRESHNESS) => CallbackOutcome::RejectedFreshness,
+                (ErrorKind::InvalidSignature, Self::REPLAY) => CallbackOutcome::RejectedReplay,
+                (ErrorKind::InvalidSignature, _) => CallbackOutcome::RejectedSignature,
+                (ErrorKind::PayloadTooLarge, _) => CallbackOutcome::RejectedSize,
+                (ErrorKind::BadRequest | ErrorKind::MethodNotAllowed, _) => CallbackOutcome::BadRequest,
+                (ErrorKind::Unavailable, _) => CallbackOutcome::Unavailable,
+                _ => CallbackOutcome::Error,
             },
         }
     }

@@ -165,9 +165,13 @@ impl Items {
         if let Some(entry) = partition.get_mut(key.sk.as_str()) {
             let old = std::mem::replace(&mut entry.attrs, attrs);
             self.bytes -= item_bytes(key, &old);
-            entry.expiry = reindex(&mut self.by_expiry, &mut self.next_slot, entry.expiry, expires_at, || {
-                index_key(key)
-            });
+            entry.expiry = reindex(
+                &mut self.by_expiry,
+                &mut self.next_slot,
+                entry.expiry,
+                expires_at,
+                || index_key(key),
+            );
         } else {
             let sk: Arc<str> = Arc::from(key.sk.as_str());
             let expiry = reindex(&mut self.by_expiry, &mut self.next_slot, None, expires_at, || {
@@ -187,17 +191,18 @@ impl Items {
             self.insert(key, attrs);
             return self.get(key);
         }
-        let entry = self
-            .partitions
-            .get_mut(key.pk.as_str())?
-            .get_mut(key.sk.as_str())?;
+        let entry = self.partitions.get_mut(key.pk.as_str())?.get_mut(key.sk.as_str())?;
         self.bytes -= item_bytes(key, &entry.attrs);
         change(&mut entry.attrs);
         self.bytes += item_bytes(key, &entry.attrs);
         let expires_at = entry.attrs.num_attr(EXPIRES_AT);
-        entry.expiry = reindex(&mut self.by_expiry, &mut self.next_slot, entry.expiry, expires_at, || {
-            index_key(key)
-        });
+        entry.expiry = reindex(
+            &mut self.by_expiry,
+            &mut self.next_slot,
+            entry.expiry,
+            expires_at,
+            || index_key(key),
+        );
         Some(&entry.attrs)
     }
 

@@ -138,6 +138,58 @@ catalog! {
         "Admin API actions carried out (force, reset, thresholds, pin, unpin).";
 }
 
+/// The `outcome` of one callback request on `wechat_callback_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// A GET verification answered with its echostr.
+    Verified,
+    /// A retry answered with the reply stored for its first delivery.
+    Replayed,
+    /// A retry while the first delivery still runs, answered `success` after the wait.
+    Busy,
+    /// The bot overran its budget: answered `success`, the work handed to the queue.
+    HandedOver,
+    /// A message answered by the bot.
+    Replied,
+    /// A timestamp outside the freshness window.
+    RejectedFreshness,
+    /// A signed query reused with another body.
+    RejectedReplay,
+    /// A wrong signature.
+    RejectedSignature,
+    /// A body over the size limit.
+    RejectedSize,
+    /// A request that cannot be read, or a method other than GET and POST.
+    BadRequest,
+    /// The store or the bot could not take the message now (WeChat retries).
+    Unavailable,
+    /// Anything else that failed.
+    Error,
+}
+
+impl CallbackOutcome {
+    /// The label words, in the order of the variants (the index of a variant is its word's).
+    pub const WORDS: [&'static str; 12] = [
+        "verified",
+        "replayed",
+        "busy",
+        "handed_over",
+        "replied",
+        "rejected_freshness",
+        "rejected_replay",
+        "rejected_signature",
+        "rejected_size",
+        "bad_request",
+        "unavailable",
+        "error",
+    ];
+
+    /// The label word.
+    pub fn word(self) -> &'static str {
+        Self::WORDS[self as usize]
+    }
+}
+
 /// The catalog entry of `name`.
 pub fn find(name: &str) -> Option<&'static Metric> {
     CATALOG.iter().find(|metric| metric.name == name)

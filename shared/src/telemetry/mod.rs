@@ -2,6 +2,7 @@
 //! (`metrics`), recorded through the `metrics` facade; the exporter is installed by each binary.
 
 pub mod emf;
+pub mod handles;
 mod logging;
 pub mod metrics;
 

@@ -87,7 +87,8 @@ impl DailyQuota {
             tracing::error!(target: LOG, api = api.name(), until_ms, "daily quota of this API exhausted (45009); answering without calling WeChat until the daily reset");
         }
         let name = attr(api);
-        let later = Condition::AttrAbsent(name.clone().into()).or(Condition::compare(name.clone(), CmpOp::Lt, until_ms));
+        let later =
+            Condition::AttrAbsent(name.clone().into()).or(Condition::compare(name.clone(), CmpOp::Lt, until_ms));
         let update = Update::new().set(name, until_ms).when(later);
         match bounded(
             self.store_timeout,

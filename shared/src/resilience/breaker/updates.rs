@@ -177,11 +177,7 @@ mod tests {
         let update = record_update(&counts, &cached.stale_names(20_500, &config()), &config(), 20_500);
         assert_eq!(update.add, [("c_20000".into(), 1), ("f_20000".into(), 1)]);
         for stale in ["c_3000", "f_3000", "s_3000", "c_10000", "r_10000"] {
-            assert!(
-                update.remove.contains(&stale.into()),
-                "{stale} in {:?}",
-                update.remove
-            );
+            assert!(update.remove.contains(&stale.into()), "{stale} in {:?}", update.remove);
         }
         assert!(update.set.iter().any(|(name, _)| name == EXPIRES_AT));
         assert_eq!(update.condition, Condition::Always, "outcome writes never conflict");

@@ -54,7 +54,11 @@ pub(crate) fn encode_key(key: &Key) -> RawItem {
 /// the validation in `store/update.rs`).
 pub(crate) fn encode_item(key: &Key, attrs: &Attrs) -> RawItem {
     let mut item = encode_key(key);
-    item.extend(attrs.iter().map(|(name, value)| (name.to_string(), encode_value(value))));
+    item.extend(
+        attrs
+            .iter()
+            .map(|(name, value)| (name.to_string(), encode_value(value))),
+    );
     item
 }
 
