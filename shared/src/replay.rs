@@ -11,7 +11,6 @@
 //! A store outage falls back to an instance-memory copy (counted): replays that reach this
 //! instance are still caught, and WeChat's messages keep flowing.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -177,7 +176,9 @@ enum Outcome {
 /// more store write).
 #[derive(Debug, Default)]
 struct ConfirmedRepeats {
-    entries: Mutex<HashMap<Key, (Digest32, i64)>>,
+    // foldhash, not SipHash: this map is read on every GET verify; its cap bounds what a
+    // flood of colliding keys could cost.
+    entries: Mutex<foldhash::HashMap<Key, (Digest32, i64)>>,
 }
 
 impl ConfirmedRepeats {

@@ -32,16 +32,20 @@ pub fn query_pairs(req: &lambda_http::Request) -> impl Iterator<Item = (&str, &s
 /// a parsed map has no pair that needs decoding (see the module note); one that did would be
 /// skipped here rather than read undecoded.
 fn plain_uri_pairs(req: &lambda_http::Request) -> PlainPairs<'_> {
+    let query = req.uri().query().unwrap_or_default();
     PlainPairs {
-        rest: req.uri().query().unwrap_or_default(),
+        rest: query,
+        encoded: needs_decoding(query),
     }
 }
 
-/// The pairs of a query read in one pass over its bytes: each pair's end, its first `=` and
-/// whether it holds `%` or `+` are found together (a chain of `split` / `split_once` / `any`
-/// walked every pair three times, a tenth of a GET verify's instructions).
+/// The pairs of a query, found with SIMD byte searches (`memchr`): WeChat's query has none that
+/// needs decoding, so one search over the whole query spares every pair its own check (a chain of
+/// `split` / `split_once` / `any` was a tenth of a GET verify's instructions).
 struct PlainPairs<'a> {
     rest: &'a str,
+    /// Whether some pair holds `%` or `+` (then each pair is checked).
+    encoded: bool,
 }
 
 impl<'a> Iterator for PlainPairs<'a> {
@@ -49,25 +53,14 @@ impl<'a> Iterator for PlainPairs<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.rest.is_empty() {
-            let (mut end, mut equals, mut encoded) = (self.rest.len(), None, false);
-            for (at, byte) in self.rest.bytes().enumerate() {
-                match byte {
-                    b'&' => {
-                        end = at;
-                        break;
-                    }
-                    b'=' if equals.is_none() => equals = Some(at),
-                    b'%' | b'+' => encoded = true,
-                    _ => {}
-                }
-            }
-            // `&`, `=` are ASCII: every index found is a char boundary.
+            // `&` and `=` are ASCII: every index found is a char boundary.
+            let end = memchr::memchr(b'&', self.rest.as_bytes()).unwrap_or(self.rest.len());
             let pair = &self.rest[..end];
             self.rest = self.rest.get(end + 1..).unwrap_or_default();
-            if pair.is_empty() || encoded {
+            if pair.is_empty() || (self.encoded && needs_decoding(pair)) {
                 continue;
             }
-            return Some(match equals {
+            return Some(match memchr::memchr(b'=', pair.as_bytes()) {
                 Some(at) => (&pair[..at], &pair[at + 1..]),
                 None => (pair, ""),
             });
@@ -78,7 +71,7 @@ impl<'a> Iterator for PlainPairs<'a> {
 
 /// Whether a query (or part of one) holds anything form-decoding would change.
 pub fn needs_decoding(query: &str) -> bool {
-    query.bytes().any(|b| b == b'%' || b == b'+')
+    memchr::memchr2(b'%', b'+', query.as_bytes()).is_some()
 }
 
 #[cfg(test)]
@@ -134,7 +127,7 @@ mod tests {
                 .filter(|pair| !pair.is_empty() && !needs_decoding(pair))
                 .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
                 .collect();
-            let read: Vec<(&str, &str)> = PlainPairs { rest: &query }.collect();
+            let read: Vec<(&str, &str)> = PlainPairs { rest: &query, encoded: needs_decoding(&query) }.collect();
             proptest::prop_assert_eq!(read, reference);
         }
     }
