@@ -3,17 +3,18 @@
 # side with the same callback written with Gin (bench/gin-callback, when Go and Debian's Gin are
 # installed) and a bare hyper server doing only the GET verify (bench/bare-hyper: the floor).
 #
-#   scripts/load.sh                      # 10 s per run, rounds A B A B, 32 connections
+#   scripts/load.sh                      # 10 s per run, rounds in turn (A B, then B A), 32 connections
 #   DURATION=15s ROUNDS=3 scripts/load.sh
 #   SKIP_GIN=1 scripts/load.sh           # wechat-ha and the floor only
 #   BENCH_DOC=docs/benchmarks.md scripts/load.sh   # also append the table there
 #   PROFILE=profiling scripts/load.sh    # the binaries of another cargo profile (same code, symbols)
+#   COMPARE_BIN=/tmp/wechat-local-old scripts/load.sh   # also an older wechat-local build, in turn
 #
 # Pinned: every server runs on core SERVER_CPU (0) and wrk, one thread, on core WRK_CPU (1): on
 # two cores an unpinned wrk takes the CPU the server would have used. The figure that compares
 # servers is the server's own CPU time per request, read from /proc/<pid>/stat (utime + stime)
 # around each run, not requests/s (which also measures wrk). The servers take turns (Gin,
-# wechat-ha, floor; then again) so a drift of the machine hits all of them alike. Everything
+# wechat-ha, floor; then floor, wechat-ha, Gin) so a drift of the machine hits all of them alike. Everything
 # listens on 127.0.0.1 (free ports) and is stopped on exit. POST requests vary MsgId per request (each one is a new message for the
 # dedup ledger; a repeated MsgId would be answered from the ledger) and are checked: the script
 # counts non-200 answers and 200s that do not echo the text.
@@ -192,13 +193,26 @@ fi
 start wechat-ha "$ROOT/target/$PROFILE/wechat-local"
 SERVERS+=(wechat-ha)
 echo "wechat-ha: wechat-local ($PROFILE, demo account, in-memory store, RUST_LOG=warn)"
+if [ -n "${COMPARE_BIN:-}" ]; then
+    # Another build of wechat-local (say, the last commit's), in the same turns: an A/B of a change.
+    start before "$COMPARE_BIN"
+    SERVERS+=(before)
+    echo "before: $COMPARE_BIN (same settings as wechat-ha)"
+fi
 start floor "$ROOT/target/$PROFILE/bare-hyper"
 SERVERS+=(floor)
 echo "floor: bench/bare-hyper (GET verify only, current-thread runtime)"
 
 for round in $(seq 1 "$ROUNDS"); do
     echo "### round $round"
-    for name in "${SERVERS[@]}"; do
+    # Every other round in reverse order (A B, B A): a server's place in the turn (what ran just
+    # before it, the core's state) then favours none of them over the rounds.
+    ORDER=("${SERVERS[@]}")
+    if [ $((round % 2)) = 0 ]; then
+        ORDER=()
+        for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do ORDER+=("${SERVERS[i]}"); done
+    fi
+    for name in "${ORDER[@]}"; do
         measure "$name" "${PID[$name]}" "${BASE[$name]}" get
         [ "$name" = floor ] || measure "$name" "${PID[$name]}" "${BASE[$name]}" post
     done
@@ -222,6 +236,11 @@ for mode, label in (("get", "GET verify"), ("post", "POST text (unique MsgIds)")
     out.append(f"| {label} | {cell(g, gr)} | {cell(w, wr)} | **{ratio}** | {cell(f, fr)} |")
 out.append(f"| peak RSS after the runs | {sys.argv[3]} | {sys.argv[2]} | | |")
 out.append(f"\nMedians of the rounds; {errors} non-2xx or wrong answers in all runs.")
+if any(r[0] == "before" for r in rows):
+    out += ["", "| CPU µs/request | before (COMPARE_BIN) | wechat-ha | change |", "|---|---|---|---|"]
+    for mode, label in (("get", "GET verify"), ("post", "POST text")):
+        b, w = med("before", mode, 4), med("wechat-ha", mode, 4)
+        out.append(f"| {label} | {b:.2f} | {w:.2f} | {(w / b - 1) * 100:+.1f} % |")
 print("\n".join(out))
 PY
 echo
