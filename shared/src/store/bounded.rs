@@ -6,9 +6,11 @@
 //! nothing about the store, so nobody degrades because one request ran out of time.
 
 use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::FutureExt;
+use tokio::time::Sleep;
 
 use super::StoreError;
 use crate::deadline::Deadline;
@@ -48,29 +50,48 @@ pub async fn bounded<T>(
     if left.is_zero() {
         return Err(Unanswered::Deadline);
     }
-    // A store that answers at once (the in-memory one, and so every local call) needs no timer:
-    // polling it first saves a clock read and a timer entry per call. A pending call is polled
-    // again under the timeout with the task's own waker, which replaces the first poll's.
-    let mut operation = std::pin::pin!(operation);
-    if let Some(answer) = (&mut operation).now_or_never() {
-        return answer.map_err(Unanswered::Store);
-    }
-    let store_timed_out = || {
-        Unanswered::Store(StoreError::Unavailable(format!(
+    let (limit, ended) = if left >= timeout {
+        (timeout, Ended::StoreTimeout)
+    } else {
+        (left, Ended::Deadline)
+    };
+    match answer_within(limit, operation).await {
+        Some(answer) => answer.map_err(Unanswered::Store),
+        None if ended == Ended::StoreTimeout => Err(Unanswered::Store(StoreError::Unavailable(format!(
             "timed out after {} ms",
             timeout.as_millis()
-        )))
-    };
-    if left >= timeout {
-        return match tokio::time::timeout(timeout, operation).await {
-            Ok(answer) => answer.map_err(Unanswered::Store),
-            Err(_) => Err(store_timed_out()),
-        };
+        )))),
+        None => Err(Unanswered::Deadline),
     }
-    match tokio::time::timeout(left, operation).await {
-        Ok(answer) => answer.map_err(Unanswered::Store),
-        Err(_) => Err(Unanswered::Deadline),
-    }
+}
+
+/// Which limit a bounded call ran under.
+#[derive(PartialEq, Eq)]
+enum Ended {
+    StoreTimeout,
+    Deadline,
+}
+
+/// `operation`'s answer, or `None` once `limit` has passed. The timer is armed only when the
+/// operation's first poll leaves it pending: a store that answers at once (the in-memory one, so
+/// every local call) reads no clock and registers no timer. Both are polled with the task's own
+/// context, so an operation that yields (or runs out of tokio's budget) is woken as usual.
+async fn answer_within<T>(limit: Duration, operation: impl Future<Output = T>) -> Option<T> {
+    let mut operation = pin!(operation);
+    let mut timer = pin!(None::<Sleep>);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(answer) = operation.as_mut().poll(cx) {
+            return Poll::Ready(Some(answer));
+        }
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep(limit)));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -99,6 +120,21 @@ mod tests {
         let outage = bounded(Duration::from_secs(10), Some(&later), slow(60)).await;
         assert!(outage.as_ref().is_err_and(Unanswered::is_outage), "{outage:?}");
         assert_eq!(started.elapsed(), Duration::from_millis(10_200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_yields_is_woken_and_answers_within_its_limits() {
+        let started = tokio::time::Instant::now();
+        let yielding = async {
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            Ok::<_, StoreError>(7)
+        };
+        let answer = bounded(Duration::from_millis(100), None, yielding).await;
+        assert!(matches!(answer, Ok(7)), "{answer:?}");
+        let at_once = bounded(Duration::from_millis(100), None, async { Ok::<_, StoreError>(8) }).await;
+        assert!(matches!(at_once, Ok(8)), "{at_once:?}");
+        assert_eq!(started.elapsed(), Duration::ZERO, "no timer fired");
     }
 
     #[tokio::test(start_paused = true)]

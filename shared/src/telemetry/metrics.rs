@@ -190,6 +190,10 @@ impl CallbackOutcome {
     }
 }
 
+// One word per variant: `Error` is the last variant, so a variant added without its word (or a
+// word without its variant) fails the build instead of a request.
+const _: () = assert!(CallbackOutcome::Error as usize + 1 == CallbackOutcome::WORDS.len());
+
 /// The catalog entry of `name`.
 pub fn find(name: &str) -> Option<&'static Metric> {
     CATALOG.iter().find(|metric| metric.name == name)
