@@ -240,7 +240,8 @@ if any(r[0] == "before" for r in rows):
     out += ["", "| CPU µs/request | before (COMPARE_BIN) | wechat-ha | change |", "|---|---|---|---|"]
     for mode, label in (("get", "GET verify"), ("post", "POST text")):
         b, w = med("before", mode, 4), med("wechat-ha", mode, 4)
-        out.append(f"| {label} | {b:.2f} | {w:.2f} | {(w / b - 1) * 100:+.1f} % |")
+        if b and w:
+            out.append(f"| {label} | {b:.2f} | {w:.2f} | {(w / b - 1) * 100:+.1f} % |")
 print("\n".join(out))
 PY
 echo

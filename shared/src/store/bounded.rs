@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::task::Unconstrained;
 use tokio::time::Sleep;
 
 use super::StoreError;
@@ -78,13 +79,15 @@ enum Ended {
 /// context, so an operation that yields (or runs out of tokio's budget) is woken as usual.
 async fn answer_within<T>(limit: Duration, operation: impl Future<Output = T>) -> Option<T> {
     let mut operation = pin!(operation);
-    let mut timer = pin!(None::<Sleep>);
+    let mut timer = pin!(None::<Unconstrained<Sleep>>);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(answer) = operation.as_mut().poll(cx) {
             return Poll::Ready(Some(answer));
         }
         if timer.is_none() {
-            timer.set(Some(tokio::time::sleep(limit)));
+            // Outside the task's budget, as tokio's own `timeout` polls its timer: an operation
+            // that spends the budget on every poll must not keep the limit from firing.
+            timer.set(Some(tokio::task::unconstrained(tokio::time::sleep(limit))));
         }
         match timer.as_mut().as_pin_mut() {
             Some(sleep) => sleep.poll(cx).map(|()| None),
