@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
+use crate::hex_text::push_lower_hex;
+
 /// The prefix of an id made here (none came with the request).
 const LOCAL_PREFIX: &str = "local-";
 
@@ -40,12 +42,9 @@ fn fresh_id() -> String {
     static MADE: AtomicU64 = AtomicU64::new(0);
     let start = *START.get_or_init(rand::random::<u64>);
     let value = start.wrapping_add(MADE.fetch_add(1, Ordering::Relaxed));
-    let mut hex = [0u8; 16];
-    // 8 bytes are 16 hex digits: the buffer fits exactly, so encoding cannot fail.
-    let _ = hex::encode_to_slice(value.to_be_bytes(), &mut hex);
-    let mut id = String::with_capacity(LOCAL_PREFIX.len() + hex.len());
+    let mut id = String::with_capacity(LOCAL_PREFIX.len() + 16);
     id.push_str(LOCAL_PREFIX);
-    id.extend(hex.iter().map(|&digit| char::from(digit)));
+    push_lower_hex(&mut id, &value.to_be_bytes());
     id
 }
 

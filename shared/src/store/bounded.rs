@@ -51,26 +51,15 @@ pub async fn bounded<T>(
     if left.is_zero() {
         return Err(Unanswered::Deadline);
     }
-    let (limit, ended) = if left >= timeout {
-        (timeout, Ended::StoreTimeout)
-    } else {
-        (left, Ended::Deadline)
-    };
-    match answer_within(limit, operation).await {
+    let deadline_first = left < timeout;
+    match answer_within(left.min(timeout), operation).await {
         Some(answer) => answer.map_err(Unanswered::Store),
-        None if ended == Ended::StoreTimeout => Err(Unanswered::Store(StoreError::Unavailable(format!(
+        None if deadline_first => Err(Unanswered::Deadline),
+        None => Err(Unanswered::Store(StoreError::Unavailable(format!(
             "timed out after {} ms",
             timeout.as_millis()
         )))),
-        None => Err(Unanswered::Deadline),
     }
-}
-
-/// Which limit a bounded call ran under.
-#[derive(PartialEq, Eq)]
-enum Ended {
-    StoreTimeout,
-    Deadline,
 }
 
 /// `operation`'s answer, or `None` once `limit` has passed. The timer is armed only when the

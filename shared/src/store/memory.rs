@@ -113,6 +113,13 @@ fn reindex(
     Some(slot)
 }
 
+/// Files a stored item's index entry under its attributes' expiry after they changed (moved,
+/// kept, dropped, or new: see [`reindex`]).
+fn refile(by_expiry: &mut BTreeMap<ExpirySlot, IndexKey>, next_slot: &mut u64, entry: &mut Entry, key: &Key) {
+    let expires_at = entry.attrs.num_attr(EXPIRES_AT);
+    entry.expiry = reindex(by_expiry, next_slot, entry.expiry, expires_at, || index_key(key));
+}
+
 /// A fresh index key for `key` (an item that gets its first TTL by an update: rare).
 fn index_key(key: &Key) -> IndexKey {
     (Arc::from(key.pk.as_str()), Arc::from(key.sk.as_str()))
@@ -150,7 +157,6 @@ impl Items {
     /// Stores `attrs` under `key`, replacing what was there.
     fn insert(&mut self, key: &Key, attrs: Attrs) {
         self.bytes += item_bytes(key, &attrs);
-        let expires_at = attrs.num_attr(EXPIRES_AT);
         let pk = match self.partitions.get_key_value(key.pk.as_str()) {
             Some((pk, _)) => pk.clone(),
             None => {
@@ -165,14 +171,9 @@ impl Items {
         if let Some(entry) = partition.get_mut(key.sk.as_str()) {
             let old = std::mem::replace(&mut entry.attrs, attrs);
             self.bytes -= item_bytes(key, &old);
-            entry.expiry = reindex(
-                &mut self.by_expiry,
-                &mut self.next_slot,
-                entry.expiry,
-                expires_at,
-                || index_key(key),
-            );
+            refile(&mut self.by_expiry, &mut self.next_slot, entry, key);
         } else {
+            let expires_at = attrs.num_attr(EXPIRES_AT);
             let sk: Arc<str> = Arc::from(key.sk.as_str());
             let expiry = reindex(&mut self.by_expiry, &mut self.next_slot, None, expires_at, || {
                 (pk, sk.clone())
@@ -195,14 +196,7 @@ impl Items {
         self.bytes -= item_bytes(key, &entry.attrs);
         change(&mut entry.attrs);
         self.bytes += item_bytes(key, &entry.attrs);
-        let expires_at = entry.attrs.num_attr(EXPIRES_AT);
-        entry.expiry = reindex(
-            &mut self.by_expiry,
-            &mut self.next_slot,
-            entry.expiry,
-            expires_at,
-            || index_key(key),
-        );
+        refile(&mut self.by_expiry, &mut self.next_slot, entry, key);
         Some(&entry.attrs)
     }
 

@@ -134,21 +134,7 @@ mod tests {
 
     #[test]
     fn every_callback_outcome_is_counted_under_its_own_word() {
-        use CallbackOutcome::*;
-        let all = [
-            Verified,
-            Replayed,
-            Busy,
-            HandedOver,
-            Replied,
-            RejectedFreshness,
-            RejectedReplay,
-            RejectedSignature,
-            RejectedSize,
-            BadRequest,
-            Unavailable,
-            Error,
-        ];
+        let all = CallbackOutcome::ALL;
         let words: Vec<&str> = all.iter().map(|outcome| outcome.word()).collect();
         assert_eq!(words, CallbackOutcome::WORDS, "one word per variant, in order");
         let recorder = DebuggingRecorder::new();

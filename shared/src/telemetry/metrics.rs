@@ -168,31 +168,62 @@ pub enum CallbackOutcome {
 }
 
 impl CallbackOutcome {
-    /// The label words, in the order of the variants (the index of a variant is its word's).
-    pub const WORDS: [&'static str; 12] = [
-        "verified",
-        "replayed",
-        "busy",
-        "handed_over",
-        "replied",
-        "rejected_freshness",
-        "rejected_replay",
-        "rejected_signature",
-        "rejected_size",
-        "bad_request",
-        "unavailable",
-        "error",
+    /// Every outcome, in the order of the variants (`ALL[o as usize] == o`, checked below).
+    pub const ALL: [Self; 12] = [
+        Self::Verified,
+        Self::Replayed,
+        Self::Busy,
+        Self::HandedOver,
+        Self::Replied,
+        Self::RejectedFreshness,
+        Self::RejectedReplay,
+        Self::RejectedSignature,
+        Self::RejectedSize,
+        Self::BadRequest,
+        Self::Unavailable,
+        Self::Error,
     ];
 
+    /// The label words, by variant index (what a handle per word is registered with).
+    pub const WORDS: [&'static str; 12] = {
+        let mut words = [""; 12];
+        let mut at = 0;
+        while at < words.len() {
+            words[at] = Self::ALL[at].word();
+            at += 1;
+        }
+        words
+    };
+
     /// The label word.
-    pub fn word(self) -> &'static str {
-        Self::WORDS[self as usize]
+    pub const fn word(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Replayed => "replayed",
+            Self::Busy => "busy",
+            Self::HandedOver => "handed_over",
+            Self::Replied => "replied",
+            Self::RejectedFreshness => "rejected_freshness",
+            Self::RejectedReplay => "rejected_replay",
+            Self::RejectedSignature => "rejected_signature",
+            Self::RejectedSize => "rejected_size",
+            Self::BadRequest => "bad_request",
+            Self::Unavailable => "unavailable",
+            Self::Error => "error",
+        }
     }
 }
 
-// One word per variant: `Error` is the last variant, so a variant added without its word (or a
-// word without its variant) fails the build instead of a request.
-const _: () = assert!(CallbackOutcome::Error as usize + 1 == CallbackOutcome::WORDS.len());
+// `ALL` holds every variant at its own index (`word` is exhaustive by the compiler; `Error` is the
+// last variant): a variant added without its place in `ALL` fails the build, not a request.
+const _: () = {
+    let mut at = 0;
+    while at < CallbackOutcome::ALL.len() {
+        assert!(CallbackOutcome::ALL[at] as usize == at);
+        at += 1;
+    }
+    assert!(CallbackOutcome::Error as usize + 1 == CallbackOutcome::ALL.len());
+};
 
 /// The catalog entry of `name`.
 pub fn find(name: &str) -> Option<&'static Metric> {
