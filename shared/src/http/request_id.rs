@@ -11,6 +11,9 @@ use crate::hex_text::push_lower_hex;
 /// The prefix of an id made here (none came with the request).
 const LOCAL_PREFIX: &str = "local-";
 
+/// The header a caller's id comes in and every response's id goes out in.
+pub static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// A request id, carried on the tracing span and in every error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
@@ -25,7 +28,7 @@ pub fn request_id_of(req: &lambda_http::Request) -> RequestId {
     }
     if let Some(id) = req
         .headers()
-        .get("x-request-id")
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| valid(v))
     {

@@ -1,14 +1,15 @@
 //! The route wrapper: request id on the span, one access log line, errors and panics to responses.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures_util::FutureExt;
-use tracing::Instrument;
+use pin_project_lite::pin_project;
 
 use super::error::{ApiError, ErrorKind};
-use super::request_id::{RequestId, request_id_of};
+use super::request_id::{RequestId, X_REQUEST_ID, request_id_of};
 use super::response::Response;
 
 /// Answers `req` with `handler` under a span carrying the request id, and always returns a response.
@@ -18,23 +19,69 @@ use super::response::Response;
 /// - a panic becomes a 500 with the same body instead of a crashed invocation (this needs
 ///   `panic = "unwind"`, which the workspace release profile sets).
 ///
-/// Every response gets an `x-request-id` header.
-pub async fn respond<F, Fut>(route: &'static str, req: lambda_http::Request, handler: F) -> Response
+/// `handler` is called at once, to build its future (route handlers are closures returning an
+/// `async` block, which does nothing until polled); a panic is caught where its work runs, in
+/// the polls of the returned future.
+///
+/// Every response gets an `x-request-id` header. The span is the route's only one (`route` names
+/// it): the route functions carry none of their own, whose wrapper would move their futures once
+/// more per request.
+pub fn respond<F, Fut>(route: &'static str, req: lambda_http::Request, handler: F) -> impl Future<Output = Response>
 where
     F: FnOnce(lambda_http::Request, RequestId) -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
 {
     let request_id = request_id_of(&req);
     let span = tracing::info_span!("request", route, request_id = %request_id.0, method = %req.method());
-    let started = Instant::now();
-    let outcome = AssertUnwindSafe(handler(req, request_id.clone()))
-        .catch_unwind()
-        .instrument(span.clone())
-        .await;
-    let _entered = span.enter();
+    // Timed only for the access log line: where it is filtered out, no clock is read for it.
+    let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
+    Responding {
+        handler: handler(req, request_id.clone()),
+        span,
+        request_id,
+        started,
+    }
+}
+
+pin_project! {
+    /// [`respond`]'s future: the handler's future, polled in place under the span, each poll
+    /// behind `catch_unwind`. A struct rather than an `async fn`, whose state would keep the
+    /// request a second time (an async fn's arguments outlive their move) and move the handler's
+    /// future — the largest state of a request — into `CatchUnwind` and `Instrumented` wrappers,
+    /// a copy of all of it each time.
+    struct Responding<Fut> {
+        #[pin]
+        handler: Fut,
+        span: tracing::Span,
+        request_id: RequestId,
+        started: Option<Instant>,
+    }
+}
+
+impl<Fut> Future for Responding<Fut>
+where
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let mut handler = this.handler;
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => Some(result),
+            Err(_panic) => None,
+        };
+        Poll::Ready(finish(outcome, this.request_id, *this.started))
+    }
+}
+
+/// The response for the handler's `outcome` (`None`: it panicked), logged, with the request id.
+fn finish(outcome: Option<Result<Response, ApiError>>, request_id: &RequestId, started: Option<Instant>) -> Response {
     let mut response = match outcome {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => {
+        Some(Ok(response)) => response,
+        Some(Err(error)) => {
             let detail = error.detail.as_deref().unwrap_or_default();
             if error.kind.status().is_server_error() {
                 tracing::error!(code = error.kind.code(), message = %error.message, detail, "request failed");
@@ -43,19 +90,21 @@ where
             }
             error.into_response(&request_id.0)
         }
-        Err(_panic) => {
+        None => {
             tracing::error!(code = ErrorKind::Internal.code(), "handler panicked; answered 500");
             ApiError::internal().into_response(&request_id.0)
         }
     };
     if let Ok(value) = http::HeaderValue::from_str(&request_id.0) {
-        response.headers_mut().insert("x-request-id", value);
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "done"
-    );
+    if let Some(started) = started {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "done"
+        );
+    }
     response
 }
 

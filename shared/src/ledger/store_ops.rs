@@ -196,7 +196,8 @@ impl Ledger {
             let now = self.clock.now_ms();
             let owner = self.new_owner();
             let lease_until_ms = now.saturating_add(millis(self.config.lease()));
-            let mut record = Attrs::new();
+            // Room for the result that completes it (it then drops `lease_until`): one allocation.
+            let mut record = Attrs::with_capacity(5);
             record.insert(STATUS.into(), PENDING.into());
             record.insert(OWNER.into(), owner.clone().into());
             record.insert(LEASE_UNTIL.into(), lease_until_ms.into());
@@ -246,7 +247,7 @@ impl Ledger {
     pub async fn complete<R: Serialize + ?Sized>(&self, claim: &Claim, result: &R) -> Result<(), LedgerError> {
         let update = Update::new()
             .set(STATUS, DONE)
-            .set(RESULT, encode(result)?.as_str())
+            .set(RESULT, encode(result)?)
             .set(EXPIRES_AT, self.expires_at(self.clock.now_ms()))
             .remove(LEASE_UNTIL)
             .when(Condition::equals(OWNER, claim.owner.as_str()));

@@ -28,7 +28,6 @@ use crate::telemetry::metrics;
 const MAX_BODY: usize = 16 * 1024;
 
 /// The admin function's entry point.
-#[tracing::instrument(name = "admin", skip_all)]
 pub async fn handle(deps: &AdminDeps, req: lambda_http::Request) -> Response {
     respond("admin", req, |req, request_id| async move {
         require_internal(&req, deps.internal_api_key.as_ref())?;

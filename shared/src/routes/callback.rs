@@ -54,15 +54,22 @@ pub const WECHAT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Everything is done by arrival + this: the rest of WeChat's 5 s is for the answer's way back.
 pub const ANSWER_WITHIN: Duration = Duration::from_millis(4500);
 
-/// The callback function's entry point.
-#[tracing::instrument(name = "callback", skip_all)]
-pub async fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> Response {
-    respond("callback", req, |req, _request_id| async move {
-        let arrived_ms = arrival_ms(&req).unwrap_or_else(|| deps.clock.now_ms());
+/// The callback function's entry point. A function returning [`respond`]'s future rather than an
+/// `async fn` awaiting it: that would hold the request once more in its own state, and move the
+/// whole future into it, on every message.
+pub fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> impl Future<Output = Response> + '_ {
+    respond("callback", req, move |req, _request_id| async move {
+        // The wall clock read once for the checks and deadlines (a clock read costs as much
+        // as a short parse on a virtualised host), once more for the answer's latency.
+        let now_ms = deps.clock.now_ms();
+        let arrived_ms = arrival_ms(&req).unwrap_or(now_ms);
         let progress = Progress::default();
         let result = match *req.method() {
-            Method::GET => verify(deps, &req, &progress).await,
-            Method::POST => receive(deps, &req, &progress).await,
+            Method::GET => verify(deps, &req, now_ms, &progress).await,
+            // Boxed: a POST's state (ledger, bot, queue hand-over) is several times a GET's,
+            // and a future is as large as its largest branch — inline, every GET's future
+            // would carry (and copy on each move) the POST's kilobytes.
+            Method::POST => Box::pin(receive(deps, &req, now_ms, &progress)).await,
             _ => Err(ApiError::new(
                 ErrorKind::MethodNotAllowed,
                 "use GET to verify or POST to deliver",
@@ -73,7 +80,6 @@ pub async fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> Response 
             .answered(progress.outcome(&result), Duration::from_millis(answered_in));
         result
     })
-    .await
 }
 
 /// How far a request got, for its outcome on `wechat_callback_requests_total`.
@@ -125,11 +131,16 @@ fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
 }
 
 /// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed
-/// query was not used with another `echostr` before.
-async fn verify(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Progress) -> Result<Response, ApiError> {
+/// query was not used with another `echostr` before. `now_ms`: the clock when the request began.
+async fn verify(
+    deps: &CallbackDeps,
+    req: &lambda_http::Request,
+    now_ms: i64,
+    progress: &Progress,
+) -> Result<Response, ApiError> {
     let query = query_of(req);
     progress.at(Progress::FRESHNESS);
-    protocol::check_fresh(&query, deps.clock.now_secs(), deps.max_skew_secs)?;
+    protocol::check_fresh(&query, now_ms.div_euclid(1000), deps.max_skew_secs)?;
     progress.at(Progress::CHECKING);
     let echostr = protocol::verify_url(deps.account.token.expose(), &query)?;
     progress.at(Progress::REPLAY);
@@ -139,12 +150,18 @@ async fn verify(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Prog
 }
 
 /// POST: authenticate, parse, run once, answer (sealed when the request was encrypted).
-async fn receive(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Progress) -> Result<Response, ApiError> {
-    let (budget_ends, answer_by) = deadlines(deps, req);
+/// `now_ms`: the clock when the request began.
+async fn receive(
+    deps: &CallbackDeps,
+    req: &lambda_http::Request,
+    now_ms: i64,
+    progress: &Progress,
+) -> Result<Response, ApiError> {
+    let (budget_ends, answer_by) = deadlines(req, now_ms, deps.budget);
     let account = &deps.account;
     let query = query_of(req);
     progress.at(Progress::FRESHNESS);
-    protocol::check_fresh(&query, deps.clock.now_secs(), deps.max_skew_secs)?;
+    protocol::check_fresh(&query, now_ms.div_euclid(1000), deps.max_skew_secs)?;
     progress.at(Progress::CHECKING);
     let request = CallbackRequest {
         mode: account.mode,
@@ -184,8 +201,13 @@ async fn receive(deps: &CallbackDeps, req: &lambda_http::Request, progress: &Pro
         }
         RunOnce::Failed(error) => return Err(error),
     };
-    let now_secs = u64::try_from(deps.clock.now_secs()).unwrap_or_default();
-    let random: [u8; RANDOM_LEN] = rand::random();
+    // Only an encrypted envelope uses the time and the random prefix: a plaintext answer
+    // reads neither the clock nor the RNG.
+    let (now_secs, random): (u64, [u8; RANDOM_LEN]) = if opened.was_encrypted() {
+        (u64::try_from(deps.clock.now_secs()).unwrap_or_default(), rand::random())
+    } else {
+        (0, [0; RANDOM_LEN])
+    };
     let sealed = protocol::seal(
         reply,
         &opened,
@@ -289,8 +311,7 @@ async fn hand_over(deps: &CallbackDeps, key: &str, raw: &[u8], answer_by: Instan
 /// When the bot's budget ends and when everything must be done, both counted from the request's
 /// arrival at API Gateway (`requestContext.timeEpoch`; now, when there is none), never past the
 /// Lambda invocation's own deadline (minus a margin to answer).
-fn deadlines(deps: &CallbackDeps, req: &lambda_http::Request) -> (Instant, Instant) {
-    let now_ms = deps.clock.now_ms();
+fn deadlines(req: &lambda_http::Request, now_ms: i64, budget: Duration) -> (Instant, Instant) {
     let arrived_ms = arrival_ms(req).map_or(now_ms, |arrived| arrived.min(now_ms));
     let elapsed = Duration::from_millis(u64::try_from(now_ms - arrived_ms).unwrap_or(0));
     let now = Instant::now();
@@ -304,6 +325,6 @@ fn deadlines(deps: &CallbackDeps, req: &lambda_http::Request) -> (Instant, Insta
     }) {
         answer_by = answer_by.min(now + lambda_left);
     }
-    let budget_ends = (now + deps.budget.min(WECHAT_TIMEOUT).saturating_sub(elapsed)).min(answer_by);
+    let budget_ends = (now + budget.min(WECHAT_TIMEOUT).saturating_sub(elapsed)).min(answer_by);
     (budget_ends, answer_by)
 }

@@ -25,7 +25,6 @@ const MAX_LIMIT: usize = 1000;
 const EXPORT_PART: usize = 5000;
 
 /// The read API's entry point.
-#[tracing::instrument(name = "followers", skip_all)]
 pub async fn handle(deps: &FollowersDeps, req: lambda_http::Request) -> Response {
     respond("followers", req, |req, request_id| async move {
         require_internal(&req, deps.internal_api_key.as_ref())?;

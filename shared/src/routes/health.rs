@@ -15,7 +15,6 @@ use crate::http::{ApiBody, ApiError, ErrorKind, Response, json_response, respond
 const SECRET_CHECK_EVERY_MS: i64 = 60_000;
 
 /// The health function's entry point.
-#[tracing::instrument(name = "health", skip_all)]
 pub async fn handle(deps: &HealthDeps, req: lambda_http::Request) -> Response {
     respond("health", req, |req, request_id| async move {
         if req.method() != http::Method::GET {

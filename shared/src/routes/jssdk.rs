@@ -17,7 +17,6 @@ use crate::protocol::jssdk_signature;
 const TICKET_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The route's entry point.
-#[tracing::instrument(name = "jssdk", skip_all)]
 pub async fn handle(deps: &JssdkDeps, req: lambda_http::Request) -> Response {
     respond("jssdk", req, |req, request_id| async move {
         if req.method() != http::Method::GET {

@@ -31,7 +31,6 @@ const ANSWER_WITHIN: Duration = Duration::from_millis(4_000);
 const DUPLICATE_WAIT: Duration = Duration::from_millis(3_000);
 
 /// The pay-notify function's entry point.
-#[tracing::instrument(name = "pay_notify", skip_all)]
 pub async fn handle(deps: &PayDeps, req: lambda_http::Request) -> Response {
     respond("pay_notify", req, |req, request_id| async move {
         count(metrics::PAY_RECEIVED);

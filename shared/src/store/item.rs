@@ -1,8 +1,9 @@
 //! Item addressing and attribute values, shared by every store implementation.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
+
+pub use super::attrs::Attrs;
 
 /// The TTL attribute: epoch **seconds** after which the item counts as absent.
 pub const EXPIRES_AT: &str = "expires_at";
@@ -62,9 +63,6 @@ impl From<i64> for AttrValue {
 /// callback message's heap allocations, and cold memory to free at each eviction —
 /// docs/benchmarks.md §19). Names read from DynamoDB are owned.
 pub type AttrName = Cow<'static, str>;
-
-/// An item's attributes (without `pk` / `sk`).
-pub type Attrs = BTreeMap<AttrName, AttrValue>;
 
 /// Typed reads from an attribute map.
 pub trait AttrsExt {

@@ -13,6 +13,7 @@
 //! old attributes (as DynamoDB does); callers that need a fresh item guard the update with a
 //! condition.
 
+mod attrs;
 mod bounded;
 mod condition;
 pub mod dynamo;

@@ -162,7 +162,7 @@ impl Update {
             attrs.insert(name, value);
         }
         for (name, value) in self.set_if_absent {
-            attrs.entry(name).or_insert(value);
+            attrs.insert_if_absent(name, value);
         }
         for (name, delta) in self.add {
             let current = match attrs.get(name.as_ref()) {

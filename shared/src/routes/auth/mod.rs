@@ -33,7 +33,6 @@ use crate::http::{ApiBody, ApiError, ErrorKind, Response, arrival_ms, json_respo
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The auth function's entry point.
-#[tracing::instrument(name = "auth", skip_all)]
 pub async fn handle(deps: &AuthDeps, req: lambda_http::Request) -> Response {
     let origin = req
         .headers()

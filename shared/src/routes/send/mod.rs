@@ -24,7 +24,6 @@ use crate::telemetry::metrics;
 use answer::Answer;
 
 /// The send function's entry point.
-#[tracing::instrument(name = "send", skip_all)]
 pub async fn handle(deps: &SendDeps, req: lambda_http::Request) -> Response {
     respond("send", req, |req, request_id| async move {
         route(deps, req).await.map(|a| a.into_response(&request_id.0))
