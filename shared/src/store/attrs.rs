@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::item::{AttrName, AttrValue};
+use super::item::{AttrName, AttrValue, AttrsExt};
 
 /// An item's attributes (without `pk` / `sk`), in name order, each name once.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -100,6 +100,21 @@ impl Attrs {
     /// The values in name order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &AttrValue> + Clone {
         self.entries.iter().map(|(_, value)| value)
+    }
+}
+
+impl AttrsExt for Attrs {
+    fn str_attr(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(AttrValue::S(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn num_attr(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(AttrValue::N(n)) => Some(*n),
+            _ => None,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Conditions for conditional writes: a small expression tree both stores can evaluate.
 
-use super::item::{AttrName, AttrValue, Attrs, AttrsExt};
+use super::attrs::Attrs;
+use super::item::{AttrName, AttrValue, AttrsExt};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Store errors: the one place infrastructure failures get a domain meaning.
 
-use super::item::Attrs;
+use super::attrs::Attrs;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]

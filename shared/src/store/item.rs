@@ -3,8 +3,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-pub use super::attrs::Attrs;
-
 /// The TTL attribute: epoch **seconds** after which the item counts as absent.
 pub const EXPIRES_AT: &str = "expires_at";
 
@@ -73,20 +71,5 @@ pub trait AttrsExt {
     /// Whether the item's TTL has passed at `now_secs`.
     fn is_expired_at(&self, now_secs: i64) -> bool {
         self.num_attr(EXPIRES_AT).is_some_and(|exp| exp <= now_secs)
-    }
-}
-
-impl AttrsExt for Attrs {
-    fn str_attr(&self, name: &str) -> Option<&str> {
-        match self.get(name) {
-            Some(AttrValue::S(s)) => Some(s),
-            _ => None,
-        }
-    }
-    fn num_attr(&self, name: &str) -> Option<i64> {
-        match self.get(name) {
-            Some(AttrValue::N(n)) => Some(*n),
-            _ => None,
-        }
     }
 }

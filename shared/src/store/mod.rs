@@ -27,10 +27,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use attrs::Attrs;
 pub use bounded::{Unanswered, bounded};
 pub use condition::{CmpOp, Condition};
 pub use error::StoreError;
-pub use item::{AttrName, AttrValue, Attrs, AttrsExt, EXPIRES_AT, Key};
+pub use item::{AttrName, AttrValue, AttrsExt, EXPIRES_AT, Key};
 pub use update::Update;
 
 /// The fleet-wide state store.

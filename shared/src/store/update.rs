@@ -2,9 +2,10 @@
 
 use std::collections::BTreeSet;
 
+use super::attrs::Attrs;
 use super::condition::Condition;
 use super::error::StoreError;
-use super::item::{AttrName, AttrValue, Attrs, Key};
+use super::item::{AttrName, AttrValue, Key};
 
 /// An attribute name no item may use. An empty update is sent to DynamoDB as `REMOVE` of this
 /// name: a no-op that still evaluates the condition, creates a missing item and returns it
