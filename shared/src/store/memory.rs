@@ -35,9 +35,11 @@ pub const SWEEP_AFTER_WRITES: u64 = 4096;
 /// A store that stays full logs its evictions at most this often (clock seconds).
 const EVICTION_LOG_EVERY_SECS: i64 = 60;
 
-/// Heap bytes an item costs beyond its strings' lengths: the key's and every attribute's map
-/// entry (B-tree node share, `String` headers, allocator rounding), measured to within a factor
-/// that keeps `max_bytes` honest for the local server's peak RSS (docs/benchmarks.md).
+/// Heap bytes an item costs beyond its strings' lengths: the key's map entries, every
+/// attribute's slot (`String` headers, allocator rounding), measured to within a factor that
+/// keeps `max_bytes` honest for the local server's peak RSS (docs/benchmarks.md). Set when an
+/// item's attributes were a B-tree (a node of eleven slots); a sorted vector of exactly its
+/// attributes takes less, so these now err on the high side: the store evicts a little early.
 const ITEM_OVERHEAD: usize = 160;
 const ATTR_OVERHEAD: usize = 72;
 const INDEX_OVERHEAD: usize = 64;
