@@ -143,12 +143,20 @@ impl Rules {
 #[derive(Debug, Clone)]
 pub struct RuleHandler {
     rules: Rules,
+    /// Each keyword rule's keyword trimmed and lowercased once, at load, in the rules' order:
+    /// a message is lowercased once and compared, no keyword is converted per message.
+    keywords: Vec<String>,
 }
 
 impl RuleHandler {
     /// A handler over `rules`.
     pub fn new(rules: Rules) -> Self {
-        Self { rules }
+        let keywords = rules
+            .keywords
+            .iter()
+            .map(|rule| rule.keyword.trim().to_lowercase())
+            .collect();
+        Self { rules, keywords }
     }
 
     /// The demo rule set (echo).
@@ -158,13 +166,16 @@ impl RuleHandler {
 
     fn reply_for_text(&self, text: &str) -> Reply {
         let wanted = text.trim().to_lowercase();
-        let rule = self.rules.keywords.iter().find(|rule| {
-            let keyword = rule.keyword.trim().to_lowercase();
-            match rule.match_kind {
-                MatchKind::Exact => wanted == keyword,
-                MatchKind::Contains => wanted.contains(&keyword),
-            }
-        });
+        let rule = self
+            .rules
+            .keywords
+            .iter()
+            .zip(&self.keywords)
+            .find(|(rule, keyword)| match rule.match_kind {
+                MatchKind::Exact => wanted == **keyword,
+                MatchKind::Contains => wanted.contains(keyword.as_str()),
+            })
+            .map(|(rule, _)| rule);
         render(rule.map_or(&self.rules.default, |rule| &rule.reply), Some(text))
     }
 }
