@@ -23,9 +23,9 @@ use super::response::Response;
 /// `async` block, which does nothing until polled); a panic is caught where its work runs, in
 /// the polls of the returned future.
 ///
-/// Every response gets an `x-request-id` header. The span is the route's only one (`route` names
-/// it): the route functions carry none of their own, whose wrapper would move their futures once
-/// more per request.
+/// Every response gets an `x-request-id` header. The request's one span is `request`, with the
+/// route as its `route` field (filter with `request{route=callback}`): the route functions carry
+/// no span of their own, whose wrapper would move their futures once more per request.
 pub fn respond<F, Fut>(route: &'static str, req: lambda_http::Request, handler: F) -> impl Future<Output = Response>
 where
     F: FnOnce(lambda_http::Request, RequestId) -> Fut,
@@ -34,7 +34,11 @@ where
     let request_id = request_id_of(&req);
     let span = tracing::info_span!("request", route, request_id = %request_id.0, method = %req.method());
     // Timed only for the access log line: where it is filtered out, no clock is read for it.
-    let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
+    // Asked inside the span and with the line's fields, so span and field filters decide as
+    // they do for the line itself.
+    let started = span
+        .in_scope(|| tracing::enabled!(tracing::Level::INFO, status, latency_us))
+        .then(Instant::now);
     Responding {
         handler: handler(req, request_id.clone()),
         span,

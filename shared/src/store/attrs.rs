@@ -1,8 +1,8 @@
 //! An item's attributes: a small map from name to value, kept as one vector sorted by name.
 //!
 //! An item has a handful of attributes (a ledger record five, a replay record two), so a sorted
-//! vector holds them in one allocation of exactly their size, where a `BTreeMap` took a node of
-//! eleven slots each: more than twice the heap per item, and more cold memory to touch when the
+//! vector holds them in one allocation of a few slots, where a `BTreeMap` took a node of eleven
+//! each: more than twice the heap per item, and more cold memory to touch when the
 //! memory store evicts (docs/benchmarks.md §20). Lookups scan a few entries; iteration is in name
 //! order, as a `BTreeMap`'s was (DynamoDB requests and test output do not depend on insertion).
 
@@ -125,15 +125,27 @@ impl fmt::Debug for Attrs {
 }
 
 impl FromIterator<(AttrName, AttrValue)> for Attrs {
+    /// Sorted once (an item read from DynamoDB arrives in hash order), not inserted one by one;
+    /// of two equal names the later value is kept, as a map's inserts would.
     fn from_iter<I: IntoIterator<Item = (AttrName, AttrValue)>>(pairs: I) -> Self {
-        let mut attrs = Self::new();
-        attrs.extend(pairs);
-        attrs
+        let mut entries: Vec<(AttrName, AttrValue)> = pairs.into_iter().collect();
+        // Stable: equal names stay in arrival order, so the run's last is the later value.
+        entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        Self { entries }
     }
 }
 
 impl Extend<(AttrName, AttrValue)> for Attrs {
     fn extend<I: IntoIterator<Item = (AttrName, AttrValue)>>(&mut self, pairs: I) {
+        let pairs = pairs.into_iter();
+        self.entries.reserve(pairs.size_hint().0);
         for (name, value) in pairs {
             self.insert(name, value);
         }
@@ -210,6 +222,18 @@ mod tests {
     }
 
     proptest! {
+        /// Collecting pairs, repeated names among them, gives what a `BTreeMap` collects.
+        #[test]
+        fn collects_as_a_btree_map(pairs in prop::collection::vec(("[a-d]{1,2}", any::<i64>()), 0..20)) {
+            let pairs: Vec<(AttrName, AttrValue)> =
+                pairs.into_iter().map(|(name, value)| (name.into(), value.into())).collect();
+            let attrs: Attrs = pairs.iter().cloned().collect();
+            let model: BTreeMap<AttrName, AttrValue> = pairs.into_iter().collect();
+            let held: Vec<_> = attrs.iter().collect();
+            let expected: Vec<_> = model.iter().collect();
+            prop_assert_eq!(held, expected);
+        }
+
         /// Any sequence of edits leaves the same map, in the same order, as a `BTreeMap` given
         /// the same edits (what `Attrs` was before).
         #[test]

@@ -461,8 +461,8 @@ impl StateStore for MemoryStore {
 
     async fn query(&self, pk: &str) -> Result<Vec<(String, Attrs)>, StoreError> {
         check_pk(pk)?;
-        let now = self.now();
-        Ok(self.lock().page(pk, None, usize::MAX, now).0)
+        let items = self.lock();
+        Ok(items.page(pk, None, usize::MAX, self.now()).0)
     }
 
     async fn query_page(
@@ -472,8 +472,8 @@ impl StateStore for MemoryStore {
         limit: usize,
     ) -> Result<(Vec<(String, Attrs)>, bool), StoreError> {
         check_pk(pk)?;
-        let now = self.now();
-        Ok(self.lock().page(pk, after, limit, now))
+        let items = self.lock();
+        Ok(items.page(pk, after, limit, self.now()))
     }
 }
 
