@@ -318,3 +318,17 @@ fn json_push_bodies_parse_like_xml() {
     assert_eq!(msg.kind, MessageKind::Text { content: "hi".into() });
     assert_eq!(msg.dedup_key(), "23456789012345678:u:1");
 }
+
+#[test]
+fn prefixed_field_names_match_by_their_local_name() {
+    let msg = parse(
+        "<xml><wx:ToUserName>gh_oa</wx:ToUserName><a:FromUserName>o_user</a:FromUserName>\
+         <CreateTime>1348831860</CreateTime><MsgType>text</MsgType><wx:Content>hi</wx:Content>\
+         <ns:x:MsgId>42</ns:x:MsgId></xml>",
+    );
+    assert_eq!(msg.header.to_user_name, "gh_oa");
+    assert_eq!(msg.header.from_user_name, "o_user");
+    // After the first colon only, as quick-xml's `local_name`: `x:MsgId` is no field of ours.
+    assert_eq!(msg.header.msg_id, None);
+    assert_eq!(msg.kind, MessageKind::Text { content: "hi".into() });
+}
