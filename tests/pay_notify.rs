@@ -125,7 +125,7 @@ impl World {
             .await
             .expect("read")
             .and_then(|attrs| match attrs.get("trade_state") {
-                Some(shared::store::AttrValue::S(state)) => Some(state.clone()),
+                Some(shared::store::AttrValue::S(state)) => Some(state.to_string()),
                 _ => None,
             })
     }

@@ -103,7 +103,7 @@ fn attrs(pairs: &[(&str, AttrValue)]) -> Attrs {
 }
 
 fn s(v: &str) -> AttrValue {
-    AttrValue::S(v.to_owned())
+    AttrValue::from(v)
 }
 
 fn n(v: i64) -> AttrValue {

@@ -61,9 +61,9 @@ pub async fn apply_thresholds(
             // Fractions are stored as decimal text (the store's numbers are integers).
             Value::Number(n) => (
                 RawValue::Float(n.as_f64().unwrap_or_default()),
-                AttrValue::S(n.to_string()),
+                AttrValue::from(n.to_string()),
             ),
-            Value::String(text) => (RawValue::Text(text.clone()), AttrValue::S(text.clone())),
+            Value::String(text) => (RawValue::Text(text.clone()), AttrValue::from(text.as_str())),
             other => {
                 return Err(ThresholdError::Invalid(format!(
                     "{setting}: expected a number or a string, got {other}"

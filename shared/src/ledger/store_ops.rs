@@ -20,7 +20,7 @@ use super::record::{DONE, LEASE_UNTIL, OWNER, PENDING, RESULT, Record, STATUS, e
 use crate::clock::{SharedClock, millis};
 use crate::hex_text::lower_hex;
 use crate::store::{
-    Attrs, AttrsExt, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded,
+    AttrValue, Attrs, AttrsExt, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded,
 };
 
 /// Shortest interval between two polls of [`Ledger::wait_for_result`].
@@ -198,11 +198,15 @@ impl Ledger {
             let lease_until_ms = now.saturating_add(millis(self.config.lease()));
             // Room for the result that completes it (it then drops `lease_until`): one allocation.
             let mut record = Attrs::with_capacity(5);
-            record.insert(STATUS.into(), PENDING.into());
+            record.insert(STATUS.into(), AttrValue::constant(PENDING));
             record.insert(OWNER.into(), owner.clone().into());
             record.insert(LEASE_UNTIL.into(), lease_until_ms.into());
             record.insert(EXPIRES_AT.into(), self.expires_at(now).into());
-            let abandoned = Condition::equals(STATUS, PENDING).and(Condition::compare(LEASE_UNTIL, CmpOp::Le, now));
+            let abandoned = Condition::equals(STATUS, AttrValue::constant(PENDING)).and(Condition::compare(
+                LEASE_UNTIL,
+                CmpOp::Le,
+                now,
+            ));
             match self
                 .call(self.store.put(&record_key, record, Condition::ItemAbsent.or(abandoned)))
                 .await
@@ -246,7 +250,7 @@ impl Ledger {
     /// [`LedgerError::ClaimLost`] when another holder took over; [`LedgerError::Store`] otherwise.
     pub async fn complete<R: Serialize + ?Sized>(&self, claim: &Claim, result: &R) -> Result<(), LedgerError> {
         let update = Update::new()
-            .set(STATUS, DONE)
+            .set(STATUS, AttrValue::constant(DONE))
             .set(RESULT, encode(result)?)
             .set(EXPIRES_AT, self.expires_at(self.clock.now_ms()))
             .remove(LEASE_UNTIL)
@@ -265,7 +269,8 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError::ClaimLost`] when another holder took over; [`LedgerError::Store`] otherwise.
     pub async fn release(&self, claim: &Claim) -> Result<(), LedgerError> {
-        let mine = Condition::equals(OWNER, claim.owner.as_str()).and(Condition::equals(STATUS, PENDING));
+        let mine =
+            Condition::equals(OWNER, claim.owner.as_str()).and(Condition::equals(STATUS, AttrValue::constant(PENDING)));
         match self.call(self.store.delete(&claim.key, mine)).await {
             Ok(()) | Err(StoreError::ConditionFailed { current: None }) => Ok(()),
             Err(StoreError::ConditionFailed { current: Some(current) })

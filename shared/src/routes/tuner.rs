@@ -147,7 +147,7 @@ async fn tune_one(
     let mut attrs = Attrs::new();
     attrs.insert(
         "state".into(),
-        AttrValue::S(serde_json::to_string(&state).unwrap_or_default()),
+        AttrValue::from(serde_json::to_string(&state).unwrap_or_default()),
     );
     deps.store.put(&key, attrs, Condition::Always).await?;
     Ok(changes)

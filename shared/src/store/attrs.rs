@@ -106,7 +106,7 @@ impl Attrs {
 impl AttrsExt for Attrs {
     fn str_attr(&self, name: &str) -> Option<&str> {
         match self.get(name) {
-            Some(AttrValue::S(s)) => Some(s),
+            Some(AttrValue::S(s)) => Some(s.as_ref()),
             _ => None,
         }
     }
@@ -200,6 +200,15 @@ mod tests {
         let names: Vec<&str> = attrs.keys().map(|name| name.as_ref()).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(format!("{attrs:?}"), r#"{"a": S("x"), "b": N(2)}"#);
+    }
+
+    #[test]
+    fn a_constant_value_is_the_same_value_as_an_owned_one() {
+        assert_eq!(AttrValue::constant("pending"), AttrValue::from("pending"));
+        let mut attrs = Attrs::new();
+        attrs.insert("status".into(), AttrValue::constant("pending"));
+        assert_eq!(attrs.str_attr("status"), Some("pending"));
+        assert_eq!(format!("{attrs:?}"), r#"{"status": S("pending")}"#);
     }
 
     /// One step of a random edit sequence.

@@ -62,7 +62,9 @@ fn item_bytes_of(pk: &str, sk: &str, attrs: &Attrs) -> usize {
             ATTR_OVERHEAD
                 + name_bytes
                 + match value {
-                    AttrValue::S(text) => text.len(),
+                    // A constant value is borrowed, like a name.
+                    AttrValue::S(Cow::Borrowed(_)) => 0,
+                    AttrValue::S(Cow::Owned(text)) => text.len(),
                     AttrValue::N(_) => 0,
                 }
         })

@@ -267,7 +267,7 @@ pub async fn mark_left(
     let unseen = Condition::AttrAbsent("seen_pass".into()).or(Condition::Compare(
         "seen_pass".into(),
         CmpOp::Ne,
-        AttrValue::S(pass_id.to_owned()),
+        AttrValue::from(pass_id),
     ));
     let update = Update::new()
         .set("subscribe", 0_i64)

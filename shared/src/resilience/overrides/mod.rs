@@ -71,7 +71,7 @@ impl Overrides {
         {
             let raw = match value {
                 AttrValue::N(n) => RawValue::Int(*n),
-                AttrValue::S(s) => RawValue::Text(s.clone()),
+                AttrValue::S(s) => RawValue::Text(s.to_string()),
             };
             overrides.set(name, raw)?;
         }

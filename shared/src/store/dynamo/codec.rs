@@ -23,7 +23,7 @@ pub(crate) type RawItem = HashMap<String, AttributeValue>;
 /// Encodes one attribute value.
 pub(crate) fn encode_value(value: &AttrValue) -> AttributeValue {
     match value {
-        AttrValue::S(s) => AttributeValue::S(s.clone()),
+        AttrValue::S(s) => AttributeValue::S(s.to_string()),
         AttrValue::N(n) => AttributeValue::N(n.to_string()),
     }
 }
@@ -31,7 +31,7 @@ pub(crate) fn encode_value(value: &AttrValue) -> AttributeValue {
 /// Decodes one attribute value; `name` only labels the error.
 pub(crate) fn decode_value(name: &str, value: &AttributeValue) -> Result<AttrValue, StoreError> {
     match value {
-        AttributeValue::S(s) => Ok(AttrValue::S(s.clone())),
+        AttributeValue::S(s) => Ok(AttrValue::from(s.as_str())),
         AttributeValue::N(n) => n
             .parse::<i64>()
             .map(AttrValue::N)

@@ -163,7 +163,7 @@ mod tests {
         let record = Record::from_attrs(&attrs);
         assert_eq!(record.token.as_ref().map(|t| t.value.expose()), Some("tok"));
         assert_eq!((record.version, record.lease_owner.as_deref()), (3, Some("me")));
-        attrs.insert(VALUE.into(), AttrValue::S(String::new()));
+        attrs.insert(VALUE.into(), AttrValue::from(String::new()));
         assert_eq!(Record::from_attrs(&attrs).token, None);
         assert_eq!(
             key("wx1", TokenKind::JsapiTicket),
