@@ -126,6 +126,49 @@ mod tests {
             .unwrap()
     }
 
+    /// The lines `respond` logs for one OK request under the log filter `filter`.
+    async fn access_log_under(filter: &str) -> String {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        // This thread only (a current-thread test runtime polls here).
+        let _default = tracing::subscriber::set_default(subscriber);
+        respond("probe", request(), |_, _| async {
+            Ok(text_response(StatusCode::OK, "fine"))
+        })
+        .await;
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_access_line_follows_level_and_span_filters() {
+        let line = access_log_under("info").await;
+        assert!(line.contains("done") && line.contains("latency_us="), "{line}");
+        assert!(
+            line.contains("route=\"probe\"") || line.contains("route=probe"),
+            "{line}"
+        );
+        assert_eq!(access_log_under("warn").await, "");
+        let by_span = access_log_under("warn,[request{route=probe}]=info").await;
+        assert!(by_span.contains("done") && by_span.contains("latency_us="), "{by_span}");
+        assert_eq!(access_log_under("warn,[request{route=other}]=info").await, "");
+    }
+
     #[tokio::test]
     async fn ok_response_passes_through_with_request_id_header() {
         let response = respond("test", request(), |_, _| async {

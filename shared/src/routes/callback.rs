@@ -125,9 +125,19 @@ impl Progress {
     }
 }
 
-/// The callback's query, read in one pass over the request's pairs (`crate::http::query`).
-fn query_of(req: &lambda_http::Request) -> CallbackQuery<'_> {
-    CallbackQuery::from_pairs(query_pairs(req))
+/// The callback's query, read in one pass over the request's pairs (`crate::http::query`), once
+/// its timestamp is inside the freshness window at `now_ms` (the clock when the request began).
+fn fresh_query<'r>(
+    deps: &CallbackDeps,
+    req: &'r lambda_http::Request,
+    now_ms: i64,
+    progress: &Progress,
+) -> Result<CallbackQuery<'r>, ApiError> {
+    let query = CallbackQuery::from_pairs(query_pairs(req));
+    progress.at(Progress::FRESHNESS);
+    protocol::check_fresh(&query, now_ms.div_euclid(1000), deps.max_skew_secs)?;
+    progress.at(Progress::CHECKING);
+    Ok(query)
 }
 
 /// GET: answers `echostr` verbatim once the timestamp and signature check out, and the signed
@@ -138,10 +148,7 @@ async fn verify(
     now_ms: i64,
     progress: &Progress,
 ) -> Result<Response, ApiError> {
-    let query = query_of(req);
-    progress.at(Progress::FRESHNESS);
-    protocol::check_fresh(&query, now_ms.div_euclid(1000), deps.max_skew_secs)?;
-    progress.at(Progress::CHECKING);
+    let query = fresh_query(deps, req, now_ms, progress)?;
     let echostr = protocol::verify_url(deps.account.token.expose(), &query)?;
     progress.at(Progress::REPLAY);
     admit(deps, &query, b"echostr:", echostr.as_bytes()).await?;
@@ -159,10 +166,7 @@ async fn receive(
 ) -> Result<Response, ApiError> {
     let (budget_ends, answer_by) = deadlines(req, now_ms, deps.budget);
     let account = &deps.account;
-    let query = query_of(req);
-    progress.at(Progress::FRESHNESS);
-    protocol::check_fresh(&query, now_ms.div_euclid(1000), deps.max_skew_secs)?;
-    progress.at(Progress::CHECKING);
+    let query = fresh_query(deps, req, now_ms, progress)?;
     let request = CallbackRequest {
         mode: account.mode,
         token: account.token.expose(),

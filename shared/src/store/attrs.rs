@@ -49,11 +49,6 @@ impl Attrs {
         self.position(name).ok().map(|at| &self.entries[at].1)
     }
 
-    /// The value of `name`, to change in place.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut AttrValue> {
-        self.position(name).ok().map(|at| &mut self.entries[at].1)
-    }
-
     /// Whether `name` is set.
     pub fn contains_key(&self, name: &str) -> bool {
         self.position(name).is_ok()
@@ -82,11 +77,6 @@ impl Attrs {
         self.position(name).ok().map(|at| self.entries.remove(at).1)
     }
 
-    /// Keeps only the attributes `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&AttrName, &mut AttrValue) -> bool) {
-        self.entries.retain_mut(|(name, value)| keep(name, value));
-    }
-
     /// The attributes in name order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&AttrName, &AttrValue)> + Clone {
         self.entries.iter().map(|(name, value)| (name, value))
@@ -95,11 +85,6 @@ impl Attrs {
     /// The names in order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &AttrName> + Clone {
         self.entries.iter().map(|(name, _)| name)
-    }
-
-    /// The values in name order.
-    pub fn values(&self) -> impl ExactSizeIterator<Item = &AttrValue> + Clone {
-        self.entries.iter().map(|(_, value)| value)
     }
 }
 
@@ -139,33 +124,6 @@ impl FromIterator<(AttrName, AttrValue)> for Attrs {
             same
         });
         Self { entries }
-    }
-}
-
-impl Extend<(AttrName, AttrValue)> for Attrs {
-    fn extend<I: IntoIterator<Item = (AttrName, AttrValue)>>(&mut self, pairs: I) {
-        let pairs = pairs.into_iter();
-        self.entries.reserve(pairs.size_hint().0);
-        for (name, value) in pairs {
-            self.insert(name, value);
-        }
-    }
-}
-
-impl<const N: usize> From<[(AttrName, AttrValue); N]> for Attrs {
-    fn from(pairs: [(AttrName, AttrValue); N]) -> Self {
-        let mut attrs = Self::with_capacity(N);
-        attrs.extend(pairs);
-        attrs
-    }
-}
-
-impl IntoIterator for Attrs {
-    type Item = (AttrName, AttrValue);
-    type IntoIter = std::vec::IntoIter<(AttrName, AttrValue)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
     }
 }
 
@@ -217,7 +175,6 @@ mod tests {
         Insert(String, i64),
         Remove(String),
         InsertIfAbsent(String, i64),
-        RetainBelow(i64),
     }
 
     fn edit() -> impl Strategy<Value = Edit> {
@@ -226,7 +183,6 @@ mod tests {
             (name, any::<i64>()).prop_map(|(name, value)| Edit::Insert(name, value)),
             name.prop_map(Edit::Remove),
             (name, any::<i64>()).prop_map(|(name, value)| Edit::InsertIfAbsent(name, value)),
-            any::<i64>().prop_map(Edit::RetainBelow),
         ]
     }
 
@@ -243,7 +199,7 @@ mod tests {
             prop_assert_eq!(held, expected);
         }
 
-        /// Any sequence of edits leaves the same map, in the same order, as a `BTreeMap` given
+        /// Any sequence of inserts and removes leaves the same map, in the same order, as a `BTreeMap` given
         /// the same edits (what `Attrs` was before).
         #[test]
         fn behaves_as_a_btree_map(edits in prop::collection::vec(edit(), 0..40)) {
@@ -260,11 +216,6 @@ mod tests {
                         model.entry(name.into()).or_insert(value.into());
                     }
                     Edit::Remove(name) => prop_assert_eq!(attrs.remove(&name), model.remove(name.as_str())),
-                    Edit::RetainBelow(limit) => {
-                        let keep = |value: &AttrValue| matches!(value, AttrValue::N(n) if *n < limit);
-                        attrs.retain(|_, value| keep(value));
-                        model.retain(|_, value| keep(value));
-                    }
                 }
                 let held: Vec<_> = attrs.iter().collect();
                 let expected: Vec<_> = model.iter().collect();
