@@ -30,9 +30,9 @@ pool() { # prefix: 100,000 signed queries of their own (the replay guard refuses
 }
 # The wrk script of scripts/load.sh (same requests, same answer checks).
 sed -n '/^cat >"\$WORK\/callback.lua"/,/^LUA/p' "$ROOT/scripts/load.sh" | sed '1d;$d' >"$WORK/callback.lua"
-run_wrk() { # duration
+run_wrk() { # duration run (the run number starts every MsgId: the warm-up's are not repeated)
     wrk -t1 -c8 -d"$1" -s "$WORK/callback.lua" "http://127.0.0.1:$PORT/wechat?$QUERY&echostr=echo-check" \
-        -- "$MODE" "$WORK/queries.txt" 1
+        -- "$MODE" "$WORK/queries.txt" 1 "$2"
 }
 
 PORT="$PORT" RUST_LOG=warn WECHAT_TOKEN="$TOKEN" LOCAL_WORKER_THREADS=1 \
@@ -43,10 +43,10 @@ for _ in $(seq 1 100); do
     sleep 0.3
 done
 pool warm
-run_wrk 2s >/dev/null
+run_wrk 2s 1 >/dev/null
 callgrind_control -z "$SERVER" >/dev/null
 pool "run$RANDOM"
-summary="$(run_wrk "$DURATION" | grep SUMMARY)"
+summary="$(run_wrk "$DURATION" 2 | grep SUMMARY)"
 callgrind_control -d "$SERVER" >/dev/null
 sleep 1
 requests="$(echo "$summary" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')"

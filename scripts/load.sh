@@ -67,8 +67,10 @@ sign_now() {
 POOL="${POOL:-400000}"
 
 cat >"$WORK/callback.lua" <<'LUA'
--- wrk script: `-- get` (verify, echostr) or `-- post QUERIES THREADS` (a text message with a fresh
--- MsgId and its own signed query per request).
+-- wrk script: `-- get` (verify, echostr) or `-- post QUERIES THREADS RUN` (a text message with a
+-- fresh MsgId and its own signed query per request). RUN (digits) starts every MsgId: a new wrk
+-- counts from 1 again, and without it a run against the same server would repeat the MsgIds of
+-- the run before, which the ledger answers as duplicates (cheaper, and not what is measured).
 local threads = {}
 function setup(thread)
   thread:set("id", #threads + 1)
@@ -76,6 +78,7 @@ function setup(thread)
 end
 function init(args)
   mode = args[1] or "get"
+  run = args[4] or "0"
   counter = 0
   non200 = 0
   wrong = 0
@@ -96,7 +99,7 @@ function request()
   local query = queries[(counter - 1) % #queries + 1]
   local body = "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[oLoadTest]]></FromUserName>"
     .. "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[load-hello]]></Content>"
-    .. "<MsgId>" .. string.format("%d%010d", id, counter) .. "</MsgId></xml>"
+    .. "<MsgId>" .. string.format("%s%d%010d", run, id, counter) .. "</MsgId></xml>"
   return wrk.format("POST", "/wechat?" .. query, { ["Content-Type"] = "text/xml" }, body)
 end
 function response(status, headers, body)
@@ -142,7 +145,7 @@ measure() {
     [ "$mode" = get ] || pool "$name$RUN"
     before="$(cpu_ticks "$pid")"
     out="$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/callback.lua" \
-        "$base/wechat?$QUERY&echostr=echo-check" -- "$mode" "$WORK/queries-$name$RUN.txt" 1)"
+        "$base/wechat?$QUERY&echostr=echo-check" -- "$mode" "$WORK/queries-$name$RUN.txt" 1 "$RUN")"
     after="$(cpu_ticks "$pid")"
     requests="$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')"
     rps="$(echo "$out" | sed -n 's/.*requests\/s=\([0-9]*\).*/\1/p')"

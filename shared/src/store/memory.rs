@@ -78,10 +78,14 @@ fn item_bytes_of(pk: &str, sk: &str, attrs: &Attrs) -> usize {
     ITEM_OVERHEAD + pk.len() + sk.len() + attrs_bytes + index_bytes
 }
 
-/// One stored item: its attributes and, when it has a TTL, its place in the expiry index.
+/// One stored item: its attributes, its [`item_bytes`] as counted in the store's total, and, when
+/// it has a TTL, its place in the expiry index.
 #[derive(Debug)]
 struct Entry {
     attrs: Attrs,
+    /// Kept with the item so that replacing, changing or evicting it subtracts a number instead of
+    /// walking the old attributes again (an evicted item's are cold in the cache).
+    bytes: usize,
     expiry: Option<ExpirySlot>,
 }
 
@@ -160,7 +164,8 @@ impl Items {
 
     /// Stores `attrs` under `key`, replacing what was there.
     fn insert(&mut self, key: &Key, attrs: Attrs) {
-        self.bytes += item_bytes(key, &attrs);
+        let bytes = item_bytes(key, &attrs);
+        self.bytes += bytes;
         let pk = match self.partitions.get_key_value(key.pk.as_str()) {
             Some((pk, _)) => pk.clone(),
             None => {
@@ -173,8 +178,8 @@ impl Items {
             return;
         };
         if let Some(entry) = partition.get_mut(key.sk.as_str()) {
-            let old = std::mem::replace(&mut entry.attrs, attrs);
-            self.bytes -= item_bytes(key, &old);
+            entry.attrs = attrs;
+            self.bytes -= std::mem::replace(&mut entry.bytes, bytes);
             refile(&mut self.by_expiry, &mut self.next_slot, entry, key);
         } else {
             let expires_at = attrs.num_attr(EXPIRES_AT);
@@ -182,7 +187,7 @@ impl Items {
             let expiry = reindex(&mut self.by_expiry, &mut self.next_slot, None, expires_at, || {
                 (pk, sk.clone())
             });
-            partition.insert(sk, Entry { attrs, expiry });
+            partition.insert(sk, Entry { attrs, bytes, expiry });
             self.len += 1;
         }
     }
@@ -197,9 +202,9 @@ impl Items {
             return self.get(key);
         }
         let entry = self.partitions.get_mut(key.pk.as_str())?.get_mut(key.sk.as_str())?;
-        self.bytes -= item_bytes(key, &entry.attrs);
         change(&mut entry.attrs);
-        self.bytes += item_bytes(key, &entry.attrs);
+        let bytes = item_bytes(key, &entry.attrs);
+        self.bytes = self.bytes - std::mem::replace(&mut entry.bytes, bytes) + bytes;
         refile(&mut self.by_expiry, &mut self.next_slot, entry, key);
         Some(&entry.attrs)
     }
@@ -240,7 +245,7 @@ impl Items {
             self.partitions.remove(pk);
         }
         self.len -= 1;
-        self.bytes -= item_bytes_of(pk, sk, &entry.attrs);
+        self.bytes -= entry.bytes;
         Some(entry)
     }
 
@@ -274,9 +279,11 @@ impl Items {
         self.partitions
             .iter()
             .flat_map(|(pk, partition)| {
-                partition
-                    .iter()
-                    .map(move |(sk, entry)| item_bytes_of(pk, sk, &entry.attrs))
+                partition.iter().map(move |(sk, entry)| {
+                    let bytes = item_bytes_of(pk, sk, &entry.attrs);
+                    assert_eq!(entry.bytes, bytes, "{pk}/{sk}: the kept estimate is the item's");
+                    bytes
+                })
             })
             .sum()
     }

@@ -167,12 +167,13 @@ impl Message {
     /// `"{FromUserName}:{CreateTime}:{MsgType}"`.
     pub fn dedup_key(&self) -> String {
         let h = &self.header;
-        let (from, time) = (h.from_user_name.as_str(), h.create_time.to_string());
+        let mut digits = itoa::Buffer::new();
+        let (from, time) = (h.from_user_name.as_str(), digits.format(h.create_time));
         // `join` sizes the key once: this runs for every message.
         match (&self.kind, &h.msg_id) {
-            (MessageKind::Event(event), _) => [from, &time, event.name(), event.event_key().unwrap_or("")].join(":"),
-            (_, Some(msg_id)) => [msg_id, from, &time].join(":"),
-            (_, None) => [from, &time, &h.msg_type].join(":"),
+            (MessageKind::Event(event), _) => [from, time, event.name(), event.event_key().unwrap_or("")].join(":"),
+            (_, Some(msg_id)) => [msg_id, from, time].join(":"),
+            (_, None) => [from, time, &h.msg_type].join(":"),
         }
     }
 }
