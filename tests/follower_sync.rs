@@ -89,12 +89,11 @@ impl World {
         let mut all = Vec::new();
         for shard in 0..SHARDS {
             let items = self.store.query(&shard_pk(shard)).await.expect("query");
-            all.extend(items.into_iter().map(|(openid, attrs)| {
-                (
-                    openid,
-                    shared::store::AttrsExt::num_attr(&attrs, "subscribe") == Some(1),
-                )
-            }));
+            all.extend(
+                items
+                    .into_iter()
+                    .map(|(openid, attrs)| (openid, attrs.num_attr("subscribe") == Some(1))),
+            );
         }
         all
     }

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::SharedClock;
 use crate::hex_text::lower_hex;
 use crate::store::memory::MemoryStore;
-use crate::store::{Attrs, AttrsExt, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, bounded};
+use crate::store::{Attrs, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, bounded};
 
 const DIGEST: &str = "digest";
 

@@ -12,7 +12,7 @@ use shared::clock::{Clock, ManualClock};
 use shared::deadline::Deadline;
 use shared::secret::Secret;
 use shared::store::memory::MemoryStore;
-use shared::store::{Attrs, AttrsExt, Condition, Key, SharedStore, StateStore, StoreError, Update};
+use shared::store::{Attrs, Condition, Key, SharedStore, StateStore, StoreError, Update};
 use shared::wechat::errcode::Errcode;
 use shared::wechat::error::WechatError;
 use shared::wechat::next_daily_reset_ms;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::clock::SharedClock;
-use crate::store::{AttrValue, Attrs, AttrsExt, Condition, EXPIRES_AT, Key, SharedStore, StoreError};
+use crate::store::{AttrValue, Attrs, Condition, EXPIRES_AT, Key, SharedStore, StoreError};
 
 /// The audit partition.
 pub const AUDIT_PK: &str = "audit#admin";

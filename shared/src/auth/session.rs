@@ -20,7 +20,7 @@ use super::recent::RecentSessions;
 use crate::clock::SharedClock;
 use crate::deadline::Deadline;
 use crate::secret::Secret;
-use crate::store::{Attrs, AttrsExt, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Update, bounded};
+use crate::store::{Attrs, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Update, bounded};
 
 /// What every session id starts with (so a leaked one is recognisable by secret scanners).
 const ID_PREFIX: &str = "wxs_";

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::SharedClock;
 use crate::deadline::Deadline;
-use crate::store::{Attrs, AttrsExt, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded};
+use crate::store::{Attrs, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded};
 
 /// How long a login attempt may take, consent screen included (WeChat's code itself lives 5 min).
 pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);

@@ -142,21 +142,18 @@ impl Rules {
 /// The built-in business handler: answers from a [`Rules`] set.
 #[derive(Debug, Clone)]
 pub struct RuleHandler {
+    /// The rules, each keyword trimmed and lowercased once, at load: a message is lowercased
+    /// once and compared, no keyword is converted per message.
     rules: Rules,
-    /// Each keyword rule's keyword trimmed and lowercased once, at load, in the rules' order:
-    /// a message is lowercased once and compared, no keyword is converted per message.
-    keywords: Vec<String>,
 }
 
 impl RuleHandler {
     /// A handler over `rules`.
-    pub fn new(rules: Rules) -> Self {
-        let keywords = rules
-            .keywords
-            .iter()
-            .map(|rule| rule.keyword.trim().to_lowercase())
-            .collect();
-        Self { rules, keywords }
+    pub fn new(mut rules: Rules) -> Self {
+        for rule in &mut rules.keywords {
+            rule.keyword = rule.keyword.trim().to_lowercase();
+        }
+        Self { rules }
     }
 
     /// The demo rule set (echo).
@@ -166,16 +163,10 @@ impl RuleHandler {
 
     fn reply_for_text(&self, text: &str) -> Reply {
         let wanted = text.trim().to_lowercase();
-        let rule = self
-            .rules
-            .keywords
-            .iter()
-            .zip(&self.keywords)
-            .find(|(rule, keyword)| match rule.match_kind {
-                MatchKind::Exact => wanted == **keyword,
-                MatchKind::Contains => wanted.contains(keyword.as_str()),
-            })
-            .map(|(rule, _)| rule);
+        let rule = self.rules.keywords.iter().find(|rule| match rule.match_kind {
+            MatchKind::Exact => wanted == rule.keyword,
+            MatchKind::Contains => wanted.contains(rule.keyword.as_str()),
+        });
         render(rule.map_or(&self.rules.default, |rule| &rule.reply), Some(text))
     }
 }

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::{Attrs, AttrsExt, StoreError};
+use crate::store::{Attrs, StoreError};
 
 /// Attribute: `pending` or `done`.
 pub(crate) const STATUS: &str = "status";

@@ -20,7 +20,7 @@ use super::record::{DONE, LEASE_UNTIL, OWNER, PENDING, RESULT, Record, STATUS, e
 use crate::clock::{SharedClock, millis};
 use crate::hex_text::lower_hex;
 use crate::store::{
-    AttrValue, Attrs, AttrsExt, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded,
+    AttrValue, Attrs, CmpOp, Condition, EXPIRES_AT, Key, SharedStore, StoreError, Unanswered, Update, bounded,
 };
 
 /// Shortest interval between two polls of [`Ledger::wait_for_result`].

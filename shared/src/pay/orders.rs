@@ -7,7 +7,7 @@
 //! reconciliation queries WeChat Pay for items older than `PAY_RECONCILE_AFTER_SECS` and feeds the
 //! answer through the same exactly-once path as a notice.
 
-use crate::store::{AttrValue, Attrs, AttrsExt, Condition, Key, SharedStore};
+use crate::store::{AttrValue, Attrs, Condition, Key, SharedStore};
 
 /// The pending orders' partition.
 pub const PENDING_PK: &str = "pay#pending";

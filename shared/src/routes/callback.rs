@@ -62,14 +62,16 @@ pub fn handle(deps: &CallbackDeps, req: lambda_http::Request) -> impl Future<Out
         // The wall clock read once for the checks and deadlines (a clock read costs as much
         // as a short parse on a virtualised host), once more for the answer's latency.
         let now_ms = deps.clock.now_ms();
-        let arrived_ms = arrival_ms(&req).unwrap_or(now_ms);
+        // API Gateway's arrival (`requestContext.timeEpoch`), read once; never after now (a
+        // clock ahead of ours would otherwise lend the bot time it does not have).
+        let arrived_ms = arrival_ms(&req).map_or(now_ms, |arrived| arrived.min(now_ms));
         let progress = Progress::default();
         let result = match *req.method() {
             Method::GET => verify(deps, &req, now_ms, &progress).await,
             // Boxed: a POST's state (ledger, bot, queue hand-over) is several times a GET's,
             // and a future is as large as its largest branch — inline, every GET's future
             // would carry (and copy on each move) the POST's kilobytes.
-            Method::POST => Box::pin(receive(deps, &req, now_ms, &progress)).await,
+            Method::POST => Box::pin(receive(deps, &req, now_ms, arrived_ms, &progress)).await,
             _ => Err(ApiError::new(
                 ErrorKind::MethodNotAllowed,
                 "use GET to verify or POST to deliver",
@@ -157,14 +159,15 @@ async fn verify(
 }
 
 /// POST: authenticate, parse, run once, answer (sealed when the request was encrypted).
-/// `now_ms`: the clock when the request began.
+/// `now_ms`: the clock when the request began; `arrived_ms`: when it reached API Gateway.
 async fn receive(
     deps: &CallbackDeps,
     req: &lambda_http::Request,
     now_ms: i64,
+    arrived_ms: i64,
     progress: &Progress,
 ) -> Result<Response, ApiError> {
-    let (budget_ends, answer_by) = deadlines(req, now_ms, deps.budget);
+    let (budget_ends, answer_by) = deadlines(req, now_ms, arrived_ms, deps.budget);
     let account = &deps.account;
     let query = fresh_query(deps, req, now_ms, progress)?;
     let request = CallbackRequest {
@@ -313,10 +316,9 @@ async fn hand_over(deps: &CallbackDeps, key: &str, raw: &[u8], answer_by: Instan
 }
 
 /// When the bot's budget ends and when everything must be done, both counted from the request's
-/// arrival at API Gateway (`requestContext.timeEpoch`; now, when there is none), never past the
-/// Lambda invocation's own deadline (minus a margin to answer).
-fn deadlines(req: &lambda_http::Request, now_ms: i64, budget: Duration) -> (Instant, Instant) {
-    let arrived_ms = arrival_ms(req).map_or(now_ms, |arrived| arrived.min(now_ms));
+/// arrival at API Gateway (`arrived_ms`, at most `now_ms`), never past the Lambda invocation's
+/// own deadline (minus a margin to answer).
+fn deadlines(req: &lambda_http::Request, now_ms: i64, arrived_ms: i64, budget: Duration) -> (Instant, Instant) {
     let elapsed = Duration::from_millis(u64::try_from(now_ms - arrived_ms).unwrap_or(0));
     let now = Instant::now();
     let mut answer_by = now + ANSWER_WITHIN.saturating_sub(elapsed);

@@ -13,7 +13,7 @@ use crate::deps::TunerDeps;
 use crate::resilience::metrics::state_code;
 use crate::resilience::tuning::{Bounds, Change, Thresholds, TunerState, tune};
 use crate::resilience::{Breaker, Overrides, State};
-use crate::store::{AttrValue, Attrs, AttrsExt, Condition, Key, StoreError};
+use crate::store::{AttrValue, Attrs, Condition, Key, StoreError};
 use crate::telemetry::metrics;
 
 /// What one run did.

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::item::{AttrName, AttrValue, AttrsExt};
+use super::item::{AttrName, AttrValue, EXPIRES_AT};
 
 /// An item's attributes (without `pk` / `sk`), in name order, each name once.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -86,20 +86,26 @@ impl Attrs {
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &AttrName> + Clone {
         self.entries.iter().map(|(name, _)| name)
     }
-}
 
-impl AttrsExt for Attrs {
-    fn str_attr(&self, name: &str) -> Option<&str> {
+    /// The string attribute `name`, if present and a string.
+    pub fn str_attr(&self, name: &str) -> Option<&str> {
         match self.get(name) {
             Some(AttrValue::S(s)) => Some(s.as_ref()),
             _ => None,
         }
     }
-    fn num_attr(&self, name: &str) -> Option<i64> {
+
+    /// The integer attribute `name`, if present and a number.
+    pub fn num_attr(&self, name: &str) -> Option<i64> {
         match self.get(name) {
             Some(AttrValue::N(n)) => Some(*n),
             _ => None,
         }
+    }
+
+    /// Whether the item's TTL has passed at `now_secs`.
+    pub fn is_expired_at(&self, now_secs: i64) -> bool {
+        self.num_attr(EXPIRES_AT).is_some_and(|exp| exp <= now_secs)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Conditions for conditional writes: a small expression tree both stores can evaluate.
 
 use super::attrs::Attrs;
-use super::item::{AttrName, AttrValue, AttrsExt};
+use super::item::{AttrName, AttrValue};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,15 +71,3 @@ impl From<i64> for AttrValue {
 /// callback message's heap allocations, and cold memory to free at each eviction —
 /// docs/benchmarks.md §19). Names read from DynamoDB are owned.
 pub type AttrName = Cow<'static, str>;
-
-/// Typed reads from an attribute map.
-pub trait AttrsExt {
-    /// The string attribute `name`, if present and a string.
-    fn str_attr(&self, name: &str) -> Option<&str>;
-    /// The integer attribute `name`, if present and a number.
-    fn num_attr(&self, name: &str) -> Option<i64>;
-    /// Whether the item's TTL has passed at `now_secs`.
-    fn is_expired_at(&self, now_secs: i64) -> bool {
-        self.num_attr(EXPIRES_AT).is_some_and(|exp| exp <= now_secs)
-    }
-}

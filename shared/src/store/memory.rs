@@ -25,7 +25,7 @@ use foldhash::HashMap;
 
 use super::item::EXPIRES_AT;
 use super::update::{check_attrs, check_key, check_pk};
-use super::{AttrValue, Attrs, AttrsExt, Condition, Key, StateStore, StoreError, Update};
+use super::{AttrValue, Attrs, Condition, Key, StateStore, StoreError, Update};
 use crate::clock::SharedClock;
 
 /// Expired items are swept at most this often (clock seconds).

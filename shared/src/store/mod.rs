@@ -31,7 +31,7 @@ pub use attrs::Attrs;
 pub use bounded::{Unanswered, bounded};
 pub use condition::{CmpOp, Condition};
 pub use error::StoreError;
-pub use item::{AttrName, AttrValue, AttrsExt, EXPIRES_AT, Key};
+pub use item::{AttrName, AttrValue, EXPIRES_AT, Key};
 pub use update::Update;
 
 /// The fleet-wide state store.

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::store::{AttrValue, Attrs, AttrsExt, CmpOp, Condition, Key, SharedStore, StoreError, Update};
+use crate::store::{AttrValue, Attrs, CmpOp, Condition, Key, SharedStore, StoreError, Update};
 
 /// Follower partitions.
 pub const SHARDS: u32 = 16;

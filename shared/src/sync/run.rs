@@ -27,7 +27,7 @@ use super::follower::{self, Follower, SHARDS, Written, shard_pk};
 use super::state::{Checkpoint, Finished, Pass, PassCounts, Phase, SyncState};
 use crate::clock::SharedClock;
 use crate::deadline::Deadline;
-use crate::store::{AttrsExt, SharedStore, StoreError};
+use crate::store::{SharedStore, StoreError};
 use crate::telemetry::metrics::{self, count_with};
 use crate::wechat::{PROFILE_BATCH, WechatClient, WechatError};
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Attrs, AttrsExt, CmpOp, Condition, Key, SharedStore, StoreError, Update};
+use crate::store::{Attrs, CmpOp, Condition, Key, SharedStore, StoreError, Update};
 
 /// How long a lease lasts without a checkpoint renewing it (a dead holder's run is taken over
 /// after this).

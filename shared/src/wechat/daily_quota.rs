@@ -21,7 +21,7 @@ use std::time::Duration;
 use super::api::Api;
 use crate::clock::SharedClock;
 use crate::deadline::Deadline;
-use crate::store::{AttrsExt, CmpOp, Condition, Key, SharedStore, StoreError, Unanswered, Update, bounded};
+use crate::store::{CmpOp, Condition, Key, SharedStore, StoreError, Unanswered, Update, bounded};
 
 const LOG: &str = "wechat.quota";
 const BEIJING_OFFSET_MS: i64 = 8 * 3_600_000;

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use super::state::State;
 use super::window::{Window, attr_name};
-use crate::store::{AttrValue, Attrs, AttrsExt, Key, StoreError};
+use crate::store::{AttrValue, Attrs, Key, StoreError};
 
 /// `state`: the persisted state name (a DynamoDB reserved word: the store aliases every name).
 pub const STATE: &str = "state";

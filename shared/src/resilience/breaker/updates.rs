@@ -160,7 +160,7 @@ mod tests {
     use crate::resilience::breaker::state::State;
     use crate::resilience::breaker::window::Window;
     use crate::store::memory::MemoryStore;
-    use crate::store::{AttrsExt, Key, StateStore, StoreError};
+    use crate::store::{Key, StateStore, StoreError};
     use std::sync::Arc;
 
     fn config() -> BreakerConfig {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::store::{AttrValue, Attrs, AttrsExt, Key, StoreError};
+use crate::store::{AttrValue, Attrs, Key, StoreError};
 
 pub use crate::store::EXPIRES_AT;
 

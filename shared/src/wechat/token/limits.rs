@@ -10,7 +10,7 @@
 use super::fleet::FleetTokens;
 use super::record::{TokenKind, partition};
 use crate::deadline::Deadline;
-use crate::store::{AttrsExt, CmpOp, Condition, Key, StoreError, Unanswered, Update};
+use crate::store::{CmpOp, Condition, Key, StoreError, Unanswered, Update};
 use crate::wechat::daily_quota::beijing_day;
 use crate::wechat::errcode::Errcode;
 

@@ -4,7 +4,7 @@
 //! (bumped by every publish and invalidation), `lease_owner` / `lease_until` (the refresh lease).
 
 use crate::secret::Secret;
-use crate::store::{Attrs, AttrsExt, Key};
+use crate::store::{Attrs, Key};
 
 pub(crate) const VALUE: &str = "value";
 pub(crate) const EXPIRES_AT_MS: &str = "expires_at_ms";
