@@ -9,6 +9,7 @@
 #   BENCH_DOC=docs/benchmarks.md scripts/load.sh   # also append the table there
 #   PROFILE=profiling scripts/load.sh    # the binaries of another cargo profile (same code, symbols)
 #   COMPARE_BIN=/tmp/wechat-local-old scripts/load.sh   # also an older wechat-local build, in turn
+#   SAME_WORK_PEER=1 scripts/load.sh     # also Gin doing wechat-ha's replay guard and ledger (GIN_SAME_WORK=1)
 #
 # Pinned: every server runs on core SERVER_CPU (0) and wrk, one thread, on core WRK_CPU (1): on
 # two cores an unpinned wrk takes the CPU the server would have used. The figure that compares
@@ -189,6 +190,12 @@ if [ -z "${SKIP_GIN:-}" ] && command -v go >/dev/null && [ -d /usr/share/gocode/
     start gin "$ROOT/target/gin-callback"
     SERVERS+=(gin)
     echo "gin: $(go version | cut -d' ' -f3), Gin $(dpkg-query -W -f '${Version}' golang-github-gin-gonic-gin-dev 2>/dev/null || echo '?'), release mode, no logger"
+    if [ -n "${SAME_WORK_PEER:-}" ]; then
+        # The same binary with wechat-ha's replay guard and exactly-once ledger in process memory.
+        start gin-same env GIN_SAME_WORK=1 "$ROOT/target/gin-callback"
+        SERVERS+=(gin-same)
+        echo "gin-same: the Gin callback with GIN_SAME_WORK=1 (replay guard and ledger, bench/gin-callback/same.go)"
+    fi
 elif [ -z "${SKIP_GIN:-}" ]; then
     echo "Gin baseline skipped: needs Go and Gin (Debian: apt-get install -y golang-go golang-github-gin-gonic-gin-dev)"
 fi
@@ -239,6 +246,12 @@ for mode, label in (("get", "GET verify"), ("post", "POST text (unique MsgIds)")
     out.append(f"| {label} | {cell(g, gr)} | {cell(w, wr)} | **{ratio}** | {cell(f, fr)} |")
 out.append(f"| peak RSS after the runs | {sys.argv[3]} | {sys.argv[2]} | | |")
 out.append(f"\nMedians of the rounds; {errors} non-2xx or wrong answers in all runs.")
+if any(r[0] == "gin-same" for r in rows):
+    out += ["", "| request, the same work on both sides | Gin + replay guard + ledger µs/req (req/s) | wechat-ha µs/req | ratio |", "|---|---|---|---|"]
+    for mode, label in (("get", "GET verify"), ("post", "POST text (unique MsgIds)")):
+        s, w, sr = med("gin-same", mode, 4), med("wechat-ha", mode, 4), med("gin-same", mode, 3)
+        if s and w:
+            out.append(f"| {label} | {s:.2f} ({sr:,.0f}) | {w:.2f} | **{s / w:.2f}×** |")
 if any(r[0] == "before" for r in rows):
     out += ["", "| CPU µs/request | before (COMPARE_BIN) | wechat-ha | change |", "|---|---|---|---|"]
     for mode, label in (("get", "GET verify"), ("post", "POST text")):

@@ -5,6 +5,13 @@
 // It does what a typical Gin implementation does and no more: SHA-1 URL signature check in
 // constant time (403 otherwise), body limit, XML decode, an echoed passive text reply. It keeps
 // no idempotency ledger, no request ids and no logs — wechat-ha does all three on every request.
+//
+// With GIN_SAME_WORK=1 it also does, in process memory, the two things wechat-ha's callback does
+// on every message that a typical implementation leaves out (same.go): the replay guard (a signed
+// query carries one body: a SHA-256 of what it carried, recorded on first use) and the
+// exactly-once ledger (a message's key claimed before the reply is built, the reply stored for
+// WeChat's retries). scripts/load.sh runs it as a second peer with SAME_WORK_PEER=1: the ratio
+// against it is the cost of the plumbing alone, the work being the same on both sides.
 package main
 
 import (
@@ -55,6 +62,24 @@ func signed(token string, c *gin.Context) bool {
 	return subtle.ConstantTimeCompare([]byte(want), []byte(c.Query("signature"))) == 1
 }
 
+// reply is the passive answer to msg: its text echoed, or "success" for anything else.
+func reply(msg *inbound) ([]byte, int) {
+	if msg.MsgType != "text" {
+		return []byte("success"), http.StatusOK
+	}
+	out, err := xml.Marshal(textReply{
+		ToUserName:   cdata{msg.FromUserName},
+		FromUserName: cdata{msg.ToUserName},
+		CreateTime:   time.Now().Unix(),
+		MsgType:      cdata{"text"},
+		Content:      cdata{msg.Content},
+	})
+	if err != nil {
+		return []byte("encode"), http.StatusInternalServerError
+	}
+	return out, http.StatusOK
+}
+
 func main() {
 	token := os.Getenv("WECHAT_TOKEN")
 	if token == "" {
@@ -64,10 +89,18 @@ func main() {
 	if port == "" {
 		port = "3001"
 	}
+	var same *sameWork
+	if os.Getenv("GIN_SAME_WORK") == "1" {
+		same = newSameWork()
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/wechat", func(c *gin.Context) {
 		if !signed(token, c) {
+			c.String(http.StatusForbidden, "invalid signature")
+			return
+		}
+		if same != nil && !same.admit(c, "echostr:", []byte(c.Query("echostr"))) {
 			c.String(http.StatusForbidden, "invalid signature")
 			return
 		}
@@ -88,22 +121,17 @@ func main() {
 			c.String(http.StatusBadRequest, "bad xml")
 			return
 		}
-		if msg.MsgType != "text" {
-			c.String(http.StatusOK, "success")
+		if same == nil {
+			out, status := reply(&msg)
+			c.Data(status, "application/xml", out)
 			return
 		}
-		out, err := xml.Marshal(textReply{
-			ToUserName:   cdata{msg.FromUserName},
-			FromUserName: cdata{msg.ToUserName},
-			CreateTime:   time.Now().Unix(),
-			MsgType:      cdata{"text"},
-			Content:      cdata{msg.Content},
-		})
-		if err != nil {
-			c.String(http.StatusInternalServerError, "encode")
+		if !same.admit(c, "body:", body) {
+			c.String(http.StatusForbidden, "invalid signature")
 			return
 		}
-		c.Data(http.StatusOK, "application/xml", out)
+		out, status := same.once(&msg, func() ([]byte, int) { return reply(&msg) })
+		c.Data(status, "application/xml", out)
 	})
 	addr := "127.0.0.1:" + port
 	if _, err := strconv.Atoi(port); err != nil {
