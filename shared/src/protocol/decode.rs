@@ -2,9 +2,9 @@
 //!
 //! Why strict: the body is attacker-controlled until its signature is checked, so the decoder refuses anything
 //! a WeChat push never contains — non-UTF-8 bytes, `<!DOCTYPE>` / `<!ENTITY>` declarations (XXE and entity
-//! expansion) anywhere, content before or after the root element, a field given twice (in JSON: under both
-//! spellings of an alias — `serde_json` keeps the last of two equal keys) or holding an element —
-//! instead of silently ignoring it. Only the five predefined entities and character references are resolved.
+//! expansion) anywhere, content before or after the root element, a field given twice (in JSON: the same
+//! key again, even with `null`, or both spellings of an alias) or holding an element — instead of silently
+//! ignoring it. Only the five predefined entities and character references are resolved.
 
 #[cfg(test)]
 mod agreement_tests;
