@@ -13,6 +13,7 @@ use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use tokio::sync::OnceCell;
 
 use super::StartupError;
+use super::sdk_http::ConnectOnFirstUse;
 use crate::clock::SharedClock;
 use crate::config::{Queue, SecretRef, Store};
 use crate::queue::SharedQueue;
@@ -50,7 +51,11 @@ impl Aws {
     /// The SDK configuration (loaded now if it was not yet).
     pub async fn sdk(&self) -> &SdkConfig {
         self.sdk
-            .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
+            .get_or_init(|| {
+                aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(ConnectOnFirstUse::https())
+                    .load()
+            })
             .await
     }
 
