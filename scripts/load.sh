@@ -190,7 +190,7 @@ if [ -z "${SKIP_GIN:-}" ] && command -v go >/dev/null && [ -d /usr/share/gocode/
     start gin "$ROOT/target/gin-callback"
     SERVERS+=(gin)
     echo "gin: $(go version | cut -d' ' -f3), Gin $(dpkg-query -W -f '${Version}' golang-github-gin-gonic-gin-dev 2>/dev/null || echo '?'), release mode, no logger"
-    if [ -n "${SAME_WORK_PEER:-}" ]; then
+    if [ "${SAME_WORK_PEER:-}" = 1 ]; then
         # The same binary with wechat-ha's replay guard and exactly-once ledger in process memory.
         start gin-same env GIN_SAME_WORK=1 "$ROOT/target/gin-callback"
         SERVERS+=(gin-same)
@@ -198,6 +198,7 @@ if [ -z "${SKIP_GIN:-}" ] && command -v go >/dev/null && [ -d /usr/share/gocode/
     fi
 elif [ -z "${SKIP_GIN:-}" ]; then
     echo "Gin baseline skipped: needs Go and Gin (Debian: apt-get install -y golang-go golang-github-gin-gonic-gin-dev)"
+    if [ "${SAME_WORK_PEER:-}" = 1 ]; then echo "SAME_WORK_PEER=1 ignored: the same-work peer is the Gin callback"; fi
 fi
 # The demo account of wechat-local is the token above (plain WECHAT_TOKEN: compatible mode, no key).
 start wechat-ha "$ROOT/target/$PROFILE/wechat-local"

@@ -39,6 +39,8 @@ type inbound struct {
 	MsgType      string `xml:"MsgType"`
 	Content      string `xml:"Content"`
 	MsgID        int64  `xml:"MsgId"`
+	Event        string `xml:"Event"`
+	EventKey     string `xml:"EventKey"`
 }
 
 type cdata struct {

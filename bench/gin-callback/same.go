@@ -61,12 +61,14 @@ func (s *sameWork) admit(c *gin.Context, tag string, content []byte) bool {
 // once runs build for the first delivery of msg and answers every later one with its reply
 // ("success" while the first is still running, as wechat-ha does past its wait).
 func (s *sameWork) once(msg *inbound, build func() ([]byte, int)) ([]byte, int) {
-	key := msg.ToUserName + "/" + msg.FromUserName + ":" + strconv.FormatInt(msg.MsgID, 10)
+	key := msg.ToUserName + "/" + dedupKey(msg)
 	s.ledger.mu.Lock()
 	if known, ok := s.ledger.entries[key]; ok {
+		// Read under the lock: the first delivery completes the record under it.
+		done, reply, status := known.done, known.reply, known.status
 		s.ledger.mu.Unlock()
-		if known.done {
-			return known.reply, known.status
+		if done {
+			return reply, status
 		}
 		return []byte("success"), http.StatusOK
 	}
@@ -78,6 +80,20 @@ func (s *sameWork) once(msg *inbound, build func() ([]byte, int)) ([]byte, int) 
 	claim.done, claim.reply, claim.status = true, reply, status
 	s.ledger.mu.Unlock()
 	return reply, status
+}
+
+// dedupKey is wechat-ha's key of a delivery (Message::dedup_key): MsgId, sender and time for a
+// message; sender, time, event and its key for an event; sender, time and type otherwise.
+func dedupKey(msg *inbound) string {
+	from, at := msg.FromUserName, strconv.FormatInt(msg.CreateTime, 10)
+	switch {
+	case msg.MsgType == "event":
+		return from + ":" + at + ":" + msg.Event + ":" + msg.EventKey
+	case msg.MsgID != 0:
+		return strconv.FormatInt(msg.MsgID, 10) + ":" + from + ":" + at
+	default:
+		return from + ":" + at + ":" + msg.MsgType
+	}
 }
 
 // A map of at most capacity entries; insert evicts the oldest. Callers hold mu.

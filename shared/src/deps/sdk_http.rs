@@ -16,9 +16,11 @@
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// An HTTP client that builds its connectors on first use only: the SDK's check at client
 /// construction (`validate_base_client_config`) is left to the trait's default, which does
@@ -43,12 +45,20 @@ impl HttpClient for ConnectOnFirstUse {
         self.0.http_connector(settings, components)
     }
 
+    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         self.0.connector_metadata()
     }
 }
 
-/// What `aws-smithy-runtime`'s default HTTPS client builds (its constructor is crate-private).
+/// What `aws-smithy-runtime`'s default HTTPS client builds (its constructor is crate-private):
+/// a copy of `default_https_client` in aws-smithy-runtime 1.16.2 (`src/client/http.rs`) for the
+/// behaviour version this code loads (`latest`: the proxy from the environment; older versions
+/// disabled it). `build_with_connector_fn` is a hidden API, hence the `~1.5.2` requirement in the
+/// workspace manifest: on an SDK upgrade, compare this with that function again.
 fn default_https() -> SharedHttpClient {
     Builder::new().build_with_connector_fn(|settings, components| {
         let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
@@ -67,8 +77,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use aws_config::{BehaviorVersion, SdkConfig};
-    use aws_sdk_sqs::config::{ConfigBag, Credentials, Region, RuntimeComponentsBuilder};
-    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_sdk_sqs::config::{Credentials, Region, RuntimeComponentsBuilder};
 
     use super::*;
 
@@ -140,11 +149,21 @@ mod tests {
         let sdk = sdk_over(ConnectOnFirstUse::over(SharedHttpClient::new(ArcClient(
             counting.clone(),
         ))));
-        // Nothing listens on port 9 of loopback: the request fails to connect, after asking
-        // the shared client for a connector.
+        // A port nothing listens on any more: the request fails to connect, after asking the
+        // shared client for a connector (and cannot hang: the operation has a timeout).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let config = aws_sdk_sqs::config::Builder::from(&sdk)
             .region(Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:9")
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .timeout_config(
+                aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(std::time::Duration::from_secs(5))
+                    .build(),
+            )
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
             .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
             .build();

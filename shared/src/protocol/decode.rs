@@ -53,7 +53,9 @@ impl BodyFormat {
 
 /// A flat body shape: named text fields, each decoded at most once; names it has no slot for are ignored.
 pub(crate) trait FlatFields: Default {
-    /// The slot of field `name`, or `None` for a field this shape does not keep.
+    /// The slot of field `name`, or `None` for a field this shape does not keep. Each field has
+    /// one slot at a fixed place in the value (a struct field, not a map entry), shared only by
+    /// the spellings of one alias: the JSON decoder tells repeats apart by the slot's address.
     fn slot(&mut self, name: &str) -> Option<&mut Option<String>>;
 }
 

@@ -124,6 +124,8 @@ mod tests {
         refused_with(r#"{"Content":"a","content":"b"}"#, "duplicate field `content`");
         refused_with(r#"{"Content":null,"content":"b"}"#, "duplicate field `content`");
         refused_with(r#"{"Content":false,"content":null}"#, "duplicate field `content`");
+        // A key spelt with an escape is the same key.
+        refused_with(r#"{"Content":"a","\u0043ontent":"b"}"#, "duplicate field `Content`");
     }
 
     #[test]

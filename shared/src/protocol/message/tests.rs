@@ -317,6 +317,10 @@ fn json_push_bodies_parse_like_xml() {
     let msg = parse_message(text).unwrap();
     assert_eq!(msg.kind, MessageKind::Text { content: "hi".into() });
     assert_eq!(msg.dedup_key(), "23456789012345678:u:1");
+    // MsgId / MsgID are one field: both spellings in one body are refused, as in XML.
+    let twice =
+        br#"{"ToUserName":"a","FromUserName":"u","CreateTime":1,"MsgType":"text","Content":"hi","MsgId":1,"MsgID":2}"#;
+    assert!(matches!(parse_message(twice), Err(MessageError::Malformed(why)) if why.contains("duplicate")));
 }
 
 #[test]
