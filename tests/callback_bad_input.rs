@@ -66,7 +66,7 @@ async fn plaintext_post_in_safe_mode_is_403() {
 }
 
 #[tokio::test]
-async fn malformed_xml_doctype_entity_and_non_utf8_are_400() {
+async fn malformed_xml_doctype_entity_non_utf8_and_repeated_json_fields_are_400() {
     let bodies = [
         Body::Text("<xml><ToUserName>".into()),
         Body::Text("not xml at all".into()),
@@ -76,6 +76,15 @@ async fn malformed_xml_doctype_entity_and_non_utf8_are_400() {
             0x3c, 0x78, 0x6d, 0x6c, 0x3e, 0xff, 0xfe, 0x3c, 0x2f, 0x78, 0x6d, 0x6c, 0x3e,
         ]),
         Body::Text("<xml><MsgType>text</MsgType></xml>".into()),
+        // JSON pushes: a field named twice, under one key or an alias's two spellings.
+        Body::Text(
+            r#"{"ToUserName":"gh_1","FromUserName":"u","CreateTime":1700000200,"MsgType":"text","Content":"hi","Content":"forged","MsgId":1}"#
+                .into(),
+        ),
+        Body::Text(
+            r#"{"ToUserName":"gh_1","FromUserName":"u","CreateTime":1700000200,"MsgType":"text","Content":"hi","MsgId":1,"MsgID":2}"#
+                .into(),
+        ),
     ];
     for body in bodies {
         let shown = format!("{body:?}");

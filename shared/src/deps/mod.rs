@@ -29,7 +29,6 @@ pub use callback::{CallbackDeps, load_account};
 pub use operations::{AdminDeps, HealthDeps, TunerDeps};
 pub use outbound::{SendDeps, WorkerDeps, deliveries, request_ledger};
 pub use pay::{CERTIFICATE_REFRESH_EVERY, PAY_RECORD_TTL, PayDeps};
-pub use sdk_http::ConnectOnFirstUse;
 pub use sync::{FollowersDeps, SyncDeps};
 pub use tokens::{JssdkDeps, TokenRefreshDeps, wechat_client};
 

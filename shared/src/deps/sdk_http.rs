@@ -25,17 +25,18 @@ use aws_smithy_types::config_bag::ConfigBag;
 /// An HTTP client that builds its connectors on first use only: the SDK's check at client
 /// construction (`validate_base_client_config`) is left to the trait's default, which does
 /// nothing; the inner client keeps one connector per setting, for every SDK client it serves.
-#[derive(Debug, Clone)]
-pub struct ConnectOnFirstUse(SharedHttpClient);
+#[derive(Debug)]
+pub(super) struct ConnectOnFirstUse(SharedHttpClient);
 
 impl ConnectOnFirstUse {
     /// The SDK's default HTTPS client, connecting on first use.
-    pub fn https() -> Self {
+    pub(super) fn https() -> Self {
         Self(default_https())
     }
 
-    /// `inner`, connecting on first use.
-    pub fn over(inner: SharedHttpClient) -> Self {
+    /// `inner`, connecting on first use (tests count what the SDK asks of it).
+    #[cfg(test)]
+    fn over(inner: SharedHttpClient) -> Self {
         Self(inner)
     }
 }

@@ -1,7 +1,5 @@
 //! An atomic item update: `SET`, `SET if absent`, `ADD` and `REMOVE` in one step, under a condition.
 
-use std::collections::BTreeSet;
-
 use super::attrs::Attrs;
 use super::condition::Condition;
 use super::error::StoreError;
@@ -58,9 +56,6 @@ pub(crate) fn check_pk(pk: &str) -> Result<(), StoreError> {
 pub(crate) fn check_attrs(attrs: &Attrs) -> Result<(), StoreError> {
     attrs.keys().try_for_each(|name| check_attr_name(name))
 }
-
-/// Updates naming at most this many attributes are checked for overlaps pairwise, without a set.
-const SHORT_UPDATE: usize = 16;
 
 /// One atomic update of one item (DynamoDB `UpdateItem`, `ReturnValues = ALL_NEW`).
 ///
@@ -146,24 +141,14 @@ impl Update {
                 .chain(self.add.iter().map(|(name, _)| name.as_ref()))
                 .chain(self.remove.iter().map(AsRef::as_ref))
         };
-        let overlapping =
-            |name: &str| StoreError::Invalid(format!("attribute {name:?} appears in more than one update action"));
-        // The code's updates name a handful of attributes: comparing each with those before it
-        // allocates nothing (a set did, on every write of every message); a long one gets the set.
-        if names().nth(SHORT_UPDATE).is_none() {
-            for (index, name) in names().enumerate() {
-                check_attr_name(name)?;
-                if names().take(index).any(|earlier| earlier == name) {
-                    return Err(overlapping(name));
-                }
-            }
-            return Ok(());
-        }
-        let mut seen = BTreeSet::new();
-        for name in names() {
+        // Each name against those before it: the code's updates name a handful of attributes,
+        // and a set would allocate on every write of every message.
+        for (index, name) in names().enumerate() {
             check_attr_name(name)?;
-            if !seen.insert(name) {
-                return Err(overlapping(name));
+            if names().take(index).any(|earlier| earlier == name) {
+                return Err(StoreError::Invalid(format!(
+                    "attribute {name:?} appears in more than one update action"
+                )));
             }
         }
         Ok(())
