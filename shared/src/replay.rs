@@ -140,15 +140,15 @@ impl ReplayGuard {
         digest: &Digest32,
         expires_at: i64,
     ) -> Result<Outcome, Unanswered> {
-        let digest = lower_hex(digest);
-        let mut record = Attrs::new();
-        record.insert(DIGEST.into(), digest.as_str().into());
+        let mut record = Attrs::with_capacity(2);
+        record.insert(DIGEST.into(), lower_hex(digest).into());
         record.insert(EXPIRES_AT.into(), expires_at.into());
         match bounded(self.store_timeout, None, store.put(key, record, Condition::ItemAbsent)).await {
             Ok(()) => Ok(Outcome::First),
             Err(Unanswered::Store(StoreError::ConditionFailed { current })) => {
                 let current = current.unwrap_or_default();
-                Ok(if current.str_attr(DIGEST) == Some(digest.as_str()) {
+                // A repeat (rare): the digest's text again, rather than a copy on every put.
+                Ok(if current.str_attr(DIGEST) == Some(lower_hex(digest).as_str()) {
                     Outcome::Repeat {
                         expires_at: current.num_attr(EXPIRES_AT).unwrap_or(expires_at),
                     }
