@@ -19,11 +19,6 @@ use shared::config::{LocalConfig, local_worker_threads, log_filter};
 
 use crate::deps::LocalDeps;
 
-/// mimalloc: glibc's allocator spent a fifth of a callback's CPU in `malloc` and its
-/// consolidation of freed chunks (docs/benchmarks.md §11).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

@@ -10,6 +10,8 @@
 //! - [`http`]: the unified `{code, message, data}` response and the one error→status mapping.
 
 pub mod admin;
+#[cfg(feature = "mimalloc")]
+mod allocator;
 pub mod auth;
 pub mod bot;
 pub mod canary;
