@@ -8,7 +8,8 @@ conditions with the given parameters the way iam_check does, and checks the reso
 result: the canary deployments (aliases, CodeDeploy groups, alarms, the pre-traffic hook and its
 grants), the state table (one Region, global table owner, replica), the custom domain with its
 health check and record, the WAF (web ACL, IP set, CloudFront, the IP refresh and its grants), and
-the template's Rules. cfn-lint and `sam validate --lint` run in CI (.ci/run).
+the template's Rules; and that every function binary it deploys is built from a crate that turns
+on `shared`'s mimalloc feature. cfn-lint and `sam validate --lint` run in CI (.ci/run).
 """
 from __future__ import annotations
 
@@ -561,3 +562,26 @@ class RulesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BuildTest(unittest.TestCase):
+    def test_every_function_binary_allocates_through_mimalloc(self):
+        """A function crate without `shared`'s mimalloc feature runs on glibc's allocator, which
+        cost the callback 7-25 % more CPU per invocation (docs/benchmarks.md §24)."""
+        import tomllib
+        resources = case("with-logins-and-pay").sam["Resources"]
+        binaries = {lid: res["Metadata"]["BuildProperties"]["Binary"] for lid, res in resources.items()
+                    if res.get("Type") == "AWS::Serverless::Function"}
+        self.assertGreaterEqual(len(binaries), 15)
+        crates = {}
+        for manifest in (TEMPLATE.parent / "functions").glob("*/Cargo.toml"):
+            crate = tomllib.loads(manifest.read_text())
+            for binary in crate.get("bin", [{"name": crate["package"]["name"]}]):
+                crates[binary["name"]] = (manifest, crate)
+        for lid, binary in binaries.items():
+            with self.subTest(function=lid, binary=binary):
+                self.assertIn(binary, crates, f"no crate under functions/ builds {binary}")
+                manifest, crate = crates[binary]
+                shared = crate["dependencies"]["shared"]
+                self.assertIn("mimalloc", shared.get("features", []) if isinstance(shared, dict) else [],
+                              f"{manifest}: shared without its mimalloc feature")
