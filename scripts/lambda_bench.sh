@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Lambda-level benchmark: every function's release binary runs as on Lambda, driven through its
 # real lambda_runtime client by a local Runtime API (bench/lambda-bench), against moto (DynamoDB,
-# SQS, Secrets Manager) and wechat-mock, with the template's configuration and its secrets by
-# reference. Prints a markdown table: binary size, init time and CPU, the first invocation, p50/p99
+# SQS, Secrets Manager; through a keep-alive front, as AWS keeps connections open) and wechat-mock,
+# with the template's configuration and its secrets by reference. Prints a markdown table: binary size, init time and CPU, the first invocation, p50/p99
 # wall and CPU per invocation, peak RSS, and failed invocations.
 #
 #   scripts/lambda_bench.sh                            # 2000 invocations per scenario

@@ -4,9 +4,10 @@
 //! measured ([`run`]), the results printed as a markdown table ([`table`]).
 //!
 //! `scripts/lambda_bench.sh` builds the functions, starts moto and wechat-mock, and runs every
-//! scenario.
+//! scenario; the functions reach moto through a keep-alive front ([`keepalive`]).
 
 pub mod events;
+pub mod keepalive;
 pub mod process;
 pub mod run;
 pub mod runtime_api;

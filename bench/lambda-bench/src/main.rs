@@ -52,10 +52,25 @@ async fn run_all(args: &Args) -> ExitCode {
         eprintln!("lambda-bench: cannot create {}: {e}", args.options.log_dir.display());
         return ExitCode::from(2);
     }
+    // The functions reach moto through connections kept open, as they would reach AWS.
+    let mut infra = args.infra.clone();
+    let _front = match &args.infra.aws_endpoint {
+        Some(moto) => match lambda_bench::keepalive::start(moto).await {
+            Ok((front, task)) => {
+                infra.aws_endpoint = Some(front);
+                Some(task)
+            }
+            Err(problem) => {
+                eprintln!("lambda-bench: {problem}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let mut reports = Vec::new();
     for scenario in &args.scenarios {
         eprintln!("lambda-bench: {scenario}: {} invocations", args.options.invocations);
-        match run::run(*scenario, &args.infra, &args.options).await {
+        match run::run(*scenario, &infra, &args.options).await {
             Ok(report) => {
                 describe(&report);
                 reports.push(report);
