@@ -2,8 +2,9 @@
 # Lambda-level benchmark: every function's release binary runs as on Lambda, driven through its
 # real lambda_runtime client by a local Runtime API (bench/lambda-bench), against moto (DynamoDB,
 # SQS, Secrets Manager; through a keep-alive front, as AWS keeps connections open) and wechat-mock,
-# with the template's configuration and its secrets by reference. Prints a markdown table: binary size, init time and CPU, the first invocation, p50/p99
-# wall and CPU per invocation, peak RSS, and failed invocations.
+# with the template's configuration and its secrets by reference. Prints a markdown table: binary
+# size, init time and CPU, the first invocation, p50/p99 wall and CPU per invocation, peak RSS, and
+# failed invocations.
 #
 #   scripts/lambda_bench.sh                            # 2000 invocations per scenario
 #   INVOCATIONS=20 scripts/lambda_bench.sh             # quick check that every scenario passes
