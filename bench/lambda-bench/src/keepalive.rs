@@ -17,21 +17,20 @@ use http_body_util::combinators::BoxBody;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode, Uri};
+use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
-/// Serves on a free local port, forwarding to `upstream` (`http://host:port`); answers the
-/// front's URL and the task serving it (aborted when dropped by the caller's runtime).
+/// Serves on a free local port, forwarding to `upstream` (`http://host:port`), and answers the
+/// front's URL. It serves until the caller's runtime ends (the harness's whole run).
 ///
 /// # Errors
 /// When `upstream` is not a plain `http://` URL, or the port cannot be bound.
-pub async fn start(upstream: &str) -> Result<(String, JoinHandle<()>), String> {
+pub async fn start(upstream: &str) -> Result<String, String> {
     let upstream: Uri = upstream
         .parse()
         .map_err(|e| format!("--aws-endpoint {upstream:?}: {e}"))?;
@@ -54,8 +53,18 @@ pub async fn start(upstream: &str) -> Result<(String, JoinHandle<()>), String> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Client<HttpConnector, Incoming> = Client::builder(TokioExecutor::new()).build(connector);
-    let task = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+    tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                // Out of descriptors, say: said once here, where it happens, not as every later
+                // call's failure; the listener stays open for the next connection.
+                Err(e) => {
+                    eprintln!("lambda-bench: keep-alive front: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             let client = client.clone();
             let authority = authority.clone();
@@ -68,7 +77,7 @@ pub async fn start(upstream: &str) -> Result<(String, JoinHandle<()>), String> {
             });
         }
     });
-    Ok((format!("http://{address}"), task))
+    Ok(format!("http://{address}"))
 }
 
 /// One request to moto, its answer back as it came (moto's `Connection: close` is the front's
@@ -93,10 +102,25 @@ async fn forward(
         Ok(answer) => {
             let (mut parts, body) = answer.into_parts();
             parts.headers.remove(hyper::header::CONNECTION);
+            parts.headers.remove("keep-alive");
+            // An HTTP/1.0 answer would tell the caller to close, as `Connection: close` does.
+            parts.version = Version::HTTP_11;
             Ok(Response::from_parts(parts, body.boxed()))
         }
-        Err(e) => Ok(failure(&format!("moto did not answer: {e}"))),
+        Err(e) => Ok(failure(&format!("moto did not answer: {}", with_causes(&e)))),
     }
+}
+
+/// `e` and its sources: hyper-util's own text is only "client error (Connect)".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn failure(reason: &str) -> Response<Body> {
@@ -165,7 +189,7 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_the_callers_connection_open_across_an_upstream_that_closes_every_one() {
-        let (front, task) = start(&closing_upstream().await).await.unwrap();
+        let front = start(&closing_upstream().await).await.unwrap();
         let stream = TcpStream::connect(front.trim_start_matches("http://")).await.unwrap();
         let (mut sender, connection) = client_http1::handshake(TokioIo::new(stream)).await.unwrap();
         tokio::spawn(connection);
@@ -175,7 +199,6 @@ mod tests {
             assert!(!closes, "the upstream's Connection: close must not reach the caller");
             assert_eq!(text, format!("POST {path} {body}"));
         }
-        task.abort();
     }
 
     #[tokio::test]
@@ -185,14 +208,13 @@ mod tests {
             .unwrap();
         let address = gone.local_addr().unwrap();
         drop(gone);
-        let (front, task) = start(&format!("http://{address}")).await.unwrap();
+        let front = start(&format!("http://{address}")).await.unwrap();
         let stream = TcpStream::connect(front.trim_start_matches("http://")).await.unwrap();
         let (mut sender, connection) = client_http1::handshake(TokioIo::new(stream)).await.unwrap();
         tokio::spawn(connection);
         let (status, _, text) = send(&mut sender, "/", "x").await;
         assert_eq!(status, StatusCode::BAD_GATEWAY);
         assert!(text.starts_with("moto did not answer"), "{text}");
-        task.abort();
 
         for refused in ["https://localhost:4566", "localhost:4566", "not a url"] {
             let problem = start(refused).await.unwrap_err();

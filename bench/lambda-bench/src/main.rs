@@ -54,19 +54,15 @@ async fn run_all(args: &Args) -> ExitCode {
     }
     // The functions reach moto through connections kept open, as they would reach AWS.
     let mut infra = args.infra.clone();
-    let _front = match &args.infra.aws_endpoint {
-        Some(moto) => match lambda_bench::keepalive::start(moto).await {
-            Ok((front, task)) => {
-                infra.aws_endpoint = Some(front);
-                Some(task)
-            }
+    if let Some(moto) = &args.infra.aws_endpoint {
+        match lambda_bench::keepalive::start(moto).await {
+            Ok(front) => infra.aws_endpoint = Some(front),
             Err(problem) => {
                 eprintln!("lambda-bench: {problem}");
                 return ExitCode::from(2);
             }
-        },
-        None => None,
-    };
+        }
+    }
     let mut reports = Vec::new();
     for scenario in &args.scenarios {
         eprintln!("lambda-bench: {scenario}: {} invocations", args.options.invocations);
