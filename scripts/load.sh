@@ -247,6 +247,11 @@ for mode, label in (("get", "GET verify"), ("post", "POST text (unique MsgIds)")
     out.append(f"| {label} | {cell(g, gr)} | {cell(w, wr)} | **{ratio}** | {cell(f, fr)} |")
 out.append(f"| peak RSS after the runs | {sys.argv[3]} | {sys.argv[2]} | | |")
 out.append(f"\nMedians of the rounds; {errors} non-2xx or wrong answers in all runs.")
+# The floor does nothing but hyper's HTTP/1, the query split, one SHA-1 and the echo: no server on
+# hyper can verify for less, so Gin / floor bounds the GET ratio any of them can reach on this host.
+g, f = med("gin", "get", 4), med("floor", "get", 4)
+if g and f:
+    out.append(f"This host's ceiling for the GET ratio (Gin / floor): {g / f:.2f}×.")
 if any(r[0] == "gin-same" for r in rows):
     out += ["", "| request, the same work on both sides | Gin + replay guard + ledger µs/req (req/s) | wechat-ha µs/req | ratio |", "|---|---|---|---|"]
     for mode, label in (("get", "GET verify"), ("post", "POST text (unique MsgIds)")):
