@@ -20,6 +20,7 @@ pub mod config;
 pub mod deadline;
 pub mod delivery;
 pub mod deps;
+pub mod error_chain;
 pub mod hex_text;
 pub mod http;
 pub mod ledger;

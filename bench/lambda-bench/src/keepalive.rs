@@ -21,6 +21,7 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use shared::error_chain::error_chain;
 use tokio::net::TcpListener;
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -107,20 +108,8 @@ async fn forward(
             parts.version = Version::HTTP_11;
             Ok(Response::from_parts(parts, body.boxed()))
         }
-        Err(e) => Ok(failure(&format!("moto did not answer: {}", with_causes(&e)))),
+        Err(e) => Ok(failure(&format!("moto did not answer: {}", error_chain(&e)))),
     }
-}
-
-/// `e` and its sources: hyper-util's own text is only "client error (Connect)".
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn failure(reason: &str) -> Response<Body> {

@@ -1,6 +1,7 @@
 //! The WeChat client's error: transport, HTTP, WeChat errcode, breaker, quota and deadline failures.
 
 use super::errcode::{DAILY_QUOTA, Errcode};
+use crate::error_chain::error_chain;
 
 /// Why a WeChat call failed. Messages never contain a token, a secret or a URL with a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,17 +140,6 @@ impl WechatError {
             Self::Network { domain, message }
         }
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
